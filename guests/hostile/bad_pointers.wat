@@ -1,0 +1,33 @@
+;; Passes absurd pointer/length pairs to host calls. Every call must fail with an errno
+;; (never fault the host); the exit code counts the calls that wrongly succeeded.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  ;; iovec at 16: buf far outside memory, length 256 MiB
+  (data (i32.const 16) "\00\00\ff\ff\00\00\00\10")
+  ;; iovec at 24: empty, valid
+  (data (i32.const 24) "\00\00\00\00\00\00\00\00")
+  (func $count (param $errno i32) (param $bad i32) (result i32)
+    (i32.add (local.get $bad) (i32.eqz (local.get $errno))))
+  (func (export "_start")
+    (local $bad i32)
+    (local.set $bad (call $count (call $fd_write (i32.const 1) (i32.const 0xfffffff0) (i32.const 1) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $fd_write (i32.const 1) (i32.const 16) (i32.const 0x7fffffff) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $fd_write (i32.const 1) (i32.const 24) (i32.const 1) (i32.const 0xffffffff)) (local.get $bad)))
+    (local.set $bad (call $count (call $fd_read (i32.const 0) (i32.const 0xfffffff8) (i32.const 1) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $args_sizes_get (i32.const 0xfffffffe) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $args_get (i32.const 0xfffffffc) (i32.const 0xfffffffc)) (local.get $bad)))
+    (local.set $bad (call $count (call $random_get (i32.const 0xffffff00) (i32.const 0x1000)) (local.get $bad)))
+    (local.set $bad (call $count (call $random_get (i32.const 0) (i32.const 0xffffffff)) (local.get $bad)))
+    (local.set $bad (call $count (call $clock_time_get (i32.const 0) (i64.const 0) (i32.const 0xfffffff9)) (local.get $bad)))
+    (local.set $bad (call $count (call $poll_oneoff (i32.const 0xffffff00) (i32.const 0) (i32.const 1) (i32.const 0)) (local.get $bad)))
+    (local.set $bad (call $count (call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const 0x7fffffff) (i32.const 0)) (local.get $bad)))
+    (call $proc_exit (local.get $bad))))

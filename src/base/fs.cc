@@ -1,0 +1,120 @@
+#include "base/fs.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace moat {
+
+namespace {
+std::string Errno(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + strerror(errno);
+}
+
+// Closes an fd on scope exit.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+}  // namespace
+
+Result<std::vector<uint8_t>> ReadFile(const std::string& path, uint64_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot open", path));
+  FdCloser closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat", path));
+  if (!S_ISREG(st.st_mode)) return MakeError(ErrorCode::kIo, path + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return MakeError(ErrorCode::kLimit, path + ": file is " + std::to_string(st.st_size) +
+                                            " bytes, more than the limit of " +
+                                            std::to_string(max_bytes));
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = read(fd, out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return MakeError(ErrorCode::kIo, Errno("cannot read", path));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+std::string TempSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) r = 0;
+  return std::to_string(getpid()) + "." + std::to_string(counter.fetch_add(1)) + "." +
+         std::to_string(r & 0xffffffffu);
+}
+
+Status WriteFileAtomic(const std::string& dir, const std::string& name, const void* data,
+                       size_t size, int mode) {
+  std::string tmp = dir + "/.tmp." + name + "." + TempSuffix();
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot create", tmp));
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, p + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string msg = Errno("cannot write", tmp);
+      close(fd);
+      unlink(tmp.c_str());
+      return MakeError(ErrorCode::kIo, msg);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    std::string msg = Errno("cannot flush", tmp);
+    unlink(tmp.c_str());
+    return MakeError(ErrorCode::kIo, msg);
+  }
+  std::string final_path = dir + "/" + name;
+  if (rename(tmp.c_str(), final_path.c_str()) != 0) {
+    std::string msg = Errno("cannot rename into", final_path);
+    unlink(tmp.c_str());
+    return MakeError(ErrorCode::kIo, msg);
+  }
+  return OkStatus();
+}
+
+Status EnsurePrivateDir(const std::string& dir) {
+  if (dir.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty directory path");
+  // Create parents with default permissions, the leaf with 0700.
+  for (size_t pos = 1; pos < dir.size(); ++pos) {
+    if (dir[pos] != '/') continue;
+    std::string parent = dir.substr(0, pos);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return MakeError(ErrorCode::kIo, Errno("cannot create", parent));
+    }
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return MakeError(ErrorCode::kIo, Errno("cannot create", dir));
+  }
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat", dir));
+  if (!S_ISDIR(st.st_mode)) return MakeError(ErrorCode::kIo, dir + " is not a directory");
+  if (st.st_uid != geteuid()) {
+    return MakeError(ErrorCode::kIo, dir + " is owned by another user; refusing to use it");
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(dir.c_str(), 0700) != 0) {
+    return MakeError(ErrorCode::kIo, Errno("cannot make private", dir));
+  }
+  return OkStatus();
+}
+
+}  // namespace moat

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+
+namespace moat {
+
+using Digest = std::array<uint8_t, 32>;
+
+Digest Sha256(std::span<const uint8_t> data);
+// Hashes everything readable from an open fd, from offset 0.
+Result<Digest> Sha256Fd(int fd);
+std::string ToHex(const Digest& d);
+
+}  // namespace moat

@@ -1,0 +1,115 @@
+#include "base/units.h"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+namespace moat {
+
+namespace {
+
+struct Split {
+  double number = 0;
+  std::string_view suffix;
+  bool ok = false;
+};
+
+// Splits "12.5ms" into 12.5 and "ms". Only plain decimal digits and one dot are accepted.
+Split SplitNumber(std::string_view text) {
+  Split s;
+  size_t i = 0;
+  bool digits = false, dot = false;
+  double value = 0, scale = 1;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= '0' && c <= '9') {
+      digits = true;
+      if (dot) {
+        scale /= 10;
+        value += (c - '0') * scale;
+      } else {
+        value = value * 10 + (c - '0');
+      }
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (!digits) return s;
+  s.number = value;
+  s.suffix = text.substr(i);
+  s.ok = true;
+  return s;
+}
+
+std::string Lower(std::string_view v) {
+  std::string out(v);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+Result<uint64_t> Scale(double number, double factor, std::string_view text) {
+  double v = number * factor;
+  if (!(v >= 0) || v >= 18446744073709549568.0) {
+    return MakeError(ErrorCode::kInvalidArgument, "value out of range: '" + std::string(text) + "'");
+  }
+  return static_cast<uint64_t>(std::llround(v));
+}
+
+}  // namespace
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  Split s = SplitNumber(text);
+  if (!s.ok) return MakeError(ErrorCode::kInvalidArgument, "not a size: '" + std::string(text) + "'");
+  std::string u = Lower(s.suffix);
+  double f = 0;
+  if (u.empty() || u == "b") f = 1;
+  else if (u == "k" || u == "kb" || u == "kib") f = 1024.0;
+  else if (u == "m" || u == "mb" || u == "mib") f = 1024.0 * 1024;
+  else if (u == "g" || u == "gb" || u == "gib") f = 1024.0 * 1024 * 1024;
+  else if (u == "t" || u == "tb" || u == "tib") f = 1024.0 * 1024 * 1024 * 1024;
+  else {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "unknown size unit in '" + std::string(text) + "' (use K, M, G)");
+  }
+  return Scale(s.number, f, text);
+}
+
+Result<uint64_t> ParseDurationUs(std::string_view text) {
+  Split s = SplitNumber(text);
+  if (!s.ok) {
+    return MakeError(ErrorCode::kInvalidArgument, "not a duration: '" + std::string(text) + "'");
+  }
+  std::string u = Lower(s.suffix);
+  double f = 0;
+  if (u.empty() || u == "s") f = 1e6;
+  else if (u == "ms") f = 1e3;
+  else if (u == "us") f = 1;
+  else if (u == "m" || u == "min") f = 60e6;
+  else if (u == "h") f = 3600e6;
+  else {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "unknown duration unit in '" + std::string(text) + "' (use ms, s, m)");
+  }
+  return Scale(s.number, f, text);
+}
+
+Result<uint64_t> ParseCount(std::string_view text) {
+  Split s = SplitNumber(text);
+  if (!s.ok) return MakeError(ErrorCode::kInvalidArgument, "not a number: '" + std::string(text) + "'");
+  std::string u = Lower(s.suffix);
+  double f = 0;
+  if (u.empty()) f = 1;
+  else if (u == "k") f = 1e3;
+  else if (u == "m") f = 1e6;
+  else if (u == "g") f = 1e9;
+  else if (u == "t") f = 1e12;
+  else {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "unknown suffix in '" + std::string(text) + "' (use K, M, G)");
+  }
+  return Scale(s.number, f, text);
+}
+
+}  // namespace moat

@@ -1,0 +1,66 @@
+// Module pipeline, back half: C source -> shared object, in a content-addressed cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace moat {
+
+// The system C compiler with moat's fixed flags, and its identity for cache keys.
+class CCompiler {
+ public:
+  static Result<CCompiler> Find();
+  // Identity of compiler binary + flags + runtime header: changes whenever output could.
+  const std::string& identity() const { return identity_; }
+  // Compiles dir/moat_module.c into out_path. Errors carry the compiler's first lines.
+  Status Compile(const std::string& dir, const std::string& out_path) const;
+
+ private:
+  std::string path_;
+  std::string identity_;
+};
+
+struct CacheEntry {
+  std::string key;
+  std::string object_path;
+  uint64_t size_bytes = 0;
+  int64_t mtime = 0;
+};
+
+// Layout under dir (mode 0700):
+//   index/<key>        one line: sha256 of the object        (written atomically)
+//   objects/<sha>.so   the compiled module, named by its own digest (immutable)
+//   locks/<key>.lock   flock held while one process compiles that key
+//   tmp/               work folders of compilations in flight
+class CompileCache {
+ public:
+  static Result<CompileCache> Open(std::string dir);
+  static std::string DefaultDir();
+
+  const std::string& dir() const { return dir_; }
+
+  // Path of a verified object for key, or "" when absent. A corrupted or tampered object
+  // (digest mismatch) is removed and reported absent, so the caller rebuilds it.
+  Result<std::string> Find(const std::string& key) const;
+
+  // Finds key, or builds it with `build(work_dir, out_so)` under a per-key lock so that
+  // concurrent processes compile once and never see a torn object.
+  Result<std::string> FindOrBuild(
+      const std::string& key,
+      const std::function<Status(const std::string& work_dir, const std::string& out_so)>& build,
+      bool* built) const;
+
+  Result<std::vector<CacheEntry>> List() const;
+  // Removes every entry; returns how many.
+  Result<size_t> Clear() const;
+
+ private:
+  explicit CompileCache(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace moat

@@ -1,0 +1,350 @@
+#include "execution/engine.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/sha256.h"
+#include "execution/host_context.h"
+#include "execution/runtime.h"
+
+namespace moat {
+
+class CompiledModule {
+ public:
+  CompiledModule(void* dl, ModuleAbi abi) : dl_(dl), abi_(abi) {}
+  // Loaded modules stay mapped for the life of the process: instances on other threads
+  // may still reference their code, and a dlclose would buy nothing but risk.
+  ~CompiledModule() = default;
+  const ModuleAbi& abi() const { return abi_; }
+
+ private:
+  void* dl_;
+  ModuleAbi abi_;
+};
+
+namespace {
+
+// Prints "compiling X ... 2.4s" on a terminal once a compile has taken over a second.
+class Progress {
+ public:
+  Progress(bool enabled, std::string label) : label_(std::move(label)) {
+    if (enabled && isatty(2)) thread_ = std::thread([this] { Loop(); });
+  }
+  ~Progress() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void Phase(const char* phase) {
+    std::lock_guard<std::mutex> l(mu_);
+    phase_ = phase;
+  }
+
+ private:
+  void Loop() {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> l(mu_);
+    if (cv_.wait_for(l, std::chrono::seconds(1), [this] { return done_; })) return;
+    bool printed = false;
+    while (!done_) {
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      fprintf(stderr, "\r\033[Kmoat: %s %s ... %.1fs", phase_, label_.c_str(), s);
+      fflush(stderr);
+      printed = true;
+      cv_.wait_for(l, std::chrono::milliseconds(200), [this] { return done_; });
+    }
+    if (printed) fprintf(stderr, "\r\033[K");
+  }
+
+  std::string label_;
+  const char* phase_ = "translating";
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+template <class T>
+bool Sym(void* dl, const char* name, T* out) {
+  *out = reinterpret_cast<T>(dlsym(dl, name));
+  return *out != nullptr;
+}
+
+Result<ModuleHandle> OpenObject(const std::string& path, const std::string& sha) {
+  struct stat before {};
+  if (stat(path.c_str(), &before) != 0) {
+    return MakeError(ErrorCode::kIo, "compiled module vanished: " + path);
+  }
+  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!dl) return MakeError(ErrorCode::kInternal, std::string("cannot load compiled module: ") + dlerror());
+  ModuleAbi abi;
+  unsigned (*version)() = nullptr;
+  void (*init)() = nullptr;
+  void (*shape)(unsigned*, unsigned*, unsigned*) = nullptr;
+  bool ok = Sym(dl, "moat_abi_version", &version) && Sym(dl, "moat_init_module", &init) &&
+            Sym(dl, "moat_shape", &shape) && Sym(dl, "moat_instance_size", &abi.instance_size) &&
+            Sym(dl, "moat_instantiate", &abi.instantiate) && Sym(dl, "moat_free", &abi.free_instance) &&
+            Sym(dl, "moat_start", &abi.start) && Sym(dl, "moat_memory", &abi.memory) &&
+            Sym(dl, "moat_fuel", &abi.fuel);
+  if (!ok || version() != 1) {
+    dlclose(dl);
+    return MakeError(ErrorCode::kInternal, "compiled module has a foreign ABI: " + path);
+  }
+  init();  // module-level statics (function types), once, before any thread runs it
+  ModuleHandle h;
+  unsigned has_memory = 0, initial = 0, max = 0;
+  shape(&has_memory, &initial, &max);
+  h.shape.has_memory = has_memory != 0;
+  h.shape.initial_pages = initial;
+  h.shape.max_pages = max;
+  h.sha256 = sha;
+  h.module = std::make_shared<CompiledModule>(dl, abi);
+  return h;
+}
+
+class CaptureSink : public OutputSink {
+ public:
+  explicit CaptureSink(std::string* out) : out_(out) {}
+  void Write(const uint8_t* data, size_t size) override {
+    out_->append(reinterpret_cast<const char*>(data), size);
+  }
+
+ private:
+  std::string* out_;
+};
+
+class FdSink : public OutputSink {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  void Write(const uint8_t* data, size_t size) override {
+    while (size > 0) {
+      ssize_t n = write(fd_, data, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return;  // a closed pipe or full disk drops output; the run goes on
+      }
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+void BuildBlock(const std::vector<std::string>& items, std::string* block,
+                std::vector<uint32_t>* offsets) {
+  for (const std::string& s : items) {
+    offsets->push_back(static_cast<uint32_t>(block->size()));
+    block->append(s);
+    block->push_back('\0');
+  }
+}
+
+}  // namespace
+
+Engine::Engine(EngineOptions options, CompileCache cache, CCompiler cc)
+    : options_(std::move(options)), cache_(std::move(cache)), cc_(std::move(cc)) {
+  std::string cfg = std::string(kPipelineVersion) + "|" + cc_.identity() + "|meter=" +
+                    (options_.meter_fuel ? "1" : "0");
+  config_tag_ = ToHex(Sha256({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()})).substr(0, 16);
+}
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options) {
+  rt::InitProcess();
+  if (rt::WasiHostLinked() != 1) return MakeError(ErrorCode::kInternal, "host functions missing");
+  std::string dir = options.cache_dir.empty() ? CompileCache::DefaultDir() : options.cache_dir;
+  auto cache = CompileCache::Open(dir);
+  if (!cache) return cache.error();
+  auto cc = CCompiler::Find();
+  if (!cc) return cc.error();
+  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(*cache), std::move(*cc)));
+}
+
+std::string Engine::CacheKey(const std::string& wasm_sha256) const {
+  return wasm_sha256 + "-" + config_tag_;
+}
+
+Result<ModuleHandle> Engine::LoadFile(const std::string& path) {
+  auto bytes = ReadFile(path, Limits::kMaxModuleBytes);
+  if (!bytes) {
+    if (bytes.error().code == ErrorCode::kLimit) {
+      return MakeError(ErrorCode::kInvalidModule, bytes.error().message);
+    }
+    return bytes.error();
+  }
+  std::string label = path.substr(path.find_last_of('/') + 1);
+  return Load(*bytes, label);
+}
+
+Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::string& label) {
+  std::string sha = ToHex(Sha256(wasm));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = loaded_.find(sha); it != loaded_.end()) {
+      ModuleHandle h = it->second;
+      h.compile_ms = 0;
+      h.cache_hit = true;
+      return h;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  bool built = false;
+  auto obj = cache_.FindOrBuild(
+      CacheKey(sha),
+      [&](const std::string& work, const std::string& out) -> Status {
+        Progress progress(options_.show_progress, label);
+        PipelineOptions popts;
+        popts.meter_fuel = options_.meter_fuel;
+        auto tr = TranslateWasm(wasm, popts);
+        if (!tr) return tr.error();
+        if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(), tr->h_source.size(), 0600); !s) {
+          return s;
+        }
+        if (auto s = WriteFileAtomic(work, "moat_module.c", tr->c_source.data(), tr->c_source.size(), 0600); !s) {
+          return s;
+        }
+        progress.Phase("compiling");
+        return cc_.Compile(work, out);
+      },
+      &built);
+  if (!obj) return obj.error();
+  auto handle = OpenObject(*obj, sha);
+  if (!handle) return handle.error();
+  handle->cache_hit = !built;
+  handle->compile_ms =
+      built ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count()
+            : 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = loaded_.emplace(sha, *handle);
+  if (!inserted) {
+    ModuleHandle h = it->second;  // another thread won the race; use its copy
+    h.compile_ms = handle->compile_ms;
+    h.cache_hit = handle->cache_hit;
+    return h;
+  }
+  return *handle;
+}
+
+ExecResult Engine::Run(const ExecRequest& request) const {
+  ModuleHandle h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = loaded_.find(request.module_sha256);
+    if (it == loaded_.end()) {
+      ExecResult r;
+      r.status = RunStatus::kInvalidModule;
+      r.module_sha256 = request.module_sha256;
+      r.message = "module " + request.module_sha256 + " is not loaded";
+      return r;
+    }
+    h = it->second;
+  }
+  return Run(h, request);
+}
+
+ExecResult Engine::Run(const ModuleHandle& module, const ExecRequest& request) const {
+  ExecResult r;
+  r.module_sha256 = module.sha256;
+  r.compile_ms = module.compile_ms;
+  r.cache_hit = module.cache_hit;
+  const Limits& limits = request.limits;
+  if (auto s = limits.Validate(); !s) {
+    r.status = RunStatus::kDenied;
+    r.message = "invalid limits: " + s.error().message;
+    return r;
+  }
+  if (module.shape.has_memory && module.shape.initial_pages > limits.memory_pages()) {
+    r.status = RunStatus::kMemoryLimit;
+    r.message = "module needs " + std::to_string(uint64_t{module.shape.initial_pages} << 16) +
+                " bytes of initial memory; the limit is " + std::to_string(limits.memory_bytes);
+    return r;
+  }
+  HostContext h;
+  h.request = &request;
+  h.memory_limit_pages = limits.memory_pages();
+  std::vector<std::string> argv = request.argv;
+  if (argv.empty()) argv.push_back("module.wasm");
+  std::vector<std::string> env;
+  for (const auto& [k, v] : request.env) env.push_back(k + "=" + v);
+  BuildBlock(argv, &h.args_block, &h.args_offsets);
+  BuildBlock(env, &h.env_block, &h.env_offsets);
+  if (h.args_block.size() + h.env_block.size() > Limits::kMaxArgsEnvBytes) {
+    r.status = RunStatus::kDenied;
+    r.message = "arguments and environment exceed " + std::to_string(Limits::kMaxArgsEnvBytes) + " bytes";
+    return r;
+  }
+  CaptureSink cap_out(&r.stdout_bytes), cap_err(&r.stderr_bytes);
+  FdSink fd_out(1), fd_err(2);
+  h.out = request.inherit_stdio ? static_cast<OutputSink*>(&fd_out) : &cap_out;
+  h.err = request.inherit_stdio ? static_cast<OutputSink*>(&fd_err) : &cap_err;
+
+  uint64_t start = rt::MonotonicNs();
+  h.deadline_ns = start + limits.timeout_us * 1000;
+  rt::RunInstance(module.module->abi(), h);
+  r.wall_us = (rt::MonotonicNs() - start) / 1000;
+  r.fuel_used = h.FuelUsed();
+  r.peak_memory_bytes = h.peak_memory_bytes;
+  r.denied = std::move(h.events);
+  r.message = h.stop_message;
+  switch (h.stop) {
+    case StopReason::kNone:
+      r.status = RunStatus::kOk;
+      r.exited = true;
+      break;
+    case StopReason::kExit:
+      r.status = RunStatus::kOk;
+      r.exited = true;
+      r.exit_code = static_cast<int>(h.exit_code);
+      break;
+    case StopReason::kTrap:
+      r.trap = h.trap;
+      // A trap right after a refused memory.grow is the guest failing to get memory.
+      r.status = h.grow_refused ? RunStatus::kMemoryLimit : RunStatus::kTrap;
+      if (r.message.empty()) r.message = std::string(TrapKindMessage(h.trap));
+      if (h.grow_refused) {
+        r.message = "memory limit of " + std::to_string(limits.memory_bytes) +
+                    " bytes reached (memory.grow refused), then the guest trapped: " + r.message;
+      }
+      break;
+    case StopReason::kFuel:
+      r.status = RunStatus::kFuelExhausted;
+      r.message = "fuel limit of " + std::to_string(limits.fuel) + " exhausted";
+      break;
+    case StopReason::kTimeout:
+      r.status = RunStatus::kTimeout;
+      r.message = "deadline of " + std::to_string(limits.timeout_us / 1000) + " ms passed";
+      break;
+    case StopReason::kCancelled:
+      r.status = RunStatus::kCancelled;
+      r.message = "cancelled";
+      break;
+    case StopReason::kOutputLimit:
+      r.status = RunStatus::kOutputLimit;
+      r.message = "output limit of " + std::to_string(limits.max_output_bytes) + " bytes reached";
+      break;
+    case StopReason::kMemoryLimit:
+      r.status = RunStatus::kMemoryLimit;
+      break;
+    case StopReason::kInternal:
+      r.status = RunStatus::kInternal;
+      break;
+  }
+  return r;
+}
+
+}  // namespace moat

@@ -1,0 +1,64 @@
+// The execution tier's public face: load a module through the pipeline and run it.
+// Thread-safe: one Engine serves many threads, each running many instances.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "execution/compile_cache.h"
+#include "execution/exec.h"
+#include "execution/module_pipeline.h"
+
+namespace moat {
+
+struct EngineOptions {
+  std::string cache_dir;       // empty: CompileCache::DefaultDir()
+  bool meter_fuel = true;      // off only for overhead benchmarks
+  bool show_progress = false;  // print compile progress to a terminal on stderr
+};
+
+class CompiledModule;
+
+// A module loaded into this process: shared, immutable, runnable from any thread.
+struct ModuleHandle {
+  std::shared_ptr<const CompiledModule> module;
+  std::string sha256;
+  ModuleShape shape;
+  double compile_ms = 0;  // 0 when it came from the cache
+  bool cache_hit = false;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Create(EngineOptions options);
+  ~Engine();
+
+  // Validates, meters, translates and compiles (or finds in the cache) and loads.
+  Result<ModuleHandle> Load(std::span<const uint8_t> wasm, const std::string& label);
+  Result<ModuleHandle> LoadFile(const std::string& path);
+
+  // Runs one fresh instance of a loaded module. Never throws; every outcome is a status.
+  ExecResult Run(const ModuleHandle& module, const ExecRequest& request) const;
+  // The contract form: finds the module by request.module_sha256 among loaded ones.
+  ExecResult Run(const ExecRequest& request) const;
+
+  const CompileCache& cache() const { return cache_; }
+  std::string CacheKey(const std::string& wasm_sha256) const;
+
+ private:
+  Engine(EngineOptions options, CompileCache cache, CCompiler cc);
+
+  EngineOptions options_;
+  CompileCache cache_;
+  CCompiler cc_;
+  std::string config_tag_;
+  mutable std::mutex mu_;
+  std::map<std::string, ModuleHandle> loaded_;  // by wasm sha256
+};
+
+}  // namespace moat

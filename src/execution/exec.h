@@ -1,0 +1,69 @@
+// The execution contract between orchestration (tier 2) and execution (tier 3).
+// Plain data: it can be serialised to cross a process or network boundary unchanged.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "execution/limits.h"
+#include "execution/outcome.h"
+
+namespace moat {
+
+struct Mount {
+  std::string host_path;
+  std::string guest_path;
+  bool read_only = false;
+};
+
+// Cancels a run from any thread; checked at every fuel slice and inside host calls.
+class CancelToken {
+ public:
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+struct ExecRequest {
+  std::string module_sha256;                              // which compiled module to run
+  std::vector<std::string> argv;                          // argv[0] is the program name
+  std::vector<std::pair<std::string, std::string>> env;   // granted variables only
+  std::vector<Mount> mounts;
+  Limits limits;
+  // Stdio: either the process's own fds (CLI), or bytes in and captured bytes out.
+  bool inherit_stdio = false;
+  std::string stdin_bytes;
+  std::shared_ptr<CancelToken> cancel;
+};
+
+// Something the sandbox refused or cut, for the run report.
+struct CapabilityEvent {
+  std::string operation;  // e.g. "memory.grow", "fd_write", "path_open"
+  std::string subject;    // what the guest asked for, as it asked
+  std::string reason;
+};
+
+struct ExecResult {
+  RunStatus status = RunStatus::kInternal;
+  int exit_code = 0;          // the guest's proc_exit code (0 when _start returned)
+  bool exited = false;        // true when the guest returned or called proc_exit
+  std::string stdout_bytes;   // captured output (empty when stdio is inherited)
+  std::string stderr_bytes;
+  TrapKind trap = TrapKind::kNone;
+  std::string message;        // trap message, or why the run was refused or stopped
+  uint64_t fuel_used = 0;
+  uint64_t peak_memory_bytes = 0;
+  uint64_t wall_us = 0;
+  std::vector<CapabilityEvent> denied;
+  std::string module_sha256;
+  double compile_ms = 0;      // time spent compiling (0 on a cache hit)
+  bool cache_hit = false;
+};
+
+}  // namespace moat

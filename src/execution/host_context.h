@@ -1,0 +1,85 @@
+// Per-run host state, reached by every host function through the opaque instance pointer
+// the generated code passes to its imports. Internal to the execution tier.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "execution/exec.h"
+#include "execution/guest_memory.h"
+#include "wasm-rt.h"
+
+namespace moat {
+
+// The C entry points of a compiled module (moat's shim in the generated C).
+struct ModuleAbi {
+  unsigned long (*instance_size)() = nullptr;
+  void (*instantiate)(void* inst, void* host) = nullptr;
+  void (*free_instance)(void* inst) = nullptr;
+  void (*start)(void* inst) = nullptr;
+  wasm_rt_memory_t* (*memory)(void* inst) = nullptr;
+  long long* (*fuel)(void* inst) = nullptr;
+};
+
+// Why a run stopped before the guest returned.
+enum class StopReason : uint8_t {
+  kNone,
+  kTrap,
+  kExit,
+  kFuel,
+  kTimeout,
+  kCancelled,
+  kOutputLimit,
+  kMemoryLimit,
+  kInternal,
+};
+
+// Where guest output goes.
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual void Write(const uint8_t* data, size_t size) = 0;
+};
+
+struct HostContext {
+  // Set by the runtime before instantiation.
+  const ModuleAbi* abi = nullptr;
+  void* instance = nullptr;
+
+  // Configuration of this run.
+  const ExecRequest* request = nullptr;
+  uint64_t deadline_ns = 0;       // CLOCK_MONOTONIC
+  uint32_t memory_limit_pages = 0;
+  OutputSink* out = nullptr;
+  OutputSink* err = nullptr;
+  // Flat, NUL-terminated argv and environ blocks (built once per run).
+  std::string args_block, env_block;
+  std::vector<uint32_t> args_offsets, env_offsets;
+  size_t stdin_pos = 0;
+  bool stdio_closed[3] = {false, false, false};
+
+  // Accounting.
+  uint64_t fuel_granted = 0;  // total fuel handed to the guest so far
+  uint64_t output_used = 0;
+  uint64_t peak_memory_bytes = 0;
+  bool grow_refused = false;
+
+  // How the run stopped.
+  StopReason stop = StopReason::kNone;
+  TrapKind trap = TrapKind::kNone;
+  uint32_t exit_code = 0;
+  std::string stop_message;
+  std::vector<CapabilityEvent> events;
+
+  GuestMemory memory() const { return GuestMemory(abi->memory(instance)); }
+  int64_t* fuel_counter() const { return reinterpret_cast<int64_t*>(abi->fuel(instance)); }
+
+  // Fuel consumed so far (exact: the same module and input give the same number).
+  uint64_t FuelUsed() const;
+  void Deny(std::string op, std::string subject, std::string reason) {
+    if (events.size() < 256) events.push_back({std::move(op), std::move(subject), std::move(reason)});
+  }
+};
+
+}  // namespace moat

@@ -1,0 +1,25 @@
+#include "execution/limits.h"
+
+namespace moat {
+
+namespace {
+Status Check(const char* name, uint64_t v, uint64_t lo, uint64_t hi) {
+  if (v < lo || v > hi) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(name) + " must be between " +
+                                                      std::to_string(lo) + " and " +
+                                                      std::to_string(hi) + ", got " +
+                                                      std::to_string(v));
+  }
+  return OkStatus();
+}
+}  // namespace
+
+Status Limits::Validate() const {
+  if (auto s = Check("fuel", fuel, 1, kMaxFuel); !s) return s;
+  if (auto s = Check("memory", memory_bytes, 64 * 1024, kMaxMemory); !s) return s;
+  if (auto s = Check("timeout (us)", timeout_us, 1000, kMaxTimeoutUs); !s) return s;
+  if (auto s = Check("max-output", max_output_bytes, 0, kMaxOutput); !s) return s;
+  return OkStatus();
+}
+
+}  // namespace moat

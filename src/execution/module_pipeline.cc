@@ -1,0 +1,497 @@
+#include "execution/module_pipeline.h"
+
+#include <wabt/apply-names.h>
+#include <wabt/binary-reader-ir.h>
+#include <wabt/binary-reader.h>
+#include <wabt/c-writer.h>
+#include <wabt/cast.h>
+#include <wabt/error-formatter.h>
+#include <wabt/feature.h>
+#include <wabt/generate-names.h>
+#include <wabt/ir.h>
+#include <wabt/stream.h>
+#include <wabt/validator.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include "execution/host_imports.h"
+#include "execution/limits.h"
+
+namespace moat {
+
+namespace {
+
+using wabt::Expr;
+using wabt::ExprList;
+using wabt::ExprType;
+using wabt::Index;
+using wabt::Type;
+
+Error Invalid(std::string msg) { return MakeError(ErrorCode::kInvalidModule, std::move(msg)); }
+
+// Parser features: everything the binary format may contain, so that a module using a
+// feature moat refuses still parses and can be refused by name instead of by opcode.
+wabt::Features ParseFeatures() {
+  wabt::Features f;
+  f.enable_simd();
+  f.enable_threads();
+  f.enable_tail_call();
+  f.enable_exceptions();
+  f.enable_memory64();
+  f.enable_multi_memory();
+  f.enable_function_references();
+  return f;
+}
+
+// First error of a wabt Errors list, on one line.
+std::string FirstLine(const wabt::Errors& errors) {
+  if (errors.empty()) return "unknown error";
+  const wabt::Error& e = errors.front();
+  std::string msg = e.message;
+  if (e.loc.offset != wabt::kInvalidOffset) {
+    char buf[32];
+    snprintf(buf, sizeof buf, " (at byte offset %zu)", static_cast<size_t>(e.loc.offset));
+    msg += buf;
+  }
+  for (char& c : msg) {
+    if (c == '\n') c = ' ';
+  }
+  return msg;
+}
+
+// Calls f on every expression of a list, recursing into nested bodies.
+void Walk(ExprList& list, const std::function<void(Expr&)>& f) {
+  for (Expr& e : list) {
+    f(e);
+    switch (e.type()) {
+      case ExprType::Block: Walk(wabt::cast<wabt::BlockExpr>(&e)->block.exprs, f); break;
+      case ExprType::Loop: Walk(wabt::cast<wabt::LoopExpr>(&e)->block.exprs, f); break;
+      case ExprType::If: {
+        auto* ie = wabt::cast<wabt::IfExpr>(&e);
+        Walk(ie->true_.exprs, f);
+        Walk(ie->false_, f);
+        break;
+      }
+      case ExprType::Try: {
+        auto* te = wabt::cast<wabt::TryExpr>(&e);
+        Walk(te->block.exprs, f);
+        for (auto& c : te->catches) Walk(c.exprs, f);
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+bool IsV128(Type t) { return t == Type::V128; }
+
+bool SigUsesV128(const wabt::FuncSignature& sig) {
+  for (Type t : sig.param_types) {
+    if (IsV128(t)) return true;
+  }
+  for (Type t : sig.result_types) {
+    if (IsV128(t)) return true;
+  }
+  return false;
+}
+
+// Names the first unsupported feature an expression uses, or returns nullptr.
+const char* UnsupportedFeature(Expr& e) {
+  auto prefix_feature = [](wabt::Opcode op) -> const char* {
+    if (op.GetPrefix() == 0xfd) return "SIMD (v128)";
+    if (op.GetPrefix() == 0xfe) return "threads (atomic instructions)";
+    return nullptr;
+  };
+  switch (e.type()) {
+    case ExprType::SimdLaneOp:
+    case ExprType::SimdLoadLane:
+    case ExprType::SimdStoreLane:
+    case ExprType::SimdShuffleOp:
+    case ExprType::LoadSplat:
+    case ExprType::LoadZero: return "SIMD (v128)";
+    case ExprType::AtomicLoad:
+    case ExprType::AtomicRmw:
+    case ExprType::AtomicRmwCmpxchg:
+    case ExprType::AtomicStore:
+    case ExprType::AtomicNotify:
+    case ExprType::AtomicFence:
+    case ExprType::AtomicWait: return "threads (atomic instructions)";
+    case ExprType::ReturnCall:
+    case ExprType::ReturnCallIndirect: return "tail calls";
+    case ExprType::Try:
+    case ExprType::Throw:
+    case ExprType::Rethrow: return "exception handling";
+    case ExprType::CallRef: return "typed function references";
+    case ExprType::Const:
+      return IsV128(wabt::cast<wabt::ConstExpr>(&e)->const_.type()) ? "SIMD (v128)" : nullptr;
+    case ExprType::Binary:
+    case ExprType::Compare:
+    case ExprType::Convert:
+    case ExprType::Unary:
+    case ExprType::Ternary:
+      return prefix_feature(static_cast<wabt::OpcodeExpr<ExprType::Binary>*>(
+                                static_cast<void*>(&e))->opcode);
+    case ExprType::Load:
+      return prefix_feature(wabt::cast<wabt::LoadExpr>(&e)->opcode);
+    case ExprType::Store:
+      return prefix_feature(wabt::cast<wabt::StoreExpr>(&e)->opcode);
+    case ExprType::Block:
+      return SigUsesV128(wabt::cast<wabt::BlockExpr>(&e)->block.decl.sig) ? "SIMD (v128)" : nullptr;
+    case ExprType::Loop:
+      return SigUsesV128(wabt::cast<wabt::LoopExpr>(&e)->block.decl.sig) ? "SIMD (v128)" : nullptr;
+    case ExprType::If:
+      return SigUsesV128(wabt::cast<wabt::IfExpr>(&e)->true_.decl.sig) ? "SIMD (v128)" : nullptr;
+    case ExprType::Select:
+      for (Type t : wabt::cast<wabt::SelectExpr>(&e)->result_type) {
+        if (IsV128(t)) return "SIMD (v128)";
+      }
+      return nullptr;
+    default: return nullptr;
+  }
+}
+
+std::string SignatureString(const wabt::FuncSignature& sig) {
+  auto code = [](Type t) -> char {
+    switch (t) {
+      case Type::I32: return 'i';
+      case Type::I64: return 'I';
+      case Type::F32: return 'f';
+      case Type::F64: return 'F';
+      default: return '?';
+    }
+  };
+  std::string s;
+  for (Type t : sig.param_types) s.push_back(code(t));
+  s.push_back(':');
+  for (Type t : sig.result_types) s.push_back(code(t));
+  return s;
+}
+
+// Checks everything moat requires of a module beyond wasm validity.
+Status CheckModule(wabt::Module& m) {
+  // Imports: only the host functions moat implements, with their exact types.
+  for (const wabt::Import* imp : m.imports) {
+    std::string what = "'" + imp->module_name + "." + imp->field_name + "'";
+    if (imp->kind() != wabt::ExternalKind::Func) {
+      return Invalid("import " + what + " is not a function; moat provides only function imports");
+    }
+    if (imp->module_name == kMoatModule && imp->field_name == kFuelExhaustedName) {
+      return Invalid("import " + what + " is reserved for moat's fuel metering");
+    }
+    const HostImport* h = FindHostImport(imp->module_name, imp->field_name);
+    if (!h) return Invalid("unknown import " + what + ": the host does not provide it");
+    const auto* fi = wabt::cast<wabt::FuncImport>(imp);
+    std::string sig = SignatureString(fi->func.decl.sig);
+    if (sig != h->signature) {
+      return Invalid("import " + what + " has signature (" + sig + "), expected (" +
+                     std::string(h->signature) + ")");
+    }
+  }
+  // Memories and tables.
+  if (m.memories.size() > 1) return Invalid("module uses multi-memory (" + std::to_string(m.memories.size()) + " memories), which moat does not support");
+  for (const wabt::Memory* mem : m.memories) {
+    if (mem->page_limits.is_64) return Invalid("module uses memory64, which moat does not support");
+    if (mem->page_limits.is_shared) return Invalid("module uses threads (shared memory), which moat does not support");
+  }
+  for (const wabt::Table* t : m.tables) {
+    if (t->elem_limits.initial > Limits::kMaxTableElements) {
+      return Invalid("table of " + std::to_string(t->elem_limits.initial) +
+                     " elements exceeds the limit of " + std::to_string(Limits::kMaxTableElements));
+    }
+  }
+  if (!m.tags.empty()) return Invalid("module uses exception handling (tags), which moat does not support");
+  // Types, globals, locals.
+  for (const wabt::TypeEntry* te : m.types) {
+    if (const auto* ft = wabt::dyn_cast<wabt::FuncType>(te)) {
+      if (SigUsesV128(ft->sig)) return Invalid("module uses SIMD (v128), which moat does not support");
+    } else {
+      return Invalid("module uses GC types, which moat does not support");
+    }
+  }
+  for (const wabt::Global* g : m.globals) {
+    if (IsV128(g->type)) return Invalid("module uses SIMD (v128), which moat does not support");
+  }
+  for (wabt::Func* f : m.funcs) {
+    for (Type t : f->local_types) {
+      if (IsV128(t)) return Invalid("module uses SIMD (v128), which moat does not support");
+    }
+    const char* bad = nullptr;
+    Walk(f->exprs, [&](Expr& e) {
+      if (!bad) bad = UnsupportedFeature(e);
+    });
+    if (bad) return Invalid(std::string("module uses ") + bad + ", which moat does not support");
+  }
+  // Exports: a command module.
+  const wabt::Export* start = m.GetExport("_start");
+  if (!start || start->kind != wabt::ExternalKind::Func) {
+    return Invalid("module has no '_start' function export; moat runs WASI command modules");
+  }
+  const wabt::Func* sf = m.GetFunc(start->var);
+  if (!sf || sf->GetNumParams() != 0 || sf->GetNumResults() != 0) {
+    return Invalid("'_start' must take no parameters and return nothing");
+  }
+  if (m.GetExport(kFuelExportName)) {
+    return Invalid("export name '" + std::string(kFuelExportName) + "' is reserved by moat");
+  }
+  if (!m.imports.empty()) {
+    const wabt::Export* mem = m.GetExport("memory");
+    if (!mem || mem->kind != wabt::ExternalKind::Memory) {
+      return Invalid("module imports host functions but exports no memory named 'memory'");
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::unique_ptr<wabt::Module>> ReadAndCheck(std::span<const uint8_t> wasm) {
+  if (wasm.size() < 8) return Invalid("not a wasm module: " + std::to_string(wasm.size()) + " bytes is too short");
+  static const uint8_t kMagic[4] = {0, 'a', 's', 'm'};
+  if (memcmp(wasm.data(), kMagic, 4) != 0) return Invalid("not a wasm module: bad magic number");
+  if (wasm[4] != 1 || wasm[5] != 0 || wasm[6] != 0 || wasm[7] != 0) {
+    return Invalid("unsupported wasm binary version (only version 1 modules; components are not supported)");
+  }
+  auto module = std::make_unique<wabt::Module>();
+  wabt::Errors errors;
+  wabt::Features features = ParseFeatures();
+  wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
+                                  /*stop_on_first_error=*/true,
+                                  /*fail_on_custom_section_error=*/false);
+  if (wabt::Failed(wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), options, &errors,
+                                      module.get()))) {
+    return Invalid("malformed module: " + FirstLine(errors));
+  }
+  wabt::ValidateOptions vopts(features);
+  if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, vopts))) {
+    return Invalid("invalid module: " + FirstLine(errors));
+  }
+  if (auto s = CheckModule(*module); !s) return s.error();
+  return module;
+}
+
+ModuleShape ShapeOf(const wabt::Module& m) {
+  ModuleShape s;
+  if (!m.memories.empty()) {
+    const wabt::Limits& l = m.memories[0]->page_limits;
+    s.has_memory = true;
+    s.initial_pages = static_cast<uint32_t>(l.initial);
+    s.max_pages = l.has_max ? static_cast<uint32_t>(l.max) : 65536;
+  }
+  return s;
+}
+
+// ---- fuel pass -------------------------------------------------------------------------
+
+// Shifts every function index >= from by one (a new import is inserted at `from`).
+Status ShiftFuncIndices(wabt::Module& m, Index from) {
+  bool bad = false;
+  auto fix = [&](wabt::Var& v) {
+    if (!v.is_index()) {
+      bad = true;
+      return;
+    }
+    if (v.index() >= from) v.set_index(v.index() + 1);
+  };
+  auto fix_expr = [&](Expr& e) {
+    if (e.type() == ExprType::Call) fix(wabt::cast<wabt::CallExpr>(&e)->var);
+    if (e.type() == ExprType::RefFunc) fix(wabt::cast<wabt::RefFuncExpr>(&e)->var);
+  };
+  for (wabt::Func* f : m.funcs) Walk(f->exprs, fix_expr);
+  for (wabt::Global* g : m.globals) Walk(g->init_expr, fix_expr);
+  for (wabt::ElemSegment* seg : m.elem_segments) {
+    for (ExprList& l : seg->elem_exprs) Walk(l, fix_expr);
+  }
+  for (wabt::Export* ex : m.exports) {
+    if (ex->kind == wabt::ExternalKind::Func) fix(ex->var);
+  }
+  for (wabt::Var* s : m.starts) fix(*s);
+  for (auto& [name, binding] : m.func_bindings) {
+    if (binding.index >= from) binding.index++;
+  }
+  if (bad) return MakeError(ErrorCode::kInternal, "fuel pass: unexpected named function reference");
+  return OkStatus();
+}
+
+class FuelPass {
+ public:
+  FuelPass(Index fuel_global, Index exhausted_func)
+      : fuel_global_(fuel_global), exhausted_func_(exhausted_func) {}
+
+  void MeterFunction(wabt::Func& f) { Charge(f.exprs, Meter(f.exprs)); }
+
+ private:
+  // Returns the cost of a list: one per instruction, including nested blocks and ifs (both
+  // arms), excluding loop bodies, which charge for themselves at their header.
+  uint64_t Meter(ExprList& list) {
+    uint64_t cost = 0;
+    for (Expr& e : list) {
+      cost += 1;
+      switch (e.type()) {
+        case ExprType::Block: cost += Meter(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
+        case ExprType::If: {
+          auto* ie = wabt::cast<wabt::IfExpr>(&e);
+          cost += Meter(ie->true_.exprs);
+          cost += Meter(ie->false_);
+          break;
+        }
+        case ExprType::Loop: {
+          ExprList& body = wabt::cast<wabt::LoopExpr>(&e)->block.exprs;
+          Charge(body, Meter(body));
+          break;
+        }
+        default: break;
+      }
+    }
+    return cost;
+  }
+
+  // Prepends: fuel -= cost; if (fuel < 0) moat.fuel_exhausted();
+  void Charge(ExprList& list, uint64_t cost) {
+    if (cost == 0) cost = 1;
+    wabt::Location loc;
+    ExprList seq;
+    seq.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(fuel_global_, loc)));
+    seq.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(cost)));
+    seq.push_back(std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    seq.push_back(std::make_unique<wabt::GlobalSetExpr>(wabt::Var(fuel_global_, loc)));
+    seq.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(fuel_global_, loc)));
+    seq.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+    seq.push_back(std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+    auto iff = std::make_unique<wabt::IfExpr>();
+    iff->true_.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(exhausted_func_, loc)));
+    seq.push_back(std::move(iff));
+    list.splice(list.begin(), seq);
+  }
+
+  Index fuel_global_;
+  Index exhausted_func_;
+};
+
+Status AddFuelMetering(wabt::Module& m) {
+  // A () -> () type for the import.
+  Index void_type = wabt::kInvalidIndex;
+  for (Index i = 0; i < m.types.size(); ++i) {
+    auto* ft = wabt::dyn_cast<wabt::FuncType>(m.types[i]);
+    if (ft && ft->sig.param_types.empty() && ft->sig.result_types.empty()) {
+      void_type = i;
+      break;
+    }
+  }
+  if (void_type == wabt::kInvalidIndex) {
+    auto field = std::make_unique<wabt::TypeModuleField>();
+    field->type = std::make_unique<wabt::FuncType>();
+    m.AppendField(std::move(field));
+    void_type = static_cast<Index>(m.types.size() - 1);
+  }
+
+  // The import moat.fuel_exhausted, placed after the existing function imports.
+  const Index at = m.num_func_imports;
+  if (auto s = ShiftFuncIndices(m, at); !s) return s;
+  auto imp = std::make_unique<wabt::FuncImport>();
+  imp->module_name = std::string(kMoatModule);
+  imp->field_name = std::string(kFuelExhaustedName);
+  imp->func.decl.has_func_type = true;
+  imp->func.decl.type_var = wabt::Var(void_type, wabt::Location());
+  wabt::Func* func = &imp->func;
+  wabt::Import* raw_import = imp.get();
+  auto import_field = std::make_unique<wabt::ImportModuleField>(std::move(imp));
+  // Keep the field list in import-section order: after the last import field.
+  auto pos = m.fields.begin();
+  for (auto it = m.fields.begin(); it != m.fields.end(); ++it) {
+    if (it->type() == wabt::ModuleFieldType::Import) pos = std::next(it);
+  }
+  m.fields.insert(pos, std::move(import_field));
+  m.imports.push_back(raw_import);
+  m.funcs.insert(m.funcs.begin() + at, func);
+  m.num_func_imports++;
+
+  // The fuel counter: a mutable i64 global, exported so the host can refill it.
+  auto gfield = std::make_unique<wabt::GlobalModuleField>();
+  gfield->global.type = Type::I64;
+  gfield->global.mutable_ = true;
+  gfield->global.init_expr.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+  m.AppendField(std::move(gfield));
+  const Index fuel_global = static_cast<Index>(m.globals.size() - 1);
+  auto efield = std::make_unique<wabt::ExportModuleField>();
+  efield->export_.name = std::string(kFuelExportName);
+  efield->export_.kind = wabt::ExternalKind::Global;
+  efield->export_.var = wabt::Var(fuel_global, wabt::Location());
+  m.AppendField(std::move(efield));
+
+  FuelPass pass(fuel_global, at);
+  for (Index i = m.num_func_imports; i < m.funcs.size(); ++i) pass.MeterFunction(*m.funcs[i]);
+  return OkStatus();
+}
+
+std::string Shim(const wabt::Module& m, const ModuleShape& shape, bool metered) {
+  size_t import_modules = 0;
+  std::vector<std::string> seen;
+  for (const wabt::Import* imp : m.imports) {
+    if (std::find(seen.begin(), seen.end(), imp->module_name) == seen.end()) {
+      seen.push_back(imp->module_name);
+      ++import_modules;
+    }
+  }
+  std::string args;
+  for (size_t i = 0; i < import_modules; ++i) args += ", host";
+  bool memory = m.GetExport("memory") != nullptr;
+  std::string s = "\n/* ---- moat shim: the stable ABI the host loads ---- */\n";
+  s += "#define MOAT_EXPORT __attribute__((visibility(\"default\")))\n";
+  s += "MOAT_EXPORT unsigned moat_abi_version(void) { return 1; }\n";
+  s += "MOAT_EXPORT unsigned long moat_instance_size(void) { return sizeof(Z_m_instance_t); }\n";
+  s += "MOAT_EXPORT void moat_init_module(void) { Z_m_init_module(); }\n";
+  s += "MOAT_EXPORT void moat_instantiate(void* inst, void* host) { (void)host; Z_m_instantiate((Z_m_instance_t*)inst" + args + "); }\n";
+  s += "MOAT_EXPORT void moat_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }\n";
+  s += "MOAT_EXPORT void moat_start(void* inst) { Z_mZ__start((Z_m_instance_t*)inst); }\n";
+  s += std::string("MOAT_EXPORT wasm_rt_memory_t* moat_memory(void* inst) { ") +
+       (memory ? "return Z_mZ_memory((Z_m_instance_t*)inst);" : "(void)inst; return 0;") + " }\n";
+  s += std::string("MOAT_EXPORT long long* moat_fuel(void* inst) { ") +
+       (metered ? "return (long long*)Z_mZ_moat_fuel((Z_m_instance_t*)inst);"
+                : "(void)inst; return 0;") +
+       " }\n";
+  s += "MOAT_EXPORT void moat_shape(unsigned* has_memory, unsigned* initial, unsigned* max) { *has_memory = " +
+       std::to_string(shape.has_memory ? 1 : 0) + "; *initial = " + std::to_string(shape.initial_pages) +
+       "u; *max = " + std::to_string(shape.max_pages) + "u; }\n";
+  return s;
+}
+
+}  // namespace
+
+Result<ModuleShape> ValidateWasm(std::span<const uint8_t> wasm) {
+  auto module = ReadAndCheck(wasm);
+  if (!module) return module.error();
+  return ShapeOf(**module);
+}
+
+Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
+                                       const PipelineOptions& options) {
+  auto read = ReadAndCheck(wasm);
+  if (!read) return read.error();
+  wabt::Module& m = **read;
+  TranslatedModule out;
+  out.shape = ShapeOf(m);
+  if (options.meter_fuel) {
+    if (auto s = AddFuelMetering(m); !s) return s.error();
+    wabt::Errors errors;
+    if (wabt::Failed(wabt::ValidateModule(&m, &errors, wabt::ValidateOptions(ParseFeatures())))) {
+      return MakeError(ErrorCode::kInternal, "fuel pass produced an invalid module: " + FirstLine(errors));
+    }
+  }
+  if (wabt::Failed(wabt::GenerateNames(&m)) || wabt::Failed(wabt::ApplyNames(&m))) {
+    return MakeError(ErrorCode::kInternal, "naming pass failed");
+  }
+  wabt::MemoryStream c_stream, h_stream;
+  wabt::WriteCOptions wopts;
+  wopts.module_name = "m";
+  if (wabt::Failed(wabt::WriteC(&c_stream, &h_stream, "moat_module.h", &m, wopts))) {
+    return MakeError(ErrorCode::kInternal, "wasm2c could not translate the module");
+  }
+  const auto& cb = c_stream.output_buffer().data;
+  const auto& hb = h_stream.output_buffer().data;
+  out.c_source.assign(cb.begin(), cb.end());
+  out.c_source += Shim(m, out.shape, options.meter_fuel);
+  out.h_source.assign(hb.begin(), hb.end());
+  return out;
+}
+
+}  // namespace moat

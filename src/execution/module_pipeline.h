@@ -1,0 +1,42 @@
+// Module pipeline, front half: wasm bytes -> validated, fuel-metered module -> C source.
+// Nothing here runs guest code or a compiler.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+
+namespace moat {
+
+struct PipelineOptions {
+  // Insert fuel metering. Off only for benchmarks that measure the metering overhead.
+  bool meter_fuel = true;
+};
+
+// What the host needs to know about a module before instantiating it.
+struct ModuleShape {
+  bool has_memory = false;
+  uint32_t initial_pages = 0;
+  uint32_t max_pages = 65536;  // the module's own maximum (65536 = none declared)
+};
+
+struct TranslatedModule {
+  std::string c_source;  // generated C plus moat's shim, includes "moat_module.h"
+  std::string h_source;  // the generated header, to be written as moat_module.h
+  ModuleShape shape;
+};
+
+// Version of everything this file does to a module; part of every cache key.
+inline constexpr std::string_view kPipelineVersion = "moat-pipeline-1";
+
+// Parses and validates the module, checks imports and features, and returns its shape.
+// Errors are one line naming the problem (ErrorCode::kInvalidModule).
+Result<ModuleShape> ValidateWasm(std::span<const uint8_t> wasm);
+
+// ValidateWasm, then the fuel pass, then wasm2c's C writer.
+Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
+                                       const PipelineOptions& options);
+
+}  // namespace moat

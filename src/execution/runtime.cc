@@ -1,0 +1,500 @@
+#include "execution/runtime.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#include "execution/limits.h"
+
+namespace moat::rt {
+
+namespace {
+
+constexpr uint64_t kPageSize = 65536;
+// 4 GiB of index space plus 4 GiB of constant offset: every 32-bit address + offset the
+// generated code can form lands inside this reservation, so bounds checks are free.
+constexpr uint64_t kReservation = 8ull << 30;
+constexpr uint32_t kMaxPages = 65536;
+constexpr size_t kStackGuard = 256 << 10;
+constexpr size_t kHostStackReserve = 256 << 10;
+constexpr size_t kAltStackSize = 64 << 10;
+constexpr int64_t kFuelSlice = 1 << 20;
+
+std::atomic<int64_t> g_live_memories{0};
+
+// The native stack wasm runs on: one per thread, mapped on first use, guard page below.
+struct WasmStack {
+  uint8_t* map = nullptr;
+  size_t map_size = 0;
+  uint8_t* lo = nullptr;  // lowest usable byte; [map, lo) is the guard
+  size_t size = 0;
+  ~WasmStack() {
+    if (map) munmap(map, map_size);
+  }
+};
+
+struct AltStack {
+  void* mem = nullptr;
+  ~AltStack() {
+    if (!mem) return;
+    stack_t ss{};
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, nullptr);
+    munmap(mem, kAltStackSize);
+  }
+};
+
+enum class Phase : uint8_t { kInstantiate, kStart };
+
+struct Frame {
+  jmp_buf jmp;
+  HostContext* host = nullptr;
+  const ModuleAbi* abi = nullptr;
+  Phase phase = Phase::kInstantiate;
+  bool in_wasm = false;
+  bool in_host = false;
+  uint8_t* mem_base = nullptr;  // the instance's memory reservation
+  uint32_t module_max_pages = kMaxPages;
+  ucontext_t caller;
+  ucontext_t callee;
+};
+
+thread_local Frame* tl_frame = nullptr;
+thread_local WasmStack tl_stack;
+thread_local AltStack tl_alt;
+
+struct sigaction g_prev_segv, g_prev_bus;
+
+[[noreturn]] void Unwind(Frame* f) {
+  f->in_host = false;
+  _longjmp(f->jmp, 1);
+}
+
+void Chain(int sig, siginfo_t* si, void* uc) {
+  struct sigaction* prev = sig == SIGSEGV ? &g_prev_segv : &g_prev_bus;
+  if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+    prev->sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN && prev->sa_handler) {
+    prev->sa_handler(sig);
+    return;
+  }
+  // Restore the default action; returning re-executes the faulting instruction, which
+  // now kills the process with the real signal.
+  signal(sig, SIG_DFL);
+}
+
+void OnFault(int sig, siginfo_t* si, void* uc) {
+  Frame* f = tl_frame;
+  if (f && f->in_wasm && !f->in_host) {
+    auto addr = reinterpret_cast<uintptr_t>(si->si_addr);
+    auto base = reinterpret_cast<uintptr_t>(f->mem_base);
+    if (f->mem_base && addr >= base && addr < base + kReservation) {
+      f->host->stop = StopReason::kTrap;
+      f->host->trap = TrapKind::kOutOfBounds;
+      Unwind(f);
+    }
+    auto guard_lo = reinterpret_cast<uintptr_t>(tl_stack.map);
+    auto guard_hi = reinterpret_cast<uintptr_t>(tl_stack.lo);
+    if (addr >= guard_lo && addr < guard_hi) {
+      f->host->stop = StopReason::kTrap;
+      f->host->trap = TrapKind::kStackExhausted;
+      Unwind(f);
+    }
+  }
+  Chain(sig, si, uc);
+}
+
+bool EnsureThreadStacks() {
+  if (!tl_stack.map) {
+    size_t size = Limits::kNativeStackBytes;
+    size_t total = size + kStackGuard;
+    void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return false;
+    if (mprotect(p, kStackGuard, PROT_NONE) != 0) {
+      munmap(p, total);
+      return false;
+    }
+    tl_stack.map = static_cast<uint8_t*>(p);
+    tl_stack.map_size = total;
+    tl_stack.lo = tl_stack.map + kStackGuard;
+    tl_stack.size = size;
+  }
+  if (!tl_alt.mem) {
+    stack_t cur{};
+    if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
+        cur.ss_size >= 32 * 1024) {
+      return true;  // the thread already has a usable alternate stack
+    }
+    void* p = mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    stack_t ss{};
+    ss.ss_sp = p;
+    ss.ss_size = kAltStackSize;
+    if (sigaltstack(&ss, nullptr) != 0) {
+      munmap(p, kAltStackSize);
+      return false;
+    }
+    tl_alt.mem = p;
+  }
+  return true;
+}
+
+void Trampoline(unsigned lo, unsigned hi) {
+  auto* f = reinterpret_cast<Frame*>((static_cast<uintptr_t>(hi) << 32) | lo);
+  if (_setjmp(f->jmp) == 0) {
+    f->in_wasm = true;
+    if (f->phase == Phase::kInstantiate) {
+      f->abi->instantiate(f->host->instance, f->host);
+    } else {
+      f->abi->start(f->host->instance);
+    }
+  }
+  f->in_wasm = false;
+  // Returning resumes f->caller through uc_link.
+}
+
+// Runs one phase on the wasm stack; returns false if the run stopped.
+bool RunPhase(Frame& f, Phase phase) {
+  f.phase = phase;
+  getcontext(&f.callee);
+  f.callee.uc_stack.ss_sp = tl_stack.lo;
+  f.callee.uc_stack.ss_size = tl_stack.size;
+  f.callee.uc_link = &f.caller;
+  auto bits = reinterpret_cast<uintptr_t>(&f);
+  makecontext(&f.callee, reinterpret_cast<void (*)()>(Trampoline), 2,
+              static_cast<unsigned>(bits & 0xffffffffu), static_cast<unsigned>(bits >> 32));
+  tl_frame = &f;
+  swapcontext(&f.caller, &f.callee);
+  tl_frame = nullptr;
+  return f.host->stop == StopReason::kNone;
+}
+
+TrapKind MapTrap(wasm_rt_trap_t code) {
+  switch (code) {
+    case WASM_RT_TRAP_OOB: return TrapKind::kOutOfBounds;
+    case WASM_RT_TRAP_INT_OVERFLOW: return TrapKind::kIntegerOverflow;
+    case WASM_RT_TRAP_DIV_BY_ZERO: return TrapKind::kDivideByZero;
+    case WASM_RT_TRAP_INVALID_CONVERSION: return TrapKind::kInvalidConversion;
+    case WASM_RT_TRAP_UNREACHABLE: return TrapKind::kUnreachable;
+    case WASM_RT_TRAP_CALL_INDIRECT: return TrapKind::kIndirectCall;
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return TrapKind::kUncaughtException;
+    case WASM_RT_TRAP_EXHAUSTION: return TrapKind::kStackExhausted;
+    default: return TrapKind::kUnreachable;
+  }
+}
+
+[[noreturn]] void StopFromRuntime(StopReason reason, std::string message) {
+  Frame* f = tl_frame;
+  if (!f) {
+    fprintf(stderr, "moat: wasm runtime called outside a run\n");
+    abort();
+  }
+  if (f->host->stop == StopReason::kNone) {
+    f->host->stop = reason;
+    f->host->stop_message = std::move(message);
+  }
+  Unwind(f);
+}
+
+void NotePeak(HostContext* h, uint64_t bytes) {
+  h->peak_memory_bytes = std::max(h->peak_memory_bytes, bytes);
+}
+
+}  // namespace
+
+void InitProcess() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnFault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_prev_segv);
+    sigaction(SIGBUS, &sa, &g_prev_bus);
+  });
+}
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void RunInstance(const ModuleAbi& abi, HostContext& host) {
+  InitProcess();
+  if (tl_frame) {
+    host.stop = StopReason::kInternal;
+    host.stop_message = "nested wasm run on one thread";
+    return;
+  }
+  if (!EnsureThreadStacks()) {
+    host.stop = StopReason::kInternal;
+    host.stop_message = "cannot map the wasm stack";
+    return;
+  }
+  void* inst = calloc(1, abi.instance_size());
+  if (!inst) {
+    host.stop = StopReason::kInternal;
+    host.stop_message = "out of host memory";
+    return;
+  }
+  host.abi = &abi;
+  host.instance = inst;
+  Frame f;
+  f.host = &host;
+  f.abi = &abi;
+  if (RunPhase(f, Phase::kInstantiate)) RunPhase(f, Phase::kStart);
+  // Fuel is read before the instance (which holds the counter) is freed.
+  uint64_t used = host.FuelUsed();
+  abi.free_instance(inst);
+  free(inst);
+  host.instance = nullptr;
+  host.fuel_granted = used;  // FuelUsed() stays valid with no instance
+}
+
+[[noreturn]] void StopRun(StopReason reason) { StopFromRuntime(reason, {}); }
+
+HostContext* EnterHost(void* host) {
+  Frame* f = tl_frame;
+  f->in_host = true;
+  auto* sp = static_cast<uint8_t*>(__builtin_frame_address(0));
+  if (sp < tl_stack.lo + kHostStackReserve) {
+    f->host->stop = StopReason::kTrap;
+    f->host->trap = TrapKind::kStackExhausted;
+    Unwind(f);
+  }
+  return static_cast<HostContext*>(host);
+}
+
+void LeaveHost(HostContext* host) {
+  Frame* f = tl_frame;
+  f->in_host = false;
+  if (host->stop != StopReason::kNone) Unwind(f);
+  const ExecRequest* req = host->request;
+  if (req->cancel && req->cancel->cancelled()) StopRun(StopReason::kCancelled);
+  if (MonotonicNs() >= host->deadline_ns) StopRun(StopReason::kTimeout);
+}
+
+RuntimeStats Stats() { return {g_live_memories.load()}; }
+
+}  // namespace moat::rt
+
+namespace moat {
+
+uint64_t HostContext::FuelUsed() const {
+  if (!instance || !abi->fuel) return fuel_granted;
+  int64_t* c = fuel_counter();
+  if (!c) return 0;
+  return static_cast<uint64_t>(static_cast<int64_t>(fuel_granted) - *c);
+}
+
+}  // namespace moat
+
+using moat::HostContext;
+using moat::StopReason;
+using moat::rt::StopFromRuntime;
+using moat::rt::tl_frame;
+
+template <class Table, class Elem>
+static uint32_t GrowTable(Table* t, uint32_t delta, Elem init) {
+  uint32_t old = t->size;
+  uint64_t want = static_cast<uint64_t>(old) + delta;
+  if (want > t->max_size || want > moat::Limits::kMaxTableElements) return UINT32_MAX;
+  if (delta == 0) return old;
+  auto* p = static_cast<Elem*>(realloc(t->data, want * sizeof(Elem)));
+  if (!p) return UINT32_MAX;
+  for (uint64_t i = old; i < want; ++i) p[i] = init;
+  t->data = p;
+  t->size = static_cast<uint32_t>(want);
+  return old;
+}
+
+// ---- wasm-rt.h, implemented for many threads ------------------------------------------
+
+extern "C" {
+
+void wasm_rt_init(void) { moat::rt::InitProcess(); }
+bool wasm_rt_is_initialized(void) { return true; }
+void wasm_rt_free(void) {}
+
+void wasm_rt_trap(wasm_rt_trap_t code) {
+  moat::rt::Frame* f = tl_frame;
+  if (!f) {
+    fprintf(stderr, "moat: wasm trap outside a run\n");
+    abort();
+  }
+  f->host->stop = StopReason::kTrap;
+  f->host->trap = moat::rt::MapTrap(code);
+  moat::rt::Unwind(f);
+}
+
+const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
+  return moat::TrapKindMessage(moat::rt::MapTrap(trap)).data();
+}
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  static std::mutex mu;
+  static std::vector<std::vector<int>> types;
+  std::vector<int> sig;
+  sig.push_back(static_cast<int>(params));
+  va_list ap;
+  va_start(ap, results);
+  for (uint32_t i = 0; i < params + results; ++i) sig.push_back(va_arg(ap, int));
+  va_end(ap);
+  std::lock_guard<std::mutex> lock(mu);
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i] == sig) return static_cast<uint32_t>(i);
+  }
+  types.push_back(std::move(sig));
+  return static_cast<uint32_t>(types.size() - 1);
+}
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
+  moat::rt::Frame* f = tl_frame;
+  if (!f) abort();
+  HostContext* h = f->host;
+  uint32_t module_max = std::min(max, moat::rt::kMaxPages);
+  uint32_t limit = std::min(module_max, h->memory_limit_pages);
+  if (initial > limit) {
+    StopFromRuntime(StopReason::kMemoryLimit,
+                    "module needs " + std::to_string(initial) + " pages of memory; the limit is " +
+                        std::to_string(h->memory_limit_pages));
+  }
+  void* p = mmap(nullptr, moat::rt::kReservation, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    StopFromRuntime(StopReason::kMemoryLimit, "cannot reserve address space for linear memory");
+  }
+  uint64_t bytes = static_cast<uint64_t>(initial) * moat::rt::kPageSize;
+  if (bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, moat::rt::kReservation);
+    StopFromRuntime(StopReason::kMemoryLimit, "cannot commit initial linear memory");
+  }
+  m->data = static_cast<uint8_t*>(p);
+  m->pages = initial;
+  m->max_pages = limit;
+  m->size = static_cast<uint32_t>(bytes);  // 4 GiB (65536 pages) cannot be initial: limit < 4 GiB
+  f->mem_base = m->data;
+  f->module_max_pages = module_max;
+  moat::rt::g_live_memories.fetch_add(1, std::memory_order_relaxed);
+  moat::rt::NotePeak(h, bytes);
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
+  moat::rt::Frame* f = tl_frame;
+  uint32_t old = m->pages;
+  if (delta == 0) return old;
+  uint64_t want = static_cast<uint64_t>(old) + delta;
+  if (!f || want > m->max_pages) {
+    if (f && want <= f->module_max_pages) {
+      f->host->grow_refused = true;
+      f->host->Deny("memory.grow", std::to_string(want) + " pages",
+                    "exceeds the memory limit of " + std::to_string(m->max_pages) + " pages");
+    }
+    return UINT32_MAX;
+  }
+  // 65536 pages is 4 GiB, which does not fit m->size; the limit never allows it.
+  if (want >= moat::rt::kMaxPages) return UINT32_MAX;
+  if (mprotect(m->data + static_cast<uint64_t>(old) * moat::rt::kPageSize,
+               static_cast<uint64_t>(delta) * moat::rt::kPageSize, PROT_READ | PROT_WRITE) != 0) {
+    return UINT32_MAX;
+  }
+  m->pages = static_cast<uint32_t>(want);
+  m->size = static_cast<uint32_t>(want * moat::rt::kPageSize);
+  moat::rt::NotePeak(f->host, m->size);
+  return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t* m) {
+  if (!m->data) return;
+  munmap(m->data, moat::rt::kReservation);
+  m->data = nullptr;
+  m->size = 0;
+  m->pages = 0;
+  moat::rt::g_live_memories.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* t, uint32_t elements,
+                                    uint32_t max) {
+  if (elements > moat::Limits::kMaxTableElements) {
+    StopFromRuntime(StopReason::kMemoryLimit, "table too large");
+  }
+  t->data = nullptr;
+  if (elements) {
+    t->data = static_cast<wasm_rt_funcref_t*>(calloc(elements, sizeof(wasm_rt_funcref_t)));
+    if (!t->data) StopFromRuntime(StopReason::kMemoryLimit, "cannot allocate table");
+  }
+  t->size = elements;
+  t->max_size = max;
+}
+
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* t) {
+  free(t->data);
+  t->data = nullptr;
+  t->size = 0;
+  t->max_size = 0;
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* t, uint32_t elements,
+                                      uint32_t max) {
+  if (elements > moat::Limits::kMaxTableElements) {
+    StopFromRuntime(StopReason::kMemoryLimit, "table too large");
+  }
+  t->data = nullptr;
+  if (elements) {
+    t->data = static_cast<wasm_rt_externref_t*>(calloc(elements, sizeof(wasm_rt_externref_t)));
+    if (!t->data) StopFromRuntime(StopReason::kMemoryLimit, "cannot allocate table");
+  }
+  t->size = elements;
+  t->max_size = max;
+}
+
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t* t) {
+  free(t->data);
+  t->data = nullptr;
+  t->size = 0;
+  t->max_size = 0;
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* t, uint32_t delta,
+                                    wasm_rt_funcref_t init) {
+  return GrowTable(t, delta, init);
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t* t, uint32_t delta,
+                                      wasm_rt_externref_t init) {
+  return GrowTable(t, delta, init);
+}
+
+// moat.fuel_exhausted: called by metered code when the counter goes negative. Refills
+// one slice, and at every slice checks the deadline and cancellation.
+void Z_moatZ_fuel_exhausted(void* host_ptr) {
+  HostContext* h = moat::rt::EnterHost(host_ptr);
+  int64_t* counter = h->fuel_counter();
+  uint64_t used = static_cast<uint64_t>(static_cast<int64_t>(h->fuel_granted) - *counter);
+  uint64_t limit = h->request->limits.fuel;
+  if (used > limit) {
+    h->stop = StopReason::kFuel;
+  } else {
+    int64_t slice = static_cast<int64_t>(std::min<uint64_t>(moat::rt::kFuelSlice, limit - used));
+    h->fuel_granted = used + static_cast<uint64_t>(slice);
+    *counter = slice;
+  }
+  moat::rt::LeaveHost(h);
+}
+
+}  // extern "C"

@@ -1,0 +1,43 @@
+// The runtime under generated code: wasm-rt.h implemented with thread-local trap state,
+// guard-page and stack-exhaustion faults turned into traps, and fuel refills.
+// Internal to the execution tier.
+#pragma once
+
+#include <cstdint>
+
+#include "execution/host_context.h"
+
+namespace moat::rt {
+
+// Installs the fault handlers once per process. Safe to call from many threads.
+void InitProcess();
+
+// Instantiates the module into fresh memory and runs _start, on this thread but on a
+// private stack with a guard page, and frees the instance. Whatever the guest does, it
+// returns with host.stop set (kNone when _start returned normally).
+void RunInstance(const ModuleAbi& abi, HostContext& host);
+
+// Called by host functions that must end the run (proc_exit, output cap, timeout...).
+// Never returns: unwinds to RunInstance. Only call with no live C++ objects that own
+// resources in the calling frames.
+[[noreturn]] void StopRun(StopReason reason);
+
+// Host-call bracket: marks the thread as inside host code (a fault there is a real crash,
+// never a guest trap) and ensures enough native stack remains for host work.
+HostContext* EnterHost(void* host);
+// Leaves host code; ends the run if a stop is pending, the deadline passed or the run was
+// cancelled.
+void LeaveHost(HostContext* host);
+
+uint64_t MonotonicNs();
+
+// Defined beside the WASI host functions; calling it keeps them linked.
+int WasiHostLinked();
+
+// Live-resource counters for leak tests.
+struct RuntimeStats {
+  int64_t live_memories;  // linear-memory reservations not yet freed
+};
+RuntimeStats Stats();
+
+}  // namespace moat::rt

@@ -1,0 +1,241 @@
+#include "interaction/cli.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "base/units.h"
+#include "interaction/report.h"
+#include "orchestration/exec_service.h"
+
+namespace moat {
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+struct RunOptions {
+  std::vector<std::string> dirs;
+  std::vector<std::string> envs;
+  std::string fuel, memory, timeout, max_output;
+  std::string report = "none";
+  std::string report_file;
+};
+
+int Usage(const std::string& msg) {
+  fprintf(stderr, "moat: %s\n", msg.c_str());
+  return kUsageError;
+}
+
+// HOST[::GUEST][:ro], as the wasmtime CLI spells it.
+Result<Mount> ParseDir(std::string spec) {
+  Mount m;
+  if (spec.size() > 3 && spec.compare(spec.size() - 3, 3, ":ro") == 0) {
+    m.read_only = true;
+    spec.resize(spec.size() - 3);
+  }
+  size_t sep = spec.find("::");
+  if (sep == std::string::npos) {
+    m.host_path = m.guest_path = spec;
+  } else {
+    m.host_path = spec.substr(0, sep);
+    m.guest_path = spec.substr(sep + 2);
+  }
+  if (m.host_path.empty() || m.guest_path.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--dir needs HOST[::GUEST][:ro], got '" + spec + "'");
+  }
+  struct stat st {};
+  if (stat(m.host_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return MakeError(ErrorCode::kInvalidArgument, "--dir: '" + m.host_path + "' is not a directory");
+  }
+  return m;
+}
+
+Status ApplyLimits(const RunOptions& o, Limits* l) {
+  if (!o.fuel.empty()) {
+    auto v = ParseCount(o.fuel);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--fuel: " + v.error().message);
+    l->fuel = *v;
+  }
+  if (!o.memory.empty()) {
+    auto v = ParseSize(o.memory);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--memory: " + v.error().message);
+    l->memory_bytes = *v;
+  }
+  if (!o.timeout.empty()) {
+    auto v = ParseDurationUs(o.timeout);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--timeout: " + v.error().message);
+    l->timeout_us = *v;
+  }
+  if (!o.max_output.empty()) {
+    auto v = ParseSize(o.max_output);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-output: " + v.error().message);
+    l->max_output_bytes = *v;
+  }
+  return l->Validate();
+}
+
+int GuestExitStatus(const ExecResult& r) {
+  if (r.status != RunStatus::kOk) return RunStatusExitCode(r.status);
+  if (r.exit_code < 0 || r.exit_code > 255) return 255;
+  return r.exit_code;
+}
+
+int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
+  if (rest.empty()) return Usage("run: missing MODULE.wasm");
+  if (o.report != "json" && o.report != "text" && o.report != "none") {
+    return Usage("--report must be json, text or none");
+  }
+  ExecRequest req;
+  req.inherit_stdio = true;
+  if (auto s = ApplyLimits(o, &req.limits); !s) return Usage(s.error().message);
+  for (const std::string& d : o.dirs) {
+    auto m = ParseDir(d);
+    if (!m) return Usage(m.error().message);
+    req.mounts.push_back(*m);
+  }
+  for (const std::string& e : o.envs) {
+    size_t eq = e.find('=');
+    std::string key = e.substr(0, eq);
+    if (key.empty()) return Usage("--env needs KEY=VALUE or KEY, got '" + e + "'");
+    if (eq == std::string::npos) {
+      const char* v = getenv(key.c_str());  // --env KEY passes the host's value
+      if (v) req.env.emplace_back(key, v);
+    } else {
+      req.env.emplace_back(key, e.substr(eq + 1));
+    }
+  }
+  req.argv = rest;  // argv[0] is the module path, as wasmtime passes it
+
+  EngineOptions eo;
+  eo.show_progress = true;
+  auto svc = ExecService::Create(eo);
+  if (!svc) {
+    fprintf(stderr, "moat: %s\n", svc.error().message.c_str());
+    return RunStatusExitCode(RunStatus::kInternal);
+  }
+  ExecResult r = (*svc)->RunFile(rest[0], std::move(req));
+
+  if (r.status != RunStatus::kOk) {
+    fprintf(stderr, "moat: %s: %s\n", std::string(RunStatusName(r.status)).c_str(), r.message.c_str());
+  }
+  std::string report;
+  if (o.report == "json") report = ReportJson(r);
+  if (o.report == "text") report = ReportText(r);
+  if (!report.empty()) {
+    if (!o.report_file.empty()) {
+      std::ofstream f(o.report_file, std::ios::trunc);
+      f << report << "\n";
+      if (!f) fprintf(stderr, "moat: cannot write report to %s\n", o.report_file.c_str());
+    } else {
+      fprintf(stderr, "%s\n", report.c_str());
+    }
+  }
+  return GuestExitStatus(r);
+}
+
+int CompileCommand(const std::vector<std::string>& modules) {
+  EngineOptions eo;
+  eo.show_progress = true;
+  auto engine = Engine::Create(eo);
+  if (!engine) {
+    fprintf(stderr, "moat: %s\n", engine.error().message.c_str());
+    return RunStatusExitCode(RunStatus::kInternal);
+  }
+  int rc = 0;
+  for (const std::string& path : modules) {
+    auto h = (*engine)->LoadFile(path);
+    if (!h) {
+      fprintf(stderr, "moat: %s: %s\n", path.c_str(), h.error().message.c_str());
+      rc = h.error().code == ErrorCode::kInvalidModule || h.error().code == ErrorCode::kIo
+               ? RunStatusExitCode(RunStatus::kInvalidModule)
+               : RunStatusExitCode(RunStatus::kInternal);
+      continue;
+    }
+    if (h->cache_hit) {
+      printf("%s  %s  cached\n", h->sha256.c_str(), path.c_str());
+    } else {
+      printf("%s  %s  compiled in %.0f ms\n", h->sha256.c_str(), path.c_str(), h->compile_ms);
+    }
+  }
+  return rc;
+}
+
+int CacheCommand(bool list, bool clear) {
+  auto cache = CompileCache::Open(CompileCache::DefaultDir());
+  if (!cache) {
+    fprintf(stderr, "moat: %s\n", cache.error().message.c_str());
+    return RunStatusExitCode(RunStatus::kInternal);
+  }
+  if (clear) {
+    auto n = cache->Clear();
+    if (!n) {
+      fprintf(stderr, "moat: %s\n", n.error().message.c_str());
+      return RunStatusExitCode(RunStatus::kInternal);
+    }
+    printf("removed %zu entries from %s\n", *n, cache->dir().c_str());
+    return 0;
+  }
+  if (list) {
+    auto entries = cache->List();
+    if (!entries) {
+      fprintf(stderr, "moat: %s\n", entries.error().message.c_str());
+      return RunStatusExitCode(RunStatus::kInternal);
+    }
+    printf("# cache: %s (%zu entries)\n", cache->dir().c_str(), entries->size());
+    for (const CacheEntry& e : *entries) {
+      std::string module = e.key.substr(0, e.key.find('-'));
+      printf("%s  %8llu KiB  %s\n", module.c_str(),
+             static_cast<unsigned long long>(e.size_bytes >> 10), e.object_path.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int CliMain(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to report, not a death
+  CLI::App app{"moat: a secure runtime for AI agent tools (WebAssembly sandbox)", "moat"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "moat 0.1.0");
+
+  RunOptions ro;
+  CLI::App* run = app.add_subcommand("run", "Run a wasm32-wasi command module in the sandbox");
+  run->prefix_command();  // everything from MODULE on belongs to the guest
+  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")->take_all();
+  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")->take_all();
+  run->add_option("--fuel", ro.fuel, "Fuel budget, about one unit per wasm instruction (default 1e10)");
+  run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
+  run->add_option("--timeout", ro.timeout, "Wall-clock limit, e.g. 5s, 250ms (default 30s)");
+  run->add_option("--max-output", ro.max_output, "Cap on stdout+stderr bytes (default 16M)");
+  run->add_option("--report", ro.report, "Write a run report: json, text or none");
+  run->add_option("--report-file", ro.report_file, "Write the report here instead of stderr");
+  run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");
+
+  std::vector<std::string> compile_modules;
+  CLI::App* compile = app.add_subcommand("compile", "Validate and precompile modules into the cache");
+  compile->add_option("modules", compile_modules, "Modules to compile")->required();
+
+  CLI::App* cache = app.add_subcommand("cache", "Inspect or clear the compile cache");
+  cache->require_subcommand(1);
+  CLI::App* cache_ls = cache->add_subcommand("ls", "List cached modules");
+  CLI::App* cache_clear = cache->add_subcommand("clear", "Remove every cached module");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kUsageError;
+  }
+  if (run->parsed()) return RunCommand(ro, run->remaining());
+  if (compile->parsed()) return CompileCommand(compile_modules);
+  if (cache->parsed()) return CacheCommand(cache_ls->parsed(), cache_clear->parsed());
+  return kUsageError;
+}
+
+}  // namespace moat

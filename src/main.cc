@@ -1,0 +1,3 @@
+#include "interaction/cli.h"
+
+int main(int argc, char** argv) { return moat::CliMain(argc, argv); }
