@@ -1,0 +1,80 @@
+// Shared helpers for tests: guest paths, one engine per test binary, running guests.
+#pragma once
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "base/fs.h"
+#include "execution/engine.h"
+
+namespace moat::test {
+
+inline std::string Guest(const std::string& name) {
+  return std::string(MOAT_GUEST_DIR) + "/" + name + ".wasm";
+}
+
+inline std::vector<uint8_t> GuestBytes(const std::string& name) {
+  auto b = ReadFile(Guest(name), 64 << 20);
+  return b ? *b : std::vector<uint8_t>{};
+}
+
+// One engine shared by the tests of a binary (modules stay loaded across tests).
+inline Engine& SharedEngine() {
+  static std::unique_ptr<Engine> engine = [] {
+    auto e = Engine::Create({});
+    if (!e) {
+      fprintf(stderr, "engine: %s\n", e.error().message.c_str());
+      abort();
+    }
+    return std::move(*e);
+  }();
+  return *engine;
+}
+
+inline ModuleHandle LoadGuest(const std::string& name) {
+  auto h = SharedEngine().LoadFile(Guest(name));
+  if (!h) {
+    fprintf(stderr, "load %s: %s\n", name.c_str(), h.error().message.c_str());
+    abort();
+  }
+  return *h;
+}
+
+inline ExecResult RunGuest(const std::string& name, ExecRequest req = {}) {
+  ModuleHandle h = LoadGuest(name);
+  if (req.argv.empty()) req.argv = {name + ".wasm"};
+  return SharedEngine().Run(h, req);
+}
+
+inline int CountDir(const std::string& path) {
+  int n = 0;
+  if (DIR* d = opendir(path.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+inline long StatusField(const std::string& field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+inline std::string TempDir(const std::string& tag) {
+  std::string d = "/tmp/moat-test-" + tag + "-" + std::to_string(getpid());
+  std::string cmd = "rm -rf '" + d + "'";
+  if (system(cmd.c_str()) != 0) {}
+  return d;
+}
+
+}  // namespace moat::test
