@@ -208,8 +208,8 @@ int CliMain(int argc, char** argv) {
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "Run a wasm32-wasi command module in the sandbox");
   run->prefix_command();  // everything from MODULE on belongs to the guest
-  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")->take_all();
-  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")->take_all();
+  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_option("--fuel", ro.fuel, "Fuel budget, about one unit per wasm instruction (default 1e10)");
   run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
   run->add_option("--timeout", ro.timeout, "Wall-clock limit, e.g. 5s, 250ms (default 30s)");

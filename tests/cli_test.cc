@@ -1,0 +1,187 @@
+// End to end: the real `moat` binary, its exit statuses, reports and stdio.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace moat {
+namespace {
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+  double ms = 0;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs `[prefix |] moat ARGS` through the shell.
+CliResult Cli(const std::string& args, const std::string& stdin_prefix = "") {
+  static int n = 0;
+  std::string base = "/tmp/moat-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+  std::string cmd = (stdin_prefix.empty() ? std::string("</dev/null ") : stdin_prefix + " | ") +
+                    MOAT_BINARY + " " + args + " >" + base + ".out 2>" + base + ".err";
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = system(cmd.c_str());
+  CliResult r;
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  unlink((base + ".out").c_str());
+  unlink((base + ".err").c_str());
+  return r;
+}
+
+std::string G(const std::string& name) { return test::Guest(name); }
+
+TEST(Cli, RunsHelloWithArgs) {
+  CliResult r = Cli("run " + G("hello") + " a b");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from wasm a b\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Cli, GuestArgsThatLookLikeFlagsPassThrough) {
+  CliResult r = Cli("run " + G("hello") + " --fuel 5 --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "hello from wasm --fuel 5 --help\n");
+}
+
+TEST(Cli, GuestExitCodeIsTheProcessStatus) {
+  EXPECT_EQ(Cli("run " + G("echo") + " --exit 7").status, 7);
+  EXPECT_EQ(Cli("run " + G("echo") + " --exit 0").status, 0);
+}
+
+TEST(Cli, EnvAndStdin) {
+  setenv("MOAT_TEST_HOST_VAR", "from-host", 1);
+  CliResult r = Cli("run --env GREETING=hey --env HOME " + G("echo"), "printf 'in!'");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("GREETING=hey\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HOME=" + std::string(getenv("HOME"))), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("in!"), std::string::npos);
+  EXPECT_EQ(r.err, "to stderr\n");
+  CliResult bare = Cli("run " + G("echo"));
+  EXPECT_NE(bare.out.find("HOME=(unset)"), std::string::npos) << "nothing leaks by default";
+}
+
+struct StatusCase {
+  const char* args;
+  int exit_status;
+  const char* status;
+};
+
+class CliStatus : public ::testing::TestWithParam<StatusCase> {};
+
+TEST_P(CliStatus, OneFixedExitStatusPerOutcome) {
+  const StatusCase& c = GetParam();
+  std::string args = c.args;
+  size_t pos = args.find("@");
+  std::string guest = args.substr(pos + 1, args.find(' ', pos) - pos - 1);
+  args.replace(pos, guest.size() + 1, G(guest));
+  std::string report = "/tmp/moat-cli-report-" + std::to_string(getpid()) + ".json";
+  CliResult r = Cli("run --report json --report-file " + report + " " + args);
+  EXPECT_EQ(r.status, c.exit_status) << r.err;
+  auto j = nlohmann::json::parse(Slurp(report), nullptr, false);
+  unlink(report.c_str());
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["status"], c.status);
+  for (const char* key : {"status", "exit_code", "fuel_used", "wall_us", "peak_memory_bytes", "trap",
+                          "denied", "module_sha256", "compile_ms"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  if (std::string(c.status) != "ok") {
+    EXPECT_NE(r.err.find(std::string("moat: ") + c.status), std::string::npos) << r.err;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, CliStatus,
+    ::testing::Values(StatusCase{"@hello", 0, "ok"}, StatusCase{"@div_zero", 134, "trap"},
+                      StatusCase{"--fuel 1M @infinite_loop", 122, "fuel_exhausted"},
+                      StatusCase{"--timeout 200ms @infinite_loop", 123, "timeout"},
+                      StatusCase{"--memory 64M @big_initial_memory", 124, "memory_limit"},
+                      StatusCase{"--memory 8M @memory_bomb", 124, "memory_limit"},
+                      StatusCase{"--max-output 1K @output_flood", 125, "output_limit"},
+                      StatusCase{"@uses_simd", 120, "invalid_module"},
+                      StatusCase{"@deep_recursion", 134, "trap"}),
+    [](const auto& info) { return "case" + std::to_string(info.index); });
+
+TEST(Cli, JsonReportOnStderrDescribesATrap) {
+  CliResult r = Cli("run --report json " + G("div_zero"));
+  EXPECT_EQ(r.status, 134);
+  std::string last = r.err.substr(r.err.rfind("\n{") + 1);
+  auto j = nlohmann::json::parse(last, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.err;
+  EXPECT_EQ(j["trap"]["kind"], "integer_divide_by_zero");
+  EXPECT_EQ(j["module_sha256"].get<std::string>().size(), 64u);
+  EXPECT_TRUE(j["exit_code"].is_null());
+}
+
+TEST(Cli, BlockedStdinReadStillTimesOut) {
+  CliResult r = Cli("run --timeout 300ms " + G("read_stdin"), "sleep 3");
+  EXPECT_EQ(r.status, 123) << r.err;
+  // The moat process itself ends near the deadline (the shell then waits for sleep).
+  EXPECT_NE(r.err.find("timeout"), std::string::npos);
+}
+
+TEST(Cli, RefusedModulesGetOneLineAndStatus120) {
+  std::string bad = "/tmp/moat-cli-trunc-" + std::to_string(getpid()) + ".wasm";
+  auto bytes = test::GuestBytes("hello");
+  std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 3000);
+  CliResult r = Cli("run " + bad);
+  unlink(bad.c_str());
+  EXPECT_EQ(r.status, 120);
+  EXPECT_NE(r.err.find("malformed module"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  CliResult missing = Cli("run /nonexistent/x.wasm");
+  EXPECT_EQ(missing.status, 120);
+  EXPECT_NE(missing.err.find("cannot open"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(Cli("run").status, 2);
+  EXPECT_EQ(Cli("run --memory lots " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --memory 1T " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --timeout 5parsecs " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --dir /nonexistent-dir " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --env =x " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --report yaml " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("frobnicate").status, 2);
+}
+
+TEST(Cli, DirSyntaxIsAccepted) {
+  CliResult r = Cli("run --dir /tmp --dir /tmp::/work:ro " + G("hello"));
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(Cli, CompileAndCacheCommands) {
+  std::string dir = test::TempDir("cli-cache");
+  setenv("MOAT_CACHE_DIR", dir.c_str(), 1);
+  CliResult c1 = Cli("compile " + G("hello"));
+  EXPECT_EQ(c1.status, 0);
+  EXPECT_NE(c1.out.find("compiled in"), std::string::npos);
+  CliResult c2 = Cli("compile " + G("hello") + " " + G("uses_simd"));
+  EXPECT_EQ(c2.status, 120);
+  EXPECT_NE(c2.out.find("cached"), std::string::npos);
+  EXPECT_NE(c2.err.find("SIMD"), std::string::npos);
+  CliResult ls = Cli("cache ls");
+  EXPECT_EQ(ls.status, 0);
+  EXPECT_NE(ls.out.find("(1 entries)"), std::string::npos) << ls.out;
+  CliResult clear = Cli("cache clear");
+  EXPECT_NE(clear.out.find("removed 1"), std::string::npos);
+  EXPECT_NE(Cli("cache ls").out.find("(0 entries)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace moat
