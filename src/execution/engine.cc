@@ -257,46 +257,103 @@ ExecResult Engine::Run(const ExecRequest& request) const {
   return Run(h, request);
 }
 
-ExecResult Engine::Run(const ModuleHandle& module, const ExecRequest& request) const {
-  ExecResult r;
+struct Instance::State {
+  ModuleHandle module;
+  ExecRequest request;
+  HostContext host;
+  ExecResult result;
+  CaptureSink cap_out{&result.stdout_bytes};
+  CaptureSink cap_err{&result.stderr_bytes};
+  FdSink fd_out{1};
+  FdSink fd_err{2};
+  bool refused = false;   // result already final before running anything
+  bool finished = false;
+  uint64_t run_ns = 0;    // time spent inside the instance so far
+};
+
+Instance::Instance(std::unique_ptr<State> state) : s_(std::move(state)) {}
+
+Instance::~Instance() {
+  if (s_->host.instance) rt::Destroy(s_->module.module->abi(), s_->host);
+}
+
+uint64_t Instance::memory_bytes() const {
+  return s_->host.instance ? s_->host.memory().size() : 0;
+}
+
+const uint8_t* Instance::memory_base() const { return s_->host.mem_base; }
+
+std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module, ExecRequest request) const {
+  auto st = std::make_unique<Instance::State>();
+  st->module = module;
+  st->request = std::move(request);
+  ExecResult& r = st->result;
+  const ExecRequest& req = st->request;
   r.module_sha256 = module.sha256;
   r.compile_ms = module.compile_ms;
   r.cache_hit = module.cache_hit;
-  const Limits& limits = request.limits;
+  const Limits& limits = req.limits;
+  auto refuse = [&](RunStatus status, std::string message) {
+    r.status = status;
+    r.message = std::move(message);
+    st->refused = true;
+    return std::unique_ptr<Instance>(new Instance(std::move(st)));
+  };
   if (auto s = limits.Validate(); !s) {
-    r.status = RunStatus::kDenied;
-    r.message = "invalid limits: " + s.error().message;
-    return r;
+    return refuse(RunStatus::kDenied, "invalid limits: " + s.error().message);
   }
   if (module.shape.has_memory && module.shape.initial_pages > limits.memory_pages()) {
-    r.status = RunStatus::kMemoryLimit;
-    r.message = "module needs " + std::to_string(uint64_t{module.shape.initial_pages} << 16) +
-                " bytes of initial memory; the limit is " + std::to_string(limits.memory_bytes);
-    return r;
+    return refuse(RunStatus::kMemoryLimit,
+                  "module needs " + std::to_string(uint64_t{module.shape.initial_pages} << 16) +
+                      " bytes of initial memory; the limit is " + std::to_string(limits.memory_bytes));
   }
-  HostContext h;
-  h.request = &request;
+  HostContext& h = st->host;
+  h.request = &req;
   h.memory_limit_pages = limits.memory_pages();
-  std::vector<std::string> argv = request.argv;
-  if (argv.empty()) argv.push_back("module.wasm");
   std::vector<std::string> env;
-  for (const auto& [k, v] : request.env) env.push_back(k + "=" + v);
-  BuildBlock(argv, &h.args_block, &h.args_offsets);
+  for (const auto& [k, v] : req.env) env.push_back(k + "=" + v);
+  if (req.argv.empty()) {
+    BuildBlock({"module.wasm"}, &h.args_block, &h.args_offsets);
+  } else {
+    BuildBlock(req.argv, &h.args_block, &h.args_offsets);
+  }
   BuildBlock(env, &h.env_block, &h.env_offsets);
   if (h.args_block.size() + h.env_block.size() > Limits::kMaxArgsEnvBytes) {
-    r.status = RunStatus::kDenied;
-    r.message = "arguments and environment exceed " + std::to_string(Limits::kMaxArgsEnvBytes) + " bytes";
-    return r;
+    return refuse(RunStatus::kDenied, "arguments and environment exceed " +
+                                          std::to_string(Limits::kMaxArgsEnvBytes) + " bytes");
   }
-  CaptureSink cap_out(&r.stdout_bytes), cap_err(&r.stderr_bytes);
-  FdSink fd_out(1), fd_err(2);
-  h.out = request.inherit_stdio ? static_cast<OutputSink*>(&fd_out) : &cap_out;
-  h.err = request.inherit_stdio ? static_cast<OutputSink*>(&fd_err) : &cap_err;
-
+  h.out = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_out) : &st->cap_out;
+  h.err = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_err) : &st->cap_err;
   uint64_t start = rt::MonotonicNs();
   h.deadline_ns = start + limits.timeout_us * 1000;
-  rt::RunInstance(module.module->abi(), h);
-  r.wall_us = (rt::MonotonicNs() - start) / 1000;
+  rt::Instantiate(module.module->abi(), h);
+  st->run_ns = rt::MonotonicNs() - start;
+  return std::unique_ptr<Instance>(new Instance(std::move(st)));
+}
+
+ExecResult Engine::Run(const ModuleHandle& module, const ExecRequest& request) const {
+  std::unique_ptr<Instance> inst = Instantiate(module, request);
+  return inst->Finish();
+}
+
+ExecResult Instance::Start() {
+  if (!s_->finished && !s_->refused) {
+    s_->host.deadline_ns = rt::MonotonicNs() + s_->request.limits.timeout_us * 1000;
+  }
+  return Finish();
+}
+
+ExecResult Instance::Finish() {
+  State& st = *s_;
+  if (st.refused || st.finished) return st.result;
+  st.finished = true;
+  HostContext& h = st.host;
+  const Limits& limits = st.request.limits;
+  uint64_t start = rt::MonotonicNs();
+  rt::Start(st.module.module->abi(), h);
+  rt::Destroy(st.module.module->abi(), h);
+  ExecResult& r = st.result;
+  r.wall_us = (st.run_ns + rt::MonotonicNs() - start) / 1000;
   r.fuel_used = h.FuelUsed();
   r.peak_memory_bytes = h.peak_memory_bytes;
   r.denied = std::move(h.events);

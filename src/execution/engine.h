@@ -23,6 +23,7 @@ struct EngineOptions {
 };
 
 class CompiledModule;
+class Instance;
 
 // A module loaded into this process: shared, immutable, runnable from any thread.
 struct ModuleHandle {
@@ -47,6 +48,10 @@ class Engine {
   // The contract form: finds the module by request.module_sha256 among loaded ones.
   ExecResult Run(const ExecRequest& request) const;
 
+  // A live instance: instantiated now (fresh memory, data segments, start function),
+  // started later, on any thread. Failures surface as the result of Start().
+  std::unique_ptr<Instance> Instantiate(const ModuleHandle& module, ExecRequest request) const;
+
   const CompileCache& cache() const { return cache_; }
   std::string CacheKey(const std::string& wasm_sha256) const;
 
@@ -59,6 +64,31 @@ class Engine {
   std::string config_tag_;
   mutable std::mutex mu_;
   std::map<std::string, ModuleHandle> loaded_;  // by wasm sha256
+};
+
+// One instance of a module, with its own linear memory and host state.
+class Instance {
+ public:
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  // Runs _start with a fresh deadline. An instance runs once; later calls return the
+  // first result again.
+  ExecResult Start();
+  // Linear memory currently committed, and its base (for measurements).
+  uint64_t memory_bytes() const;
+  const uint8_t* memory_base() const;
+
+ private:
+  friend class Engine;
+ public:
+  struct State;  // defined in engine.cc
+
+ private:
+  explicit Instance(std::unique_ptr<State> state);
+  ExecResult Finish();
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace moat

@@ -59,6 +59,11 @@ struct HostContext {
   size_t stdin_pos = 0;
   bool stdio_closed[3] = {false, false, false};
 
+  // The instance's linear memory reservation (a fault inside it is a guest trap) and the
+  // module's own page maximum (to tell a policy refusal from the module's own limit).
+  uint8_t* mem_base = nullptr;
+  uint32_t module_max_pages = 65536;
+
   // Accounting.
   uint64_t fuel_granted = 0;  // total fuel handed to the guest so far
   uint64_t output_used = 0;

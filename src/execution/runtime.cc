@@ -63,8 +63,6 @@ struct Frame {
   Phase phase = Phase::kInstantiate;
   bool in_wasm = false;
   bool in_host = false;
-  uint8_t* mem_base = nullptr;  // the instance's memory reservation
-  uint32_t module_max_pages = kMaxPages;
   ucontext_t caller;
   ucontext_t callee;
 };
@@ -99,8 +97,8 @@ void OnFault(int sig, siginfo_t* si, void* uc) {
   Frame* f = tl_frame;
   if (f && f->in_wasm && !f->in_host) {
     auto addr = reinterpret_cast<uintptr_t>(si->si_addr);
-    auto base = reinterpret_cast<uintptr_t>(f->mem_base);
-    if (f->mem_base && addr >= base && addr < base + kReservation) {
+    auto base = reinterpret_cast<uintptr_t>(f->host->mem_base);
+    if (f->host->mem_base && addr >= base && addr < base + kReservation) {
       f->host->stop = StopReason::kTrap;
       f->host->trap = TrapKind::kOutOfBounds;
       Unwind(f);
@@ -234,36 +232,61 @@ uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-void RunInstance(const ModuleAbi& abi, HostContext& host) {
+namespace {
+bool Prepare(HostContext& host) {
   InitProcess();
   if (tl_frame) {
     host.stop = StopReason::kInternal;
     host.stop_message = "nested wasm run on one thread";
-    return;
+    return false;
   }
   if (!EnsureThreadStacks()) {
     host.stop = StopReason::kInternal;
     host.stop_message = "cannot map the wasm stack";
-    return;
+    return false;
   }
+  return true;
+}
+}  // namespace
+
+bool Instantiate(const ModuleAbi& abi, HostContext& host) {
+  if (!Prepare(host)) return false;
   void* inst = calloc(1, abi.instance_size());
   if (!inst) {
     host.stop = StopReason::kInternal;
     host.stop_message = "out of host memory";
-    return;
+    return false;
   }
   host.abi = &abi;
   host.instance = inst;
   Frame f;
   f.host = &host;
   f.abi = &abi;
-  if (RunPhase(f, Phase::kInstantiate)) RunPhase(f, Phase::kStart);
+  return RunPhase(f, Phase::kInstantiate);
+}
+
+void Start(const ModuleAbi& abi, HostContext& host) {
+  if (!host.instance || host.stop != StopReason::kNone || !Prepare(host)) return;
+  Frame f;
+  f.host = &host;
+  f.abi = &abi;
+  RunPhase(f, Phase::kStart);
+}
+
+void Destroy(const ModuleAbi& abi, HostContext& host) {
+  if (!host.instance) return;
   // Fuel is read before the instance (which holds the counter) is freed.
   uint64_t used = host.FuelUsed();
-  abi.free_instance(inst);
-  free(inst);
+  abi.free_instance(host.instance);
+  free(host.instance);
   host.instance = nullptr;
+  host.mem_base = nullptr;
   host.fuel_granted = used;  // FuelUsed() stays valid with no instance
+}
+
+void RunInstance(const ModuleAbi& abi, HostContext& host) {
+  if (Instantiate(abi, host)) Start(abi, host);
+  Destroy(abi, host);
 }
 
 [[noreturn]] void StopRun(StopReason reason) { StopFromRuntime(reason, {}); }
@@ -388,8 +411,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max
   m->pages = initial;
   m->max_pages = limit;
   m->size = static_cast<uint32_t>(bytes);  // 4 GiB (65536 pages) cannot be initial: limit < 4 GiB
-  f->mem_base = m->data;
-  f->module_max_pages = module_max;
+  h->mem_base = m->data;
+  h->module_max_pages = module_max;
   moat::rt::g_live_memories.fetch_add(1, std::memory_order_relaxed);
   moat::rt::NotePeak(h, bytes);
 }
@@ -400,7 +423,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
   if (delta == 0) return old;
   uint64_t want = static_cast<uint64_t>(old) + delta;
   if (!f || want > m->max_pages) {
-    if (f && want <= f->module_max_pages) {
+    if (f && want <= f->host->module_max_pages) {
       f->host->grow_refused = true;
       f->host->Deny("memory.grow", std::to_string(want) + " pages",
                     "exceeds the memory limit of " + std::to_string(m->max_pages) + " pages");

@@ -17,6 +17,12 @@ void InitProcess();
 // returns with host.stop set (kNone when _start returned normally).
 void RunInstance(const ModuleAbi& abi, HostContext& host);
 
+// The same in steps, for instances kept alive between calls. Instantiate returns false
+// when the run already stopped (host.stop says why); Destroy is always needed after it.
+bool Instantiate(const ModuleAbi& abi, HostContext& host);
+void Start(const ModuleAbi& abi, HostContext& host);
+void Destroy(const ModuleAbi& abi, HostContext& host);
+
 // Called by host functions that must end the run (proc_exit, output cap, timeout...).
 // Never returns: unwinds to RunInstance. Only call with no live C++ objects that own
 // resources in the calling frames.
