@@ -92,6 +92,18 @@ TEST(Limits, InitialMemoryOverLimitIsRefused) {
   EXPECT_EQ(RunGuest("big_initial_memory", req).status, RunStatus::kOk);
 }
 
+TEST(Limits, RecycledMemoryNeverLeaksBetweenInstances) {
+  // Each run checks its memory is all zeros, then dirties 1 MiB. Interleave with other
+  // modules so reservations of every size pass through the recycler.
+  for (int i = 0; i < 20; ++i) {
+    ExecResult r = RunGuest("dirty_memory");
+    ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
+    ASSERT_EQ(r.exit_code, 0) << "run " << i << " saw bytes of an earlier instance";
+    if (i % 3 == 0) RunGuest("hello");
+    if (i % 5 == 0) RunGuest("oob_store");  // a trapping instance's memory is recycled too
+  }
+}
+
 TEST(Limits, InvalidLimitsAreRefusedBeforeRunning) {
   ExecRequest req;
   req.limits.fuel = 0;

@@ -16,6 +16,31 @@
 
 #include "execution/limits.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MOAT_USE_UCONTEXT 1
+#else
+#define MOAT_USE_UCONTEXT 0
+// moat_call_on_stack(arg, fn, stack_top): calls fn(arg) with the stack pointer at
+// stack_top and returns on the original stack. Two instructions each way instead of
+// ucontext's signal-mask system calls. rbp holds the old stack pointer across the call
+// (callee-saved, so fn and a longjmp inside fn both leave it intact).
+extern "C" void moat_call_on_stack(void* arg, void (*fn)(void*), void* stack_top);
+asm(R"(
+  .text
+  .p2align 4
+  .type moat_call_on_stack, @function
+moat_call_on_stack:
+  pushq %rbp
+  movq %rsp, %rbp
+  movq %rdx, %rsp
+  callq *%rsi
+  movq %rbp, %rsp
+  popq %rbp
+  retq
+  .size moat_call_on_stack, .-moat_call_on_stack
+)");
+#endif
+
 namespace moat::rt {
 
 namespace {
@@ -63,8 +88,10 @@ struct Frame {
   Phase phase = Phase::kInstantiate;
   bool in_wasm = false;
   bool in_host = false;
+#if MOAT_USE_UCONTEXT
   ucontext_t caller;
   ucontext_t callee;
+#endif
 };
 
 thread_local Frame* tl_frame = nullptr;
@@ -151,8 +178,7 @@ bool EnsureThreadStacks() {
   return true;
 }
 
-void Trampoline(unsigned lo, unsigned hi) {
-  auto* f = reinterpret_cast<Frame*>((static_cast<uintptr_t>(hi) << 32) | lo);
+void RunGuestPhase(Frame* f) {
   if (_setjmp(f->jmp) == 0) {
     f->in_wasm = true;
     if (f->phase == Phase::kInstantiate) {
@@ -162,12 +188,16 @@ void Trampoline(unsigned lo, unsigned hi) {
     }
   }
   f->in_wasm = false;
+}
+
+#if MOAT_USE_UCONTEXT
+// Sanitizer builds switch stacks with ucontext, which AddressSanitizer understands.
+void Trampoline(unsigned lo, unsigned hi) {
+  RunGuestPhase(reinterpret_cast<Frame*>((static_cast<uintptr_t>(hi) << 32) | lo));
   // Returning resumes f->caller through uc_link.
 }
 
-// Runs one phase on the wasm stack; returns false if the run stopped.
-bool RunPhase(Frame& f, Phase phase) {
-  f.phase = phase;
+void CallOnWasmStack(Frame& f) {
   getcontext(&f.callee);
   f.callee.uc_stack.ss_sp = tl_stack.lo;
   f.callee.uc_stack.ss_size = tl_stack.size;
@@ -175,8 +205,21 @@ bool RunPhase(Frame& f, Phase phase) {
   auto bits = reinterpret_cast<uintptr_t>(&f);
   makecontext(&f.callee, reinterpret_cast<void (*)()>(Trampoline), 2,
               static_cast<unsigned>(bits & 0xffffffffu), static_cast<unsigned>(bits >> 32));
-  tl_frame = &f;
   swapcontext(&f.caller, &f.callee);
+}
+#else
+void CallOnWasmStack(Frame& f) {
+  // Stacks are 16-byte aligned at the call: the top of a page-aligned mapping is.
+  moat_call_on_stack(&f, reinterpret_cast<void (*)(void*)>(RunGuestPhase),
+                     tl_stack.lo + tl_stack.size);
+}
+#endif
+
+// Runs one phase on the wasm stack; returns false if the run stopped.
+bool RunPhase(Frame& f, Phase phase) {
+  f.phase = phase;
+  tl_frame = &f;
+  CallOnWasmStack(f);
   tl_frame = nullptr;
   return f.host->stop == StopReason::kNone;
 }
@@ -210,6 +253,84 @@ TrapKind MapTrap(wasm_rt_trap_t code) {
 
 void NotePeak(HostContext* h, uint64_t bytes) {
   h->peak_memory_bytes = std::max(h->peak_memory_bytes, bytes);
+}
+
+// Linear-memory reservations are reused. A first touch of a page costs microseconds (a
+// fault), far more than clearing it, so a released memory is zeroed in full (every byte
+// the guest could have written: memories only grow, so that is its final size) and kept,
+// readable and writable up to that size. Acquire hands out a reservation that is all
+// zeros with exactly [0, initial) accessible, as a fresh mapping would be, preferring one
+// whose accessible size already matches so that no mprotect is needed. Big memories are
+// unmapped instead of pooled.
+class ReservationPool {
+ public:
+  static constexpr size_t kMaxEntries = 64;
+  static constexpr uint64_t kMaxZeroBytes = 16ull << 20;   // larger memories are unmapped
+  static constexpr uint64_t kMaxPooledBytes = 128ull << 20;
+
+  // Returns a zeroed reservation with exactly [0, bytes) read-write, or nullptr.
+  uint8_t* Acquire(uint64_t bytes) {
+    Entry e{nullptr, 0};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t pick = free_.size();
+      for (size_t i = 0; i < free_.size(); ++i) {
+        if (free_[i].rw == bytes) {
+          pick = i;
+          break;
+        }
+        pick = i;  // otherwise the most recent one
+      }
+      if (pick < free_.size()) {
+        e = free_[pick];
+        free_[pick] = free_.back();
+        free_.pop_back();
+        pooled_bytes_ -= e.rw;
+      }
+    }
+    if (!e.base) {
+      void* p = mmap(nullptr, kReservation, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) return nullptr;
+      e.base = static_cast<uint8_t*>(p);
+    }
+    bool ok = true;
+    if (e.rw > bytes) ok = mprotect(e.base + bytes, e.rw - bytes, PROT_NONE) == 0;
+    if (e.rw < bytes) ok = mprotect(e.base + e.rw, bytes - e.rw, PROT_READ | PROT_WRITE) == 0;
+    if (!ok) {
+      munmap(e.base, kReservation);
+      return nullptr;
+    }
+    return e.base;
+  }
+
+  // Takes back a reservation whose [0, size) is read-write (and possibly dirty).
+  void Release(uint8_t* base, uint64_t size) {
+    if (size <= kMaxZeroBytes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (free_.size() < kMaxEntries && pooled_bytes_ + size <= kMaxPooledBytes) {
+        memset(base, 0, size);
+        free_.push_back({base, size});
+        pooled_bytes_ += size;
+        return;
+      }
+    }
+    munmap(base, kReservation);
+  }
+
+ private:
+  struct Entry {
+    uint8_t* base;
+    uint64_t rw;  // [0, rw) is read-write and zero
+  };
+  std::mutex mu_;
+  std::vector<Entry> free_;
+  uint64_t pooled_bytes_ = 0;
+};
+
+ReservationPool& Pool() {
+  static ReservationPool* pool = new ReservationPool();  // never destroyed: used until exit
+  return *pool;
 }
 
 }  // namespace
@@ -397,17 +518,12 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max
                     "module needs " + std::to_string(initial) + " pages of memory; the limit is " +
                         std::to_string(h->memory_limit_pages));
   }
-  void* p = mmap(nullptr, moat::rt::kReservation, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
+  uint64_t bytes = static_cast<uint64_t>(initial) * moat::rt::kPageSize;
+  uint8_t* p = moat::rt::Pool().Acquire(bytes);
+  if (!p) {
     StopFromRuntime(StopReason::kMemoryLimit, "cannot reserve address space for linear memory");
   }
-  uint64_t bytes = static_cast<uint64_t>(initial) * moat::rt::kPageSize;
-  if (bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
-    munmap(p, moat::rt::kReservation);
-    StopFromRuntime(StopReason::kMemoryLimit, "cannot commit initial linear memory");
-  }
-  m->data = static_cast<uint8_t*>(p);
+  m->data = p;
   m->pages = initial;
   m->max_pages = limit;
   m->size = static_cast<uint32_t>(bytes);  // 4 GiB (65536 pages) cannot be initial: limit < 4 GiB
@@ -444,7 +560,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
 
 void wasm_rt_free_memory(wasm_rt_memory_t* m) {
   if (!m->data) return;
-  munmap(m->data, moat::rt::kReservation);
+  moat::rt::Pool().Release(m->data, m->size);
   m->data = nullptr;
   m->size = 0;
   m->pages = 0;
