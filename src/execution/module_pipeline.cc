@@ -312,31 +312,79 @@ Status ShiftFuncIndices(wabt::Module& m, Index from) {
   return OkStatus();
 }
 
+// Charges fuel at every function entry and loop header: cost = the instructions of that
+// body, including nested blocks and both arms of ifs but not nested loops, which charge
+// for themselves. A loop iteration or a call therefore always costs at least one unit.
+//
+// Within a function the counter lives in a local (a register in the generated C), synced
+// with the global around calls (callees and host functions charge the global), before
+// `return`, and at the end of the body, which is wrapped in a block so that branches to
+// the function's label reach that sync too. A trap skips the final sync, so the fuel of
+// a trapped run may be reported slightly low; the points at which fuel runs out are the
+// same as with the global alone, so exhaustion stays exact and deterministic.
 class FuelPass {
  public:
   FuelPass(Index fuel_global, Index exhausted_func)
-      : fuel_global_(fuel_global), exhausted_func_(exhausted_func) {}
+      : g_(fuel_global), exhausted_(exhausted_func) {}
 
-  void MeterFunction(wabt::Func& f) { Charge(f.exprs, Meter(f.exprs)); }
+  void MeterFunction(wabt::Func& f) {
+    costs_.clear();
+    uint64_t entry_cost = Cost(f.exprs);
+    if (f.GetNumResults() > 1) {
+      // Multi-value bodies cannot be wrapped in an inline-typed block: charge the global.
+      ChargeGlobalEverywhere(f.exprs);
+      Prepend(f.exprs, ChargeGlobal(entry_cost));
+      return;
+    }
+    local_ = f.GetNumParamsAndLocals();
+    f.local_types.AppendDecl(Type::I64, 1);
+    SyncAroundCalls(f.exprs);
+    auto body = std::make_unique<wabt::BlockExpr>();
+    body->block.decl.sig.result_types = f.decl.sig.result_types;
+    body->block.exprs.splice(body->block.exprs.begin(), f.exprs);
+    ExprList entry;
+    Append(entry, Get(Glob));
+    Append(entry, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, entry_cost))));
+    Append(entry, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    Append(entry, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
+    AppendCheck(entry);
+    f.exprs.splice(f.exprs.end(), entry);
+    f.exprs.push_back(std::move(body));
+    Append(f.exprs, Get(Loc));
+    Append(f.exprs, Set(Glob));
+  }
 
  private:
-  // Returns the cost of a list: one per instruction, including nested blocks and ifs (both
-  // arms), excluding loop bodies, which charge for themselves at their header.
-  uint64_t Meter(ExprList& list) {
+  enum Where { Glob, Loc };
+
+  static wabt::Var V(Index i) { return wabt::Var(i, wabt::Location()); }
+  std::unique_ptr<Expr> Get(Where w) const {
+    if (w == Glob) return std::make_unique<wabt::GlobalGetExpr>(V(g_));
+    return std::make_unique<wabt::LocalGetExpr>(V(local_));
+  }
+  std::unique_ptr<Expr> Set(Where w) const {
+    if (w == Glob) return std::make_unique<wabt::GlobalSetExpr>(V(g_));
+    return std::make_unique<wabt::LocalSetExpr>(V(local_));
+  }
+  static void Append(ExprList& l, std::unique_ptr<Expr> e) { l.push_back(std::move(e)); }
+  static void Prepend(ExprList& l, ExprList seq) { l.splice(l.begin(), seq); }
+
+  // Pass 1: cost of a list (see above); records each loop's own cost.
+  uint64_t Cost(ExprList& list) {
     uint64_t cost = 0;
     for (Expr& e : list) {
       cost += 1;
       switch (e.type()) {
-        case ExprType::Block: cost += Meter(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
+        case ExprType::Block: cost += Cost(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
         case ExprType::If: {
           auto* ie = wabt::cast<wabt::IfExpr>(&e);
-          cost += Meter(ie->true_.exprs);
-          cost += Meter(ie->false_);
+          cost += Cost(ie->true_.exprs);
+          cost += Cost(ie->false_);
           break;
         }
         case ExprType::Loop: {
-          ExprList& body = wabt::cast<wabt::LoopExpr>(&e)->block.exprs;
-          Charge(body, Meter(body));
+          auto* le = wabt::cast<wabt::LoopExpr>(&e);
+          costs_.push_back({le, Cost(le->block.exprs)});
           break;
         }
         default: break;
@@ -345,26 +393,111 @@ class FuelPass {
     return cost;
   }
 
-  // Prepends: fuel -= cost; if (fuel < 0) moat.fuel_exhausted();
-  void Charge(ExprList& list, uint64_t cost) {
-    if (cost == 0) cost = 1;
-    wabt::Location loc;
-    ExprList seq;
-    seq.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(fuel_global_, loc)));
-    seq.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(cost)));
-    seq.push_back(std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-    seq.push_back(std::make_unique<wabt::GlobalSetExpr>(wabt::Var(fuel_global_, loc)));
-    seq.push_back(std::make_unique<wabt::GlobalGetExpr>(wabt::Var(fuel_global_, loc)));
-    seq.push_back(std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
-    seq.push_back(std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
-    auto iff = std::make_unique<wabt::IfExpr>();
-    iff->true_.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(exhausted_func_, loc)));
-    seq.push_back(std::move(iff));
-    list.splice(list.begin(), seq);
+  uint64_t LoopCost(const wabt::LoopExpr* le) const {
+    for (const auto& [loop, cost] : costs_) {
+      if (loop == le) return std::max<uint64_t>(1, cost);
+    }
+    return 1;
   }
 
-  Index fuel_global_;
-  Index exhausted_func_;
+  // [value on stack] i64.const 0; i64.lt_s; if { sync; fuel_exhausted(); reload } end
+  void AppendCheck(ExprList& l) const {
+    Append(l, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+    Append(l, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+    auto iff = std::make_unique<wabt::IfExpr>();
+    Append(iff->true_.exprs, Get(Loc));
+    Append(iff->true_.exprs, Set(Glob));
+    Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
+    Append(iff->true_.exprs, Get(Glob));
+    Append(iff->true_.exprs, Set(Loc));
+    l.push_back(std::move(iff));
+  }
+
+  // Pass 2 (local mode): syncs around calls and before returns; charges loop headers.
+  void SyncAroundCalls(ExprList& list) {
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      Expr& e = *it;
+      switch (e.type()) {
+        case ExprType::Call:
+        case ExprType::CallIndirect:
+          list.insert(it, Get(Loc));
+          list.insert(it, Set(Glob));
+          {
+            auto next = std::next(it);
+            list.insert(next, Get(Glob));
+            list.insert(next, Set(Loc));
+            it = std::prev(next);  // the reload's local.set; the loop steps past it
+          }
+          break;
+        case ExprType::Return:
+          list.insert(it, Get(Loc));
+          list.insert(it, Set(Glob));
+          break;
+        case ExprType::Block: SyncAroundCalls(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
+        case ExprType::If: {
+          auto* ie = wabt::cast<wabt::IfExpr>(&e);
+          SyncAroundCalls(ie->true_.exprs);
+          SyncAroundCalls(ie->false_);
+          break;
+        }
+        case ExprType::Loop: {
+          auto* le = wabt::cast<wabt::LoopExpr>(&e);
+          SyncAroundCalls(le->block.exprs);
+          ExprList charge;
+          Append(charge, Get(Loc));
+          Append(charge, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(LoopCost(le))));
+          Append(charge, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+          Append(charge, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
+          AppendCheck(charge);
+          Prepend(le->block.exprs, std::move(charge));
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+
+  // Global mode: fuel -= cost; if (fuel < 0) moat.fuel_exhausted();
+  ExprList ChargeGlobal(uint64_t cost) const {
+    ExprList seq;
+    Append(seq, Get(Glob));
+    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, cost))));
+    Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    Append(seq, Set(Glob));
+    Append(seq, Get(Glob));
+    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+    Append(seq, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+    auto iff = std::make_unique<wabt::IfExpr>();
+    Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
+    seq.push_back(std::move(iff));
+    return seq;
+  }
+
+  void ChargeGlobalEverywhere(ExprList& list) {
+    for (Expr& e : list) {
+      switch (e.type()) {
+        case ExprType::Block: ChargeGlobalEverywhere(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
+        case ExprType::If: {
+          auto* ie = wabt::cast<wabt::IfExpr>(&e);
+          ChargeGlobalEverywhere(ie->true_.exprs);
+          ChargeGlobalEverywhere(ie->false_);
+          break;
+        }
+        case ExprType::Loop: {
+          auto* le = wabt::cast<wabt::LoopExpr>(&e);
+          ChargeGlobalEverywhere(le->block.exprs);
+          Prepend(le->block.exprs, ChargeGlobal(LoopCost(le)));
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+
+  Index g_;
+  Index exhausted_;
+  Index local_ = 0;
+  std::vector<std::pair<const wabt::LoopExpr*, uint64_t>> costs_;
 };
 
 Status AddFuelMetering(wabt::Module& m) {
@@ -491,6 +624,11 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
   out.c_source.assign(cb.begin(), cb.end());
   out.c_source += Shim(m, out.shape, options.meter_fuel);
   out.h_source.assign(hb.begin(), hb.end());
+  if (options.meter_fuel) {
+    // The refill path runs once per slice: marking it cold keeps the check at every loop
+    // header a not-taken branch, out of the loop body's way.
+    out.h_source += "\nvoid Z_moatZ_fuel_exhausted(struct Z_moat_instance_t*) __attribute__((cold));\n";
+  }
   return out;
 }
 
