@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
     printf("  median: wasm metered %.1f ms   wasm unmetered %.1f ms   native gcc -O2 %.1f ms\n",
            Percentile(tm, 0.5) / 1000, Percentile(tu, 0.5) / 1000, Percentile(tn, 0.5) / 1000);
     Check("metered <= 1.3x native", pm / pn <= 1.3, Fmt("%.3fx", pm / pn));
-    Check("metering overhead <= 10% vs unmetered", pm / pu <= 1.10, Fmt("+%.1f%%", (pm / pu - 1) * 100));
+    Check("metering overhead <= 10% vs unmetered", pm / pu <= 1.10,
+          Fmt("+%.1f%%", (pm / pu - 1) * 100));
   }
 
   // 4. 1,000 live instances in one process.
@@ -206,8 +207,10 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) live.push_back(engine.Instantiate(hello, req));
     long rss1 = RssKb();
     size_t linear_resident = 0;
-    for (auto& inst : live) linear_resident += ResidentBytes(inst->memory_base(), inst->memory_bytes());
-    double overhead = (static_cast<double>(rss1 - rss0) * 1024 - static_cast<double>(linear_resident)) / n;
+    for (auto& inst : live)
+      linear_resident += ResidentBytes(inst->memory_base(), inst->memory_bytes());
+    double overhead =
+        (static_cast<double>(rss1 - rss0) * 1024 - static_cast<double>(linear_resident)) / n;
     int ok = 0;
     for (auto& inst : live) ok += inst->Start().stdout_bytes == "hello from wasm\n";
     printf("\n%d live instances of hello\n", n);

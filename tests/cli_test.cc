@@ -96,8 +96,8 @@ TEST_P(CliStatus, OneFixedExitStatusPerOutcome) {
   unlink(report.c_str());
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["status"], c.status);
-  for (const char* key : {"status", "exit_code", "fuel_used", "wall_us", "peak_memory_bytes", "trap",
-                          "denied", "module_sha256", "compile_ms"}) {
+  for (const char* key : {"status", "exit_code", "fuel_used", "wall_us", "peak_memory_bytes",
+                          "trap", "denied", "module_sha256", "compile_ms"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   if (std::string(c.status) != "ok") {

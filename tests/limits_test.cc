@@ -32,7 +32,8 @@ std::vector<Hostile> HostileCases() {
       {"infinite_loop", RunStatus::kFuelExhausted, TrapKind::kNone, s},
       {"start_section_loop", RunStatus::kFuelExhausted, TrapKind::kNone, s},
       {"deep_recursion", RunStatus::kTrap, TrapKind::kStackExhausted, s},
-      {"infinite_recursion", RunStatus::kTrap, TrapKind::kOutOfBounds, s},  // shadow stack overflows memory
+      {"infinite_recursion", RunStatus::kTrap, TrapKind::kOutOfBounds,
+       s},  // shadow stack overflows memory
       {"memory_bomb", RunStatus::kMemoryLimit, TrapKind::kUnreachable, s},
       {"oob_load", RunStatus::kTrap, TrapKind::kOutOfBounds, s},
       {"oob_store", RunStatus::kTrap, TrapKind::kOutOfBounds, s},

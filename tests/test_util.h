@@ -73,7 +73,8 @@ inline long StatusField(const std::string& field) {
 inline std::string TempDir(const std::string& tag) {
   std::string d = "/tmp/moat-test-" + tag + "-" + std::to_string(getpid());
   std::string cmd = "rm -rf '" + d + "'";
-  if (system(cmd.c_str()) != 0) {}
+  if (system(cmd.c_str()) != 0) {
+  }
   return d;
 }
 

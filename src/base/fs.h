@@ -13,8 +13,8 @@ Result<std::vector<uint8_t>> ReadFile(const std::string& path, uint64_t max_byte
 
 // Writes bytes to dir/name through a temp file in the same folder and rename(2),
 // so a reader sees either the old file or the whole new one, never a torn one.
-Status WriteFileAtomic(const std::string& dir, const std::string& name,
-                       const void* data, size_t size, int mode);
+Status WriteFileAtomic(const std::string& dir, const std::string& name, const void* data,
+                       size_t size, int mode);
 
 // Creates dir (and parents) if missing; the last component is made mode 0700 and must be
 // owned by the current user, else an error.

@@ -52,7 +52,8 @@ std::string Lower(std::string_view v) {
 Result<uint64_t> Scale(double number, double factor, std::string_view text) {
   double v = number * factor;
   if (!(v >= 0) || v >= 18446744073709549568.0) {
-    return MakeError(ErrorCode::kInvalidArgument, "value out of range: '" + std::string(text) + "'");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "value out of range: '" + std::string(text) + "'");
   }
   return static_cast<uint64_t>(std::llround(v));
 }
@@ -61,14 +62,20 @@ Result<uint64_t> Scale(double number, double factor, std::string_view text) {
 
 Result<uint64_t> ParseSize(std::string_view text) {
   Split s = SplitNumber(text);
-  if (!s.ok) return MakeError(ErrorCode::kInvalidArgument, "not a size: '" + std::string(text) + "'");
+  if (!s.ok)
+    return MakeError(ErrorCode::kInvalidArgument, "not a size: '" + std::string(text) + "'");
   std::string u = Lower(s.suffix);
   double f = 0;
-  if (u.empty() || u == "b") f = 1;
-  else if (u == "k" || u == "kb" || u == "kib") f = 1024.0;
-  else if (u == "m" || u == "mb" || u == "mib") f = 1024.0 * 1024;
-  else if (u == "g" || u == "gb" || u == "gib") f = 1024.0 * 1024 * 1024;
-  else if (u == "t" || u == "tb" || u == "tib") f = 1024.0 * 1024 * 1024 * 1024;
+  if (u.empty() || u == "b")
+    f = 1;
+  else if (u == "k" || u == "kb" || u == "kib")
+    f = 1024.0;
+  else if (u == "m" || u == "mb" || u == "mib")
+    f = 1024.0 * 1024;
+  else if (u == "g" || u == "gb" || u == "gib")
+    f = 1024.0 * 1024 * 1024;
+  else if (u == "t" || u == "tb" || u == "tib")
+    f = 1024.0 * 1024 * 1024 * 1024;
   else {
     return MakeError(ErrorCode::kInvalidArgument,
                      "unknown size unit in '" + std::string(text) + "' (use K, M, G)");
@@ -83,11 +90,16 @@ Result<uint64_t> ParseDurationUs(std::string_view text) {
   }
   std::string u = Lower(s.suffix);
   double f = 0;
-  if (u.empty() || u == "s") f = 1e6;
-  else if (u == "ms") f = 1e3;
-  else if (u == "us") f = 1;
-  else if (u == "m" || u == "min") f = 60e6;
-  else if (u == "h") f = 3600e6;
+  if (u.empty() || u == "s")
+    f = 1e6;
+  else if (u == "ms")
+    f = 1e3;
+  else if (u == "us")
+    f = 1;
+  else if (u == "m" || u == "min")
+    f = 60e6;
+  else if (u == "h")
+    f = 3600e6;
   else {
     return MakeError(ErrorCode::kInvalidArgument,
                      "unknown duration unit in '" + std::string(text) + "' (use ms, s, m)");
@@ -97,14 +109,20 @@ Result<uint64_t> ParseDurationUs(std::string_view text) {
 
 Result<uint64_t> ParseCount(std::string_view text) {
   Split s = SplitNumber(text);
-  if (!s.ok) return MakeError(ErrorCode::kInvalidArgument, "not a number: '" + std::string(text) + "'");
+  if (!s.ok)
+    return MakeError(ErrorCode::kInvalidArgument, "not a number: '" + std::string(text) + "'");
   std::string u = Lower(s.suffix);
   double f = 0;
-  if (u.empty()) f = 1;
-  else if (u == "k") f = 1e3;
-  else if (u == "m") f = 1e6;
-  else if (u == "g") f = 1e9;
-  else if (u == "t") f = 1e12;
+  if (u.empty())
+    f = 1;
+  else if (u == "k")
+    f = 1e3;
+  else if (u == "m")
+    f = 1e6;
+  else if (u == "g")
+    f = 1e9;
+  else if (u == "t")
+    f = 1e12;
   else {
     return MakeError(ErrorCode::kInvalidArgument,
                      "unknown suffix in '" + std::string(text) + "' (use K, M, G)");

@@ -95,13 +95,15 @@ Result<CCompiler> CCompiler::Find() {
     return MakeError(ErrorCode::kCompile, "no C compiler 'cc' on PATH (install gcc)");
   }
   char real[PATH_MAX];
-  if (!realpath(c.path_.c_str(), real)) return MakeError(ErrorCode::kCompile, Errno("cannot resolve " + c.path_));
+  if (!realpath(c.path_.c_str(), real))
+    return MakeError(ErrorCode::kCompile, Errno("cannot resolve " + c.path_));
   struct stat st {};
-  if (stat(real, &st) != 0) return MakeError(ErrorCode::kCompile, Errno("cannot stat " + std::string(real)));
+  if (stat(real, &st) != 0)
+    return MakeError(ErrorCode::kCompile, Errno("cannot stat " + std::string(real)));
   auto header = ReadFile(std::string(kRuntimeHeaderDir) + "/wasm-rt.h", 1 << 20);
   if (!header) {
-    return MakeError(ErrorCode::kCompile, "wasm2c runtime header missing (install wabt): " +
-                                              header.error().message);
+    return MakeError(ErrorCode::kCompile,
+                     "wasm2c runtime header missing (install wabt): " + header.error().message);
   }
   std::string id = std::string(real) + "|" + std::to_string(st.st_size) + "|" +
                    std::to_string(st.st_mtim.tv_sec) + "|" + ToHex(Sha256(*header));
@@ -152,8 +154,8 @@ Status CCompiler::Compile(const std::string& dir, const std::string& out_path,
     first.assign(log->begin(), log->end());
     if (first.size() > 2000) first.resize(2000);
   }
-  return MakeError(ErrorCode::kCompile, "C compiler failed (status " + std::to_string(status) +
-                                            "): " + first);
+  return MakeError(ErrorCode::kCompile,
+                   "C compiler failed (status " + std::to_string(status) + "): " + first);
 }
 
 Result<CompileCache> CompileCache::Open(std::string dir) {
@@ -204,8 +206,7 @@ Result<std::string> CompileCache::Find(const std::string& key) const {
 
 Result<std::string> CompileCache::FindOrBuild(
     const std::string& key,
-    const std::function<Status(const std::string&, const std::string&)>& build,
-    bool* built) const {
+    const std::function<Status(const std::string&, const std::string&)>& build, bool* built) const {
   *built = false;
   auto found = Find(key);
   if (!found) return found.error();
@@ -223,7 +224,8 @@ Result<std::string> CompileCache::FindOrBuild(
   if (!found->empty()) return found;
 
   std::string work = dir_ + "/tmp/" + TempSuffix();
-  if (mkdir(work.c_str(), 0700) != 0) return MakeError(ErrorCode::kIo, Errno("cannot create " + work));
+  if (mkdir(work.c_str(), 0700) != 0)
+    return MakeError(ErrorCode::kIo, Errno("cannot create " + work));
   std::string out = work + "/module.so";
   Status s = build(work, out);
   if (!s) {

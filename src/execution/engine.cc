@@ -88,16 +88,18 @@ Result<ModuleHandle> OpenObject(const std::string& path, const std::string& sha)
     return MakeError(ErrorCode::kIo, "compiled module vanished: " + path);
   }
   void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!dl) return MakeError(ErrorCode::kInternal, std::string("cannot load compiled module: ") + dlerror());
+  if (!dl)
+    return MakeError(ErrorCode::kInternal,
+                     std::string("cannot load compiled module: ") + dlerror());
   ModuleAbi abi;
   unsigned (*version)() = nullptr;
   void (*init)() = nullptr;
   void (*shape)(unsigned*, unsigned*, unsigned*) = nullptr;
   bool ok = Sym(dl, "moat_abi_version", &version) && Sym(dl, "moat_init_module", &init) &&
             Sym(dl, "moat_shape", &shape) && Sym(dl, "moat_instance_size", &abi.instance_size) &&
-            Sym(dl, "moat_instantiate", &abi.instantiate) && Sym(dl, "moat_free", &abi.free_instance) &&
-            Sym(dl, "moat_start", &abi.start) && Sym(dl, "moat_memory", &abi.memory) &&
-            Sym(dl, "moat_fuel", &abi.fuel);
+            Sym(dl, "moat_instantiate", &abi.instantiate) &&
+            Sym(dl, "moat_free", &abi.free_instance) && Sym(dl, "moat_start", &abi.start) &&
+            Sym(dl, "moat_memory", &abi.memory) && Sym(dl, "moat_fuel", &abi.fuel);
   if (!ok || version() != 1) {
     dlclose(dl);
     return MakeError(ErrorCode::kInternal, "compiled module has a foreign ABI: " + path);
@@ -157,9 +159,10 @@ void BuildBlock(const std::vector<std::string>& items, std::string* block,
 
 Engine::Engine(EngineOptions options, CompileCache cache, CCompiler cc)
     : options_(std::move(options)), cache_(std::move(cache)), cc_(std::move(cc)) {
-  std::string cfg = std::string(kPipelineVersion) + "|" + cc_.identity() + "|meter=" +
-                    (options_.meter_fuel ? "1" : "0");
-  config_tag_ = ToHex(Sha256({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()})).substr(0, 16);
+  std::string cfg = std::string(kPipelineVersion) + "|" + cc_.identity() +
+                    "|meter=" + (options_.meter_fuel ? "1" : "0");
+  config_tag_ =
+      ToHex(Sha256({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()})).substr(0, 16);
 }
 
 Engine::~Engine() = default;
@@ -212,10 +215,14 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
         popts.meter_fuel = options_.meter_fuel;
         auto tr = TranslateWasm(wasm, popts);
         if (!tr) return tr.error();
-        if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(), tr->h_source.size(), 0600); !s) {
+        if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(),
+                                     tr->h_source.size(), 0600);
+            !s) {
           return s;
         }
-        if (auto s = WriteFileAtomic(work, "moat_module.c", tr->c_source.data(), tr->c_source.size(), 0600); !s) {
+        if (auto s = WriteFileAtomic(work, "moat_module.c", tr->c_source.data(),
+                                     tr->c_source.size(), 0600);
+            !s) {
           return s;
         }
         progress.Phase("compiling");
@@ -227,7 +234,8 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
   if (!handle) return handle.error();
   handle->cache_hit = !built;
   handle->compile_ms =
-      built ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count()
+      built ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count()
             : 0;
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = loaded_.emplace(sha, *handle);
@@ -266,9 +274,9 @@ struct Instance::State {
   CaptureSink cap_err{&result.stderr_bytes};
   FdSink fd_out{1};
   FdSink fd_err{2};
-  bool refused = false;   // result already final before running anything
+  bool refused = false;  // result already final before running anything
   bool finished = false;
-  uint64_t run_ns = 0;    // time spent inside the instance so far
+  uint64_t run_ns = 0;  // time spent inside the instance so far
 };
 
 Instance::Instance(std::unique_ptr<State> state) : s_(std::move(state)) {}
@@ -277,13 +285,12 @@ Instance::~Instance() {
   if (s_->host.instance) rt::Destroy(s_->module.module->abi(), s_->host);
 }
 
-uint64_t Instance::memory_bytes() const {
-  return s_->host.instance ? s_->host.memory().size() : 0;
-}
+uint64_t Instance::memory_bytes() const { return s_->host.instance ? s_->host.memory().size() : 0; }
 
 const uint8_t* Instance::memory_base() const { return s_->host.mem_base; }
 
-std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module, ExecRequest request) const {
+std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module,
+                                              ExecRequest request) const {
   auto st = std::make_unique<Instance::State>();
   st->module = module;
   st->request = std::move(request);
@@ -305,7 +312,8 @@ std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module, ExecRe
   if (module.shape.has_memory && module.shape.initial_pages > limits.memory_pages()) {
     return refuse(RunStatus::kMemoryLimit,
                   "module needs " + std::to_string(uint64_t{module.shape.initial_pages} << 16) +
-                      " bytes of initial memory; the limit is " + std::to_string(limits.memory_bytes));
+                      " bytes of initial memory; the limit is " +
+                      std::to_string(limits.memory_bytes));
   }
   HostContext& h = st->host;
   h.request = &req;
@@ -394,12 +402,8 @@ ExecResult Instance::Finish() {
       r.status = RunStatus::kOutputLimit;
       r.message = "output limit of " + std::to_string(limits.max_output_bytes) + " bytes reached";
       break;
-    case StopReason::kMemoryLimit:
-      r.status = RunStatus::kMemoryLimit;
-      break;
-    case StopReason::kInternal:
-      r.status = RunStatus::kInternal;
-      break;
+    case StopReason::kMemoryLimit: r.status = RunStatus::kMemoryLimit; break;
+    case StopReason::kInternal: r.status = RunStatus::kInternal; break;
   }
   return r;
 }

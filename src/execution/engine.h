@@ -82,6 +82,7 @@ class Instance {
 
  private:
   friend class Engine;
+
  public:
   struct State;  // defined in engine.cc
 

@@ -31,9 +31,9 @@ class CancelToken {
 };
 
 struct ExecRequest {
-  std::string module_sha256;                              // which compiled module to run
-  std::vector<std::string> argv;                          // argv[0] is the program name
-  std::vector<std::pair<std::string, std::string>> env;   // granted variables only
+  std::string module_sha256;                             // which compiled module to run
+  std::vector<std::string> argv;                         // argv[0] is the program name
+  std::vector<std::pair<std::string, std::string>> env;  // granted variables only
   std::vector<Mount> mounts;
   Limits limits;
   // Stdio: either the process's own fds (CLI), or bytes in and captured bytes out.
@@ -51,18 +51,18 @@ struct CapabilityEvent {
 
 struct ExecResult {
   RunStatus status = RunStatus::kInternal;
-  int exit_code = 0;          // the guest's proc_exit code (0 when _start returned)
-  bool exited = false;        // true when the guest returned or called proc_exit
-  std::string stdout_bytes;   // captured output (empty when stdio is inherited)
+  int exit_code = 0;         // the guest's proc_exit code (0 when _start returned)
+  bool exited = false;       // true when the guest returned or called proc_exit
+  std::string stdout_bytes;  // captured output (empty when stdio is inherited)
   std::string stderr_bytes;
   TrapKind trap = TrapKind::kNone;
-  std::string message;        // trap message, or why the run was refused or stopped
+  std::string message;  // trap message, or why the run was refused or stopped
   uint64_t fuel_used = 0;
   uint64_t peak_memory_bytes = 0;
   uint64_t wall_us = 0;
   std::vector<CapabilityEvent> denied;
   std::string module_sha256;
-  double compile_ms = 0;      // time spent compiling (0 on a cache hit)
+  double compile_ms = 0;  // time spent compiling (0 on a cache hit)
   bool cache_hit = false;
 };
 

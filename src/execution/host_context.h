@@ -49,7 +49,7 @@ struct HostContext {
 
   // Configuration of this run.
   const ExecRequest* request = nullptr;
-  uint64_t deadline_ns = 0;       // CLOCK_MONOTONIC
+  uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC
   uint32_t memory_limit_pages = 0;
   OutputSink* out = nullptr;
   OutputSink* err = nullptr;
@@ -83,7 +83,8 @@ struct HostContext {
   // Fuel consumed so far (exact: the same module and input give the same number).
   uint64_t FuelUsed() const;
   void Deny(std::string op, std::string subject, std::string reason) {
-    if (events.size() < 256) events.push_back({std::move(op), std::move(subject), std::move(reason)});
+    if (events.size() < 256)
+      events.push_back({std::move(op), std::move(subject), std::move(reason)});
   }
 };
 

@@ -5,10 +5,9 @@ namespace moat {
 namespace {
 Status Check(const char* name, uint64_t v, uint64_t lo, uint64_t hi) {
   if (v < lo || v > hi) {
-    return MakeError(ErrorCode::kInvalidArgument, std::string(name) + " must be between " +
-                                                      std::to_string(lo) + " and " +
-                                                      std::to_string(hi) + ", got " +
-                                                      std::to_string(v));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(name) + " must be between " + std::to_string(lo) + " and " +
+                         std::to_string(hi) + ", got " + std::to_string(v));
   }
   return OkStatus();
 }

@@ -18,20 +18,20 @@ struct Limits {
   // Cap on stdout + stderr bytes together.
   uint64_t max_output_bytes = kDefaultMaxOutput;
 
-  static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;        // 1e10
-  static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;     // 1e15
-  static constexpr uint64_t kDefaultMemory = 256ull << 20;           // 256 MiB
-  static constexpr uint64_t kMaxMemory = 4ull << 30;                 // 4 GiB (wasm32)
-  static constexpr uint64_t kDefaultTimeoutUs = 30'000'000ull;       // 30 s
-  static constexpr uint64_t kMaxTimeoutUs = 24ull * 3600 * 1'000'000; // 24 h
-  static constexpr uint64_t kDefaultMaxOutput = 16ull << 20;         // 16 MiB
-  static constexpr uint64_t kMaxOutput = 1ull << 30;                 // 1 GiB
+  static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;          // 1e10
+  static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;       // 1e15
+  static constexpr uint64_t kDefaultMemory = 256ull << 20;             // 256 MiB
+  static constexpr uint64_t kMaxMemory = 4ull << 30;                   // 4 GiB (wasm32)
+  static constexpr uint64_t kDefaultTimeoutUs = 30'000'000ull;         // 30 s
+  static constexpr uint64_t kMaxTimeoutUs = 24ull * 3600 * 1'000'000;  // 24 h
+  static constexpr uint64_t kDefaultMaxOutput = 16ull << 20;           // 16 MiB
+  static constexpr uint64_t kMaxOutput = 1ull << 30;                   // 1 GiB
 
   // Fixed engine limits (not configurable per run).
-  static constexpr uint64_t kMaxModuleBytes = 256ull << 20;   // .wasm file size
-  static constexpr uint32_t kMaxTableElements = 10'000'000;   // funcref table entries
-  static constexpr uint64_t kNativeStackBytes = 8ull << 20;   // stack wasm runs on
-  static constexpr uint64_t kMaxArgsEnvBytes = 1ull << 20;    // argv + environ, total
+  static constexpr uint64_t kMaxModuleBytes = 256ull << 20;  // .wasm file size
+  static constexpr uint32_t kMaxTableElements = 10'000'000;  // funcref table entries
+  static constexpr uint64_t kNativeStackBytes = 8ull << 20;  // stack wasm runs on
+  static constexpr uint64_t kMaxArgsEnvBytes = 1ull << 20;   // argv + environ, total
 
   uint32_t memory_pages() const { return static_cast<uint32_t>(memory_bytes >> 16); }
 

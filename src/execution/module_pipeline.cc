@@ -126,17 +126,13 @@ const char* UnsupportedFeature(Expr& e) {
     case ExprType::CallRef: return "typed function references";
     case ExprType::Const:
       return IsV128(wabt::cast<wabt::ConstExpr>(&e)->const_.type()) ? "SIMD (v128)" : nullptr;
-    case ExprType::Binary:
-    case ExprType::Compare:
-    case ExprType::Convert:
-    case ExprType::Unary:
-    case ExprType::Ternary:
-      return prefix_feature(static_cast<wabt::OpcodeExpr<ExprType::Binary>*>(
-                                static_cast<void*>(&e))->opcode);
-    case ExprType::Load:
-      return prefix_feature(wabt::cast<wabt::LoadExpr>(&e)->opcode);
-    case ExprType::Store:
-      return prefix_feature(wabt::cast<wabt::StoreExpr>(&e)->opcode);
+    case ExprType::Binary: return prefix_feature(wabt::cast<wabt::BinaryExpr>(&e)->opcode);
+    case ExprType::Compare: return prefix_feature(wabt::cast<wabt::CompareExpr>(&e)->opcode);
+    case ExprType::Convert: return prefix_feature(wabt::cast<wabt::ConvertExpr>(&e)->opcode);
+    case ExprType::Unary: return prefix_feature(wabt::cast<wabt::UnaryExpr>(&e)->opcode);
+    case ExprType::Ternary: return prefix_feature(wabt::cast<wabt::TernaryExpr>(&e)->opcode);
+    case ExprType::Load: return prefix_feature(wabt::cast<wabt::LoadExpr>(&e)->opcode);
+    case ExprType::Store: return prefix_feature(wabt::cast<wabt::StoreExpr>(&e)->opcode);
     case ExprType::Block:
       return SigUsesV128(wabt::cast<wabt::BlockExpr>(&e)->block.decl.sig) ? "SIMD (v128)" : nullptr;
     case ExprType::Loop:
@@ -190,10 +186,13 @@ Status CheckModule(wabt::Module& m) {
     }
   }
   // Memories and tables.
-  if (m.memories.size() > 1) return Invalid("module uses multi-memory (" + std::to_string(m.memories.size()) + " memories), which moat does not support");
+  if (m.memories.size() > 1)
+    return Invalid("module uses multi-memory (" + std::to_string(m.memories.size()) +
+                   " memories), which moat does not support");
   for (const wabt::Memory* mem : m.memories) {
     if (mem->page_limits.is_64) return Invalid("module uses memory64, which moat does not support");
-    if (mem->page_limits.is_shared) return Invalid("module uses threads (shared memory), which moat does not support");
+    if (mem->page_limits.is_shared)
+      return Invalid("module uses threads (shared memory), which moat does not support");
   }
   for (const wabt::Table* t : m.tables) {
     if (t->elem_limits.initial > Limits::kMaxTableElements) {
@@ -201,11 +200,13 @@ Status CheckModule(wabt::Module& m) {
                      " elements exceeds the limit of " + std::to_string(Limits::kMaxTableElements));
     }
   }
-  if (!m.tags.empty()) return Invalid("module uses exception handling (tags), which moat does not support");
+  if (!m.tags.empty())
+    return Invalid("module uses exception handling (tags), which moat does not support");
   // Types, globals, locals.
   for (const wabt::TypeEntry* te : m.types) {
     if (const auto* ft = wabt::dyn_cast<wabt::FuncType>(te)) {
-      if (SigUsesV128(ft->sig)) return Invalid("module uses SIMD (v128), which moat does not support");
+      if (SigUsesV128(ft->sig))
+        return Invalid("module uses SIMD (v128), which moat does not support");
     } else {
       return Invalid("module uses GC types, which moat does not support");
     }
@@ -245,11 +246,13 @@ Status CheckModule(wabt::Module& m) {
 }
 
 Result<std::unique_ptr<wabt::Module>> ReadAndCheck(std::span<const uint8_t> wasm) {
-  if (wasm.size() < 8) return Invalid("not a wasm module: " + std::to_string(wasm.size()) + " bytes is too short");
+  if (wasm.size() < 8)
+    return Invalid("not a wasm module: " + std::to_string(wasm.size()) + " bytes is too short");
   static const uint8_t kMagic[4] = {0, 'a', 's', 'm'};
   if (memcmp(wasm.data(), kMagic, 4) != 0) return Invalid("not a wasm module: bad magic number");
   if (wasm[4] != 1 || wasm[5] != 0 || wasm[6] != 0 || wasm[7] != 0) {
-    return Invalid("unsupported wasm binary version (only version 1 modules; components are not supported)");
+    return Invalid(
+        "unsupported wasm binary version (only version 1 modules; components are not supported)");
   }
   auto module = std::make_unique<wabt::Module>();
   wabt::Errors errors;
@@ -324,8 +327,7 @@ Status ShiftFuncIndices(wabt::Module& m, Index from) {
 // same as with the global alone, so exhaustion stays exact and deterministic.
 class FuelPass {
  public:
-  FuelPass(Index fuel_global, Index exhausted_func)
-      : g_(fuel_global), exhausted_(exhausted_func) {}
+  FuelPass(Index fuel_global, Index exhausted_func) : g_(fuel_global), exhausted_(exhausted_func) {}
 
   void MeterFunction(wabt::Func& f) {
     costs_.clear();
@@ -344,7 +346,8 @@ class FuelPass {
     body->block.exprs.splice(body->block.exprs.begin(), f.exprs);
     ExprList entry;
     Append(entry, Get(Glob));
-    Append(entry, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, entry_cost))));
+    Append(entry,
+           std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, entry_cost))));
     Append(entry, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
     Append(entry, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
     AppendCheck(entry);
@@ -476,7 +479,9 @@ class FuelPass {
   void ChargeGlobalEverywhere(ExprList& list) {
     for (Expr& e : list) {
       switch (e.type()) {
-        case ExprType::Block: ChargeGlobalEverywhere(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
+        case ExprType::Block:
+          ChargeGlobalEverywhere(wabt::cast<wabt::BlockExpr>(&e)->block.exprs);
+          break;
         case ExprType::If: {
           auto* ie = wabt::cast<wabt::IfExpr>(&e);
           ChargeGlobalEverywhere(ie->true_.exprs);
@@ -573,7 +578,9 @@ std::string Shim(const wabt::Module& m, const ModuleShape& shape, bool metered) 
   s += "MOAT_EXPORT unsigned moat_abi_version(void) { return 1; }\n";
   s += "MOAT_EXPORT unsigned long moat_instance_size(void) { return sizeof(Z_m_instance_t); }\n";
   s += "MOAT_EXPORT void moat_init_module(void) { Z_m_init_module(); }\n";
-  s += "MOAT_EXPORT void moat_instantiate(void* inst, void* host) { (void)host; Z_m_instantiate((Z_m_instance_t*)inst" + args + "); }\n";
+  s += "MOAT_EXPORT void moat_instantiate(void* inst, void* host) { (void)host; "
+       "Z_m_instantiate((Z_m_instance_t*)inst" +
+       args + "); }\n";
   s += "MOAT_EXPORT void moat_free(void* inst) { Z_m_free((Z_m_instance_t*)inst); }\n";
   s += "MOAT_EXPORT void moat_start(void* inst) { Z_mZ__start((Z_m_instance_t*)inst); }\n";
   s += std::string("MOAT_EXPORT wasm_rt_memory_t* moat_memory(void* inst) { ") +
@@ -582,8 +589,10 @@ std::string Shim(const wabt::Module& m, const ModuleShape& shape, bool metered) 
        (metered ? "return (long long*)Z_mZ_moat_fuel((Z_m_instance_t*)inst);"
                 : "(void)inst; return 0;") +
        " }\n";
-  s += "MOAT_EXPORT void moat_shape(unsigned* has_memory, unsigned* initial, unsigned* max) { *has_memory = " +
-       std::to_string(shape.has_memory ? 1 : 0) + "; *initial = " + std::to_string(shape.initial_pages) +
+  s += "MOAT_EXPORT void moat_shape(unsigned* has_memory, unsigned* initial, unsigned* max) { "
+       "*has_memory = " +
+       std::to_string(shape.has_memory ? 1 : 0) +
+       "; *initial = " + std::to_string(shape.initial_pages) +
        "u; *max = " + std::to_string(shape.max_pages) + "u; }\n";
   return s;
 }
@@ -607,7 +616,8 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
     if (auto s = AddFuelMetering(m); !s) return s.error();
     wabt::Errors errors;
     if (wabt::Failed(wabt::ValidateModule(&m, &errors, wabt::ValidateOptions(ParseFeatures())))) {
-      return MakeError(ErrorCode::kInternal, "fuel pass produced an invalid module: " + FirstLine(errors));
+      return MakeError(ErrorCode::kInternal,
+                       "fuel pass produced an invalid module: " + FirstLine(errors));
     }
   }
   if (wabt::Failed(wabt::GenerateNames(&m)) || wabt::Failed(wabt::ApplyNames(&m))) {
@@ -627,7 +637,8 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
   if (options.meter_fuel) {
     // The refill path runs once per slice: marking it cold keeps the check at every loop
     // header a not-taken branch, out of the loop body's way.
-    out.h_source += "\nvoid Z_moatZ_fuel_exhausted(struct Z_moat_instance_t*) __attribute__((cold));\n";
+    out.h_source +=
+        "\nvoid Z_moatZ_fuel_exhausted(struct Z_moat_instance_t*) __attribute__((cold));\n";
   }
   return out;
 }

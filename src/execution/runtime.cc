@@ -163,8 +163,8 @@ bool EnsureThreadStacks() {
         cur.ss_size >= 32 * 1024) {
       return true;  // the thread already has a usable alternate stack
     }
-    void* p = mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p =
+        mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return false;
     stack_t ss{};
     ss.ss_sp = p;
@@ -265,7 +265,7 @@ void NotePeak(HostContext* h, uint64_t bytes) {
 class ReservationPool {
  public:
   static constexpr size_t kMaxEntries = 64;
-  static constexpr uint64_t kMaxZeroBytes = 16ull << 20;   // larger memories are unmapped
+  static constexpr uint64_t kMaxZeroBytes = 16ull << 20;  // larger memories are unmapped
   static constexpr uint64_t kMaxPooledBytes = 128ull << 20;
 
   // Returns a zeroed reservation with exactly [0, bytes) read-write, or nullptr.
@@ -289,8 +289,8 @@ class ReservationPool {
       }
     }
     if (!e.base) {
-      void* p = mmap(nullptr, kReservation, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      void* p = mmap(nullptr, kReservation, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
       if (p == MAP_FAILED) return nullptr;
       e.base = static_cast<uint8_t*>(p);
     }
@@ -514,9 +514,9 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max
   uint32_t module_max = std::min(max, moat::rt::kMaxPages);
   uint32_t limit = std::min(module_max, h->memory_limit_pages);
   if (initial > limit) {
-    StopFromRuntime(StopReason::kMemoryLimit,
-                    "module needs " + std::to_string(initial) + " pages of memory; the limit is " +
-                        std::to_string(h->memory_limit_pages));
+    StopFromRuntime(StopReason::kMemoryLimit, "module needs " + std::to_string(initial) +
+                                                  " pages of memory; the limit is " +
+                                                  std::to_string(h->memory_limit_pages));
   }
   uint64_t bytes = static_cast<uint64_t>(initial) * moat::rt::kPageSize;
   uint8_t* p = moat::rt::Pool().Acquire(bytes);
@@ -567,8 +567,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t* m) {
   moat::rt::g_live_memories.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* t, uint32_t elements,
-                                    uint32_t max) {
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* t, uint32_t elements, uint32_t max) {
   if (elements > moat::Limits::kMaxTableElements) {
     StopFromRuntime(StopReason::kMemoryLimit, "table too large");
   }

@@ -47,11 +47,11 @@ constexpr uint64_t kRightFdFdstatSetFlags = 1ull << 3;
 constexpr uint64_t kRightFdWrite = 1ull << 6;
 constexpr uint64_t kRightFdFilestatGet = 1ull << 21;
 constexpr uint64_t kRightPollFdReadwrite = 1ull << 27;
-constexpr uint64_t kStdioRights =
-    kRightFdRead | kRightFdWrite | kRightFdFdstatSetFlags | kRightFdFilestatGet | kRightPollFdReadwrite;
+constexpr uint64_t kStdioRights = kRightFdRead | kRightFdWrite | kRightFdFdstatSetFlags |
+                                  kRightFdFilestatGet | kRightPollFdReadwrite;
 
-constexpr int64_t kHostCallFuel = 50;    // every host call
-constexpr uint32_t kBytesPerFuel = 64;   // plus one unit per 64 bytes moved
+constexpr int64_t kHostCallFuel = 50;   // every host call
+constexpr uint32_t kBytesPerFuel = 64;  // plus one unit per 64 bytes moved
 constexpr uint32_t kFirstPreopenFd = 3;
 
 void ChargeFuel(HostContext& h, uint64_t units) {
@@ -135,7 +135,8 @@ struct IoVec {
 };
 
 // Reads and bounds-checks an iovec array. Returns kSuccess or kEfault/kEinval.
-uint32_t ReadIoVecs(const GuestMemory& mem, uint32_t iovs, uint32_t count, std::vector<IoVec>* out) {
+uint32_t ReadIoVecs(const GuestMemory& mem, uint32_t iovs, uint32_t count,
+                    std::vector<IoVec>* out) {
   if (count > 1024) return kEinval;  // IOV_MAX
   if (!mem.Span(iovs, count * 8)) return kEfault;
   out->resize(count);
@@ -251,9 +252,12 @@ uint32_t FdFdstatGet(HostContext& h, uint32_t fd, uint32_t out) {
 
 uint32_t FdFilestatGet(HostContext& h, uint32_t fd, uint32_t out) {
   uint8_t type;
-  if (fd <= 2 && !h.stdio_closed[fd]) type = StdioType(h, fd);
-  else if (IsPreopen(h, fd)) type = kFileTypeDirectory;
-  else return kEbadf;
+  if (fd <= 2 && !h.stdio_closed[fd])
+    type = StdioType(h, fd);
+  else if (IsPreopen(h, fd))
+    type = kFileTypeDirectory;
+  else
+    return kEbadf;
   uint8_t buf[64] = {};
   buf[16] = type;
   return h.memory().WriteBytes(out, buf, sizeof buf) ? kSuccess : kEfault;
@@ -376,9 +380,8 @@ u32 WASI(environ_sizes_get)(void* p, u32 count, u32 size) {
   });
 }
 u32 WASI(environ_get)(void* p, u32 env, u32 buf) {
-  return HostCall(p, [&](HostContext& h) {
-    return moat::WriteBlock(h, h.env_block, h.env_offsets, env, buf);
-  });
+  return HostCall(
+      p, [&](HostContext& h) { return moat::WriteBlock(h, h.env_block, h.env_offsets, env, buf); });
 }
 u32 WASI(clock_res_get)(void* p, u32 id, u32 out) {
   return HostCall(p, [&](HostContext& h) -> u32 {
@@ -466,7 +469,7 @@ u32 WASI(fd_prestat_dir_name)(void* p, u32 fd, u32 path, u32 len) {
     const std::string& name = h.request->mounts[fd - moat::kFirstPreopenFd].guest_path;
     if (len < name.size()) return moat::kEnametoolong;
     return h.memory().WriteBytes(path, name.data(), static_cast<u32>(name.size())) ? moat::kSuccess
-                                                                                  : moat::kEfault;
+                                                                                   : moat::kEfault;
   });
 }
 u32 WASI(poll_oneoff)(void* p, u32 in, u32 out, u32 n, u32 nevents) {
@@ -485,8 +488,8 @@ void WASI(proc_exit)(void* p, u32 code) {
 
 // Not yet provided: the full WASI layer (files under mounts) comes with the capability
 // layer. Until then these answer ENOSYS, with the right types so any WASI module links.
-#define ENOSYS_STUB(name, ...)                                              \
-  u32 WASI(name)(void* p, __VA_ARGS__) {                                    \
+#define ENOSYS_STUB(name, ...)                                             \
+  u32 WASI(name)(void* p, __VA_ARGS__) {                                   \
     return HostCall(p, [](HostContext&) -> u32 { return moat::kEnosys; }); \
   }
 ENOSYS_STUB(fd_advise, u32, u64, u64, u32)

@@ -47,11 +47,13 @@ Result<Mount> ParseDir(std::string spec) {
     m.guest_path = spec.substr(sep + 2);
   }
   if (m.host_path.empty() || m.guest_path.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "--dir needs HOST[::GUEST][:ro], got '" + spec + "'");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--dir needs HOST[::GUEST][:ro], got '" + spec + "'");
   }
   struct stat st {};
   if (stat(m.host_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return MakeError(ErrorCode::kInvalidArgument, "--dir: '" + m.host_path + "' is not a directory");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--dir: '" + m.host_path + "' is not a directory");
   }
   return m;
 }
@@ -122,7 +124,8 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   ExecResult r = (*svc)->RunFile(rest[0], std::move(req));
 
   if (r.status != RunStatus::kOk) {
-    fprintf(stderr, "moat: %s: %s\n", std::string(RunStatusName(r.status)).c_str(), r.message.c_str());
+    fprintf(stderr, "moat: %s: %s\n", std::string(RunStatusName(r.status)).c_str(),
+            r.message.c_str());
   }
   std::string report;
   if (o.report == "json") report = ReportJson(r);
@@ -208,9 +211,14 @@ int CliMain(int argc, char** argv) {
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "Run a wasm32-wasi command module in the sandbox");
   run->prefix_command();  // everything from MODULE on belongs to the guest
-  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  run->add_option("--fuel", ro.fuel, "Fuel budget, about one unit per wasm instruction (default 1e10)");
+  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--fuel", ro.fuel,
+                  "Fuel budget, about one unit per wasm instruction (default 1e10)");
   run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
   run->add_option("--timeout", ro.timeout, "Wall-clock limit, e.g. 5s, 250ms (default 30s)");
   run->add_option("--max-output", ro.max_output, "Cap on stdout+stderr bytes (default 16M)");
@@ -219,7 +227,8 @@ int CliMain(int argc, char** argv) {
   run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");
 
   std::vector<std::string> compile_modules;
-  CLI::App* compile = app.add_subcommand("compile", "Validate and precompile modules into the cache");
+  CLI::App* compile =
+      app.add_subcommand("compile", "Validate and precompile modules into the cache");
   compile->add_option("modules", compile_modules, "Modules to compile")->required();
 
   CLI::App* cache = app.add_subcommand("cache", "Inspect or clear the compile cache");

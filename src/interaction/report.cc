@@ -33,7 +33,8 @@ std::string ReportJson(const ExecResult& r) {
 
 std::string ReportText(const ExecResult& r) {
   char buf[256];
-  snprintf(buf, sizeof buf, "status=%s exit=%d fuel=%llu wall=%.3fms peak_memory=%lluKiB compile=%.0fms",
+  snprintf(buf, sizeof buf,
+           "status=%s exit=%d fuel=%llu wall=%.3fms peak_memory=%lluKiB compile=%.0fms",
            std::string(RunStatusName(r.status)).c_str(), r.exit_code,
            static_cast<unsigned long long>(r.fuel_used), r.wall_us / 1000.0,
            static_cast<unsigned long long>(r.peak_memory_bytes >> 10), r.compile_ms);

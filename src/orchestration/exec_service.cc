@@ -13,8 +13,8 @@ ExecResult ExecService::RunFile(const std::string& module_path, ExecRequest requ
   if (!module) {
     ExecResult r;
     const Error& e = module.error();
-    r.status = e.code == ErrorCode::kInvalidModule ? RunStatus::kInvalidModule
-                                                   : RunStatus::kInternal;
+    r.status =
+        e.code == ErrorCode::kInvalidModule ? RunStatus::kInvalidModule : RunStatus::kInternal;
     if (e.code == ErrorCode::kIo) r.status = RunStatus::kInvalidModule;  // unreadable file
     r.message = e.message;
     return r;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian 12 machine: install what moat needs, build it, run the demo.
+#   scripts/setup.sh            install + build + demo
+#   scripts/setup.sh --no-demo  install + build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build tools, the wasm2c engine (libwabt), the guest toolchain (clang-16 for wasm32-wasi),
+# and the libraries moat links. Nothing else is needed; see README for what each is for.
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  wabt
+  clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
+  libssl-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  clang-format clang-tidy
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "==> building (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build
+
+if [ "${1:-}" != "--no-demo" ]; then
+  scripts/demo.sh
+fi

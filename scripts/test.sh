@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: the normal build's full suite, then the execution tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the format check.
+#   scripts/test.sh          all of it
+#   scripts/test.sh --fast   the normal build's suite only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build
+# Tests use their own cache folder (inside build/), so they never touch the user's.
+(cd build && ctest --output-on-failure -j"$JOBS")
+
+if [ "${1:-}" = "--fast" ]; then exit 0; fi
+
+echo "==> ASan + UBSan build (build-asan/), execution tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON \
+  -DMOAT_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 MOAT_QUICK=1 ctest --output-on-failure -L execution -j"$JOBS")
+
+echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
+build/bench/bench_engine --quick || true
+
+echo "==> clang-format check"
+scripts/format.sh --check
