@@ -135,6 +135,25 @@ TEST(Cli, BlockedStdinReadStillTimesOut) {
   EXPECT_NE(r.err.find("timeout"), std::string::npos);
 }
 
+TEST(Cli, StdoutPipeNobodyReadsStillTimesOut) {
+  // The guest floods stdout into a pipe whose reader sleeps: writes block, yet moat must
+  // end at its deadline, long before the reader goes away.
+  ASSERT_EQ(Cli("compile " + G("output_flood")).status, 0);  // time the run, not a compile
+  std::string out = "/tmp/moat-cli-pipe-" + std::to_string(getpid());
+  std::string cmd = "(t0=$(date +%s%N); " + std::string(MOAT_BINARY) + " run --timeout 300ms " +
+                    G("output_flood") +
+                    " 2>/dev/null; s=$?; t1=$(date +%s%N); echo $s $(( (t1 - t0) / 1000000 )) >" +
+                    out + ") | sleep 3";
+  ASSERT_EQ(system(cmd.c_str()), 0);
+  std::istringstream in(Slurp(out));
+  unlink(out.c_str());
+  int status = -1, ms = -1;
+  in >> status >> ms;
+  EXPECT_EQ(status, 123);
+  EXPECT_GE(ms, 300);
+  EXPECT_LT(ms, 300 * 1.1 + 20 + 150) << "moat waited for the reader instead of its deadline";
+}
+
 TEST(Cli, RefusedModulesGetOneLineAndStatus120) {
   std::string bad = "/tmp/moat-cli-trunc-" + std::to_string(getpid()) + ".wasm";
   auto bytes = test::GuestBytes("hello");

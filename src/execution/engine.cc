@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,27 +121,41 @@ Result<ModuleHandle> OpenObject(const std::string& path, const std::string& sha)
 class CaptureSink : public OutputSink {
  public:
   explicit CaptureSink(std::string* out) : out_(out) {}
-  void Write(const uint8_t* data, size_t size) override {
+  bool Write(const uint8_t* data, size_t size, const HostContext&) override {
     out_->append(reinterpret_cast<const char*>(data), size);
+    return true;
   }
 
  private:
   std::string* out_;
 };
 
+// The process's own stdout/stderr. Waits for room with poll() and writes at most
+// PIPE_BUF bytes once the fd is writable (a pipe then has room for them), so a blocked
+// reader delays the guest only until its deadline.
 class FdSink : public OutputSink {
  public:
   explicit FdSink(int fd) : fd_(fd) {}
-  void Write(const uint8_t* data, size_t size) override {
+  bool Write(const uint8_t* data, size_t size, const HostContext& h) override {
     while (size > 0) {
-      ssize_t n = write(fd_, data, size);
+      for (;;) {
+        if (h.request->cancel && h.request->cancel->cancelled()) return false;
+        uint64_t now = rt::MonotonicNs();
+        if (now >= h.deadline_ns) return false;
+        int ms = static_cast<int>(std::min<uint64_t>((h.deadline_ns - now) / 1'000'000 + 1, 50));
+        pollfd p{fd_, POLLOUT, 0};
+        int r = poll(&p, 1, ms);
+        if (r > 0 || (r < 0 && errno != EINTR)) break;  // writable, or let write() report
+      }
+      ssize_t n = write(fd_, data, std::min<size_t>(size, PIPE_BUF));
       if (n < 0) {
-        if (errno == EINTR) continue;
-        return;  // a closed pipe or full disk drops output; the run goes on
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return true;  // a closed pipe or full disk drops output; the run goes on
       }
       data += n;
       size -= static_cast<size_t>(n);
     }
+    return true;
   }
 
  private:

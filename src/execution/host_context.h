@@ -35,11 +35,16 @@ enum class StopReason : uint8_t {
   kInternal,
 };
 
+struct HostContext;
+
 // Where guest output goes.
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
-  virtual void Write(const uint8_t* data, size_t size) = 0;
+  // Writes all of data, or stops early when the run's deadline passes or it is
+  // cancelled: a reader that never drains a pipe must not hold a run past its deadline.
+  // Returns false when it stopped early.
+  virtual bool Write(const uint8_t* data, size_t size, const HostContext& host) = 0;
 };
 
 struct HostContext {

@@ -177,7 +177,11 @@ uint32_t FdWrite(HostContext& h, uint32_t fd, uint32_t iovs, uint32_t iovs_len, 
     if (io.len == 0) continue;
     uint64_t room = h.request->limits.max_output_bytes - h.output_used;
     uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(io.len, room));
-    if (n) sink->Write(mem.Span(io.buf, n)->data(), n);
+    if (n && !sink->Write(mem.Span(io.buf, n)->data(), n, h)) {
+      bool cancelled = h.request->cancel && h.request->cancel->cancelled();
+      h.stop = cancelled ? StopReason::kCancelled : StopReason::kTimeout;
+      return kEio;
+    }
     h.output_used += n;
     total += n;
     ChargeFuel(h, n / kBytesPerFuel);
