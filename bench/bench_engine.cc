@@ -100,7 +100,25 @@ moat::ModuleHandle MustLoad(moat::Engine& e, const char* guest) {
 
 }  // namespace
 
+// bench_engine --sha256-once metered|unmetered MIB: one in-process run, for
+// bench/metering_instructions.sh to count instructions under callgrind.
+int Sha256Once(bool metered, const char* mib) {
+  moat::EngineOptions o;
+  o.meter_fuel = metered;
+  auto e = moat::Engine::Create(o);
+  if (!e) return 1;
+  moat::ModuleHandle h = MustLoad(**e, "sha256");
+  moat::ExecRequest req;
+  req.argv = {"sha256", mib};
+  moat::ExecResult r = (*e)->Run(h, req);
+  printf("%s", r.stdout_bytes.c_str());
+  return r.status == moat::RunStatus::kOk ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && strcmp(argv[1], "--sha256-once") == 0) {
+    return Sha256Once(strcmp(argv[2], "metered") == 0, argv[3]);
+  }
   bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   auto engine_r = moat::Engine::Create({});
   if (!engine_r) {

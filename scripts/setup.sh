@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   wabt
-  clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32
+  clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libclang-rt-16-dev
   libssl-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
-  clang-format clang-tidy
+  clang-format clang-tidy valgrind
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

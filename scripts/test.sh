@@ -20,6 +20,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON \
 cmake --build build-asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 MOAT_QUICK=1 ctest --output-on-failure -L execution -j"$JOBS")
 
+echo "==> fuzzing the wasm pipeline for 30 s, then triage (fuzz/run.sh)"
+fuzz/run.sh 30
+
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 build/bench/bench_engine --quick || true
 

@@ -168,6 +168,17 @@ TEST(Cli, RefusedModulesGetOneLineAndStatus120) {
   EXPECT_NE(missing.err.find("cannot open"), std::string::npos);
 }
 
+TEST(Cli, ParserAbortsOnHostileModulesAreContained) {
+  // Inputs that made libwabt abort in process (found by fuzz/run.sh): moat refuses them
+  // with status 120 and one line, and stays up.
+  for (const char* f : {"wabt-assert-on-end.bin"}) {
+    CliResult r = Cli("run " + std::string(MOAT_SOURCE_DIR) + "/fuzz/regressions/" + f);
+    EXPECT_EQ(r.status, 120) << f << ": " << r.err;
+    EXPECT_NE(r.err.find("invalid_module: malformed module"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
 TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(Cli("run").status, 2);
   EXPECT_EQ(Cli("run --memory lots " + G("hello")).status, 2);

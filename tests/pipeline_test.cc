@@ -49,6 +49,20 @@ TEST(Pipeline, RefusesNonWasm) {
   EXPECT_NE(ValidateWasm(component).error().message.find("version"), std::string::npos);
 }
 
+TEST(Pipeline, HostileNamesArePrintedSafely) {
+  // An import whose module name holds a newline, an escape sequence and a NUL.
+  const uint8_t wasm[] = {0, 'a', 's',  'm',  1,   0, 0, 0, 1, 4, 1, 0x60, 0, 0,  // type: () -> ()
+                          2, 11,  1,                                              // import section
+                          5, 'a', '\n', 0x1b, '[', 0,  // module "a\n\x1b[\0"
+                          1, 'f', 0,    0};            // "f": func type 0
+  auto r = ValidateWasm(std::span<const uint8_t>(wasm, sizeof wasm));
+  ASSERT_FALSE(r.ok());
+  const std::string& msg = r.error().message;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  EXPECT_NE(msg.find("a\\x0a\\x1b[\\x00.f"), std::string::npos) << msg;
+}
+
 TEST(Pipeline, EveryTruncationIsRefused) {
   auto bytes = GuestBytes("hello");
   ASSERT_GT(bytes.size(), 1000u);

@@ -229,7 +229,7 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
         Progress progress(options_.show_progress, label);
         PipelineOptions popts;
         popts.meter_fuel = options_.meter_fuel;
-        auto tr = TranslateWasm(wasm, popts);
+        auto tr = TranslateWasmIsolated(wasm, popts);
         if (!tr) return tr.error();
         if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(),
                                      tr->h_source.size(), 0600);

@@ -12,7 +12,14 @@
 #include <wabt/stream.h>
 #include <wabt/validator.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 
@@ -56,7 +63,8 @@ std::string FirstLine(const wabt::Errors& errors) {
     msg += buf;
   }
   for (char& c : msg) {
-    if (c == '\n') c = ' ';
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';  // one line, no terminal control bytes
   }
   return msg;
 }
@@ -165,11 +173,32 @@ std::string SignatureString(const wabt::FuncSignature& sig) {
   return s;
 }
 
+// A name from the module, safe to print: printable ASCII kept, other bytes as \xHH
+// (no newlines or terminal escapes from hostile names), at most 64 bytes shown.
+std::string Printable(std::string_view name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (i == 64) {
+      out += "...";
+      break;
+    }
+    auto c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 // Checks everything moat requires of a module beyond wasm validity.
 Status CheckModule(wabt::Module& m) {
   // Imports: only the host functions moat implements, with their exact types.
   for (const wabt::Import* imp : m.imports) {
-    std::string what = "'" + imp->module_name + "." + imp->field_name + "'";
+    std::string what = "'" + Printable(imp->module_name) + "." + Printable(imp->field_name) + "'";
     if (imp->kind() != wabt::ExternalKind::Func) {
       return Invalid("import " + what + " is not a function; moat provides only function imports");
     }
@@ -640,6 +669,147 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
     out.h_source +=
         "\nvoid Z_moatZ_fuel_exhausted(struct Z_moat_instance_t*) __attribute__((cold));\n";
   }
+  return out;
+}
+
+namespace {
+
+// Child -> parent message: 'E' code len message | 'T' has_memory initial max clen hlen c h.
+bool WriteAll(int fd, const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+template <class T>
+void Put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <class T>
+bool Take(const std::string& in, size_t& pos, T* v) {
+  if (in.size() - pos < sizeof(T)) return false;
+  memcpy(v, in.data() + pos, sizeof(T));
+  pos += sizeof(T);
+  return true;
+}
+
+// Address space of this process now, from /proc (the parent may hold large reservations).
+uint64_t CurrentAddressSpace() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long pages = 0;
+  int n = fscanf(f, "%llu", &pages);
+  fclose(f);
+  return n == 1 ? pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+[[noreturn]] void ChildMain(int fd, std::span<const uint8_t> wasm, const PipelineOptions& options,
+                            uint64_t address_space) {
+  // Bounds for a parser fed hostile bytes: 4 GiB more address space than the parent had
+  // at fork, 5 minutes of CPU.
+  uint64_t cap = address_space + (4ull << 30);
+  rlimit as{cap, cap};
+  setrlimit(RLIMIT_AS, &as);
+  rlimit cpu{300, 300};
+  setrlimit(RLIMIT_CPU, &cpu);
+  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);  // no parser assertion text on our stderr
+  if (null >= 0) dup2(null, 2);
+  std::string msg;
+  try {
+    auto r = TranslateWasm(wasm, options);
+    if (!r) {
+      msg.push_back('E');
+      Put<uint8_t>(msg, static_cast<uint8_t>(r.error().code));
+      Put<uint32_t>(msg, static_cast<uint32_t>(r.error().message.size()));
+      msg += r.error().message;
+    } else {
+      msg.push_back('T');
+      Put<uint32_t>(msg, r->shape.has_memory ? 1 : 0);
+      Put<uint32_t>(msg, r->shape.initial_pages);
+      Put<uint32_t>(msg, r->shape.max_pages);
+      Put<uint64_t>(msg, r->c_source.size());
+      Put<uint64_t>(msg, r->h_source.size());
+      msg += r->c_source;
+      msg += r->h_source;
+    }
+  } catch (...) {
+    _exit(3);  // never let an exception climb back into the parent's copied stack
+  }
+  _exit(WriteAll(fd, msg.data(), msg.size()) ? 0 : 1);
+}
+
+}  // namespace
+
+Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
+                                               const PipelineOptions& options) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return MakeError(ErrorCode::kInternal, std::string("pipe: ") + strerror(errno));
+  }
+  uint64_t address_space = CurrentAddressSpace();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return MakeError(ErrorCode::kInternal, std::string("fork: ") + strerror(errno));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    ChildMain(fds[1], wasm, options, address_space);
+  }
+  close(fds[1]);
+  std::string in;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    return Invalid("malformed module: the wasm parser failed on it (signal " +
+                   std::to_string(WTERMSIG(status)) + ")");
+  }
+  size_t pos = 1;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    return Invalid("malformed module: the wasm parser ran out of memory or failed on it");
+  }
+  if (in.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return MakeError(ErrorCode::kInternal,
+                     "module translation failed (status " + std::to_string(status) + ")");
+  }
+  if (in[0] == 'E') {
+    uint8_t code = 0;
+    uint32_t len = 0;
+    if (!Take(in, pos, &code) || !Take(in, pos, &len) || in.size() - pos < len) {
+      return MakeError(ErrorCode::kInternal, "module translation: short reply");
+    }
+    return MakeError(static_cast<ErrorCode>(code), in.substr(pos, len));
+  }
+  TranslatedModule out;
+  uint32_t has_memory = 0;
+  uint64_t clen = 0, hlen = 0;
+  if (!Take(in, pos, &has_memory) || !Take(in, pos, &out.shape.initial_pages) ||
+      !Take(in, pos, &out.shape.max_pages) || !Take(in, pos, &clen) || !Take(in, pos, &hlen) ||
+      in.size() - pos != clen + hlen) {
+    return MakeError(ErrorCode::kInternal, "module translation: short reply");
+  }
+  out.shape.has_memory = has_memory != 0;
+  out.c_source = in.substr(pos, clen);
+  out.h_source = in.substr(pos + clen, hlen);
   return out;
 }
 

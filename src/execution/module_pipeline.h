@@ -39,4 +39,10 @@ Result<ModuleShape> ValidateWasm(std::span<const uint8_t> wasm);
 Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
                                        const PipelineOptions& options);
 
+// TranslateWasm in a forked child with capped address space and CPU time. libwabt (built
+// with assertions) aborts on some malformed modules; here that kills only the child, and
+// the module is refused (kInvalidModule) instead of taking the host down.
+Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
+                                               const PipelineOptions& options);
+
 }  // namespace moat
