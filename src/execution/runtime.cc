@@ -266,7 +266,7 @@ class ReservationPool {
  public:
   static constexpr size_t kMaxEntries = 64;
   static constexpr uint64_t kMaxZeroBytes = 16ull << 20;  // larger memories are unmapped
-  static constexpr uint64_t kMaxPooledBytes = 128ull << 20;
+  static constexpr uint64_t kMaxPooledBytes = 64ull << 20;
 
   // Returns a zeroed reservation with exactly [0, bytes) read-write, or nullptr.
   uint8_t* Acquire(uint64_t bytes) {
@@ -304,18 +304,26 @@ class ReservationPool {
     return e.base;
   }
 
-  // Takes back a reservation whose [0, size) is read-write (and possibly dirty).
+  // Takes back a reservation whose [0, size) is read-write (and possibly dirty). Zeroing
+  // happens outside the lock, so a big release never stalls other threads' instances.
   void Release(uint8_t* base, uint64_t size) {
+    bool keep = false;
     if (size <= kMaxZeroBytes) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (free_.size() < kMaxEntries && pooled_bytes_ + size <= kMaxPooledBytes) {
-        memset(base, 0, size);
-        free_.push_back({base, size});
-        pooled_bytes_ += size;
-        return;
+      if (free_.size() + pending_ < kMaxEntries && pooled_bytes_ + size <= kMaxPooledBytes) {
+        pooled_bytes_ += size;  // reserve room now
+        ++pending_;
+        keep = true;
       }
     }
-    munmap(base, kReservation);
+    if (!keep) {
+      munmap(base, kReservation);
+      return;
+    }
+    memset(base, 0, size);
+    std::lock_guard<std::mutex> lock(mu_);
+    --pending_;
+    free_.push_back({base, size});
   }
 
  private:
@@ -325,7 +333,8 @@ class ReservationPool {
   };
   std::mutex mu_;
   std::vector<Entry> free_;
-  uint64_t pooled_bytes_ = 0;
+  size_t pending_ = 0;          // releases being zeroed
+  uint64_t pooled_bytes_ = 0;  // read-write bytes held by free_ and pending releases
 };
 
 ReservationPool& Pool() {

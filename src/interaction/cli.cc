@@ -190,11 +190,19 @@ int CacheCommand(bool list, bool clear) {
       fprintf(stderr, "moat: %s\n", entries.error().message.c_str());
       return RunStatusExitCode(RunStatus::kInternal);
     }
+    // Entries built by another compiler or pipeline version are never loaded; mark them.
+    std::string current_tag;
+    EngineOptions eo;
+    eo.cache_dir = cache->dir();
+    if (auto engine = Engine::Create(eo)) current_tag = (*engine)->CacheKey("");
     printf("# cache: %s (%zu entries)\n", cache->dir().c_str(), entries->size());
     for (const CacheEntry& e : *entries) {
-      std::string module = e.key.substr(0, e.key.find('-'));
-      printf("%s  %8llu KiB  %s\n", module.c_str(),
-             static_cast<unsigned long long>(e.size_bytes >> 10), e.object_path.c_str());
+      size_t dash = e.key.find('-');
+      std::string module = e.key.substr(0, dash);
+      bool current = dash != std::string::npos && e.key.substr(dash) == current_tag;
+      printf("%s  %8llu KiB  %s%s\n", module.c_str(),
+             static_cast<unsigned long long>(e.size_bytes >> 10), e.object_path.c_str(),
+             current ? "" : "  (stale: other compiler or pipeline version)");
     }
   }
   return 0;
