@@ -333,7 +333,7 @@ class ReservationPool {
   };
   std::mutex mu_;
   std::vector<Entry> free_;
-  size_t pending_ = 0;          // releases being zeroed
+  size_t pending_ = 0;         // releases being zeroed
   uint64_t pooled_bytes_ = 0;  // read-write bytes held by free_ and pending releases
 };
 
