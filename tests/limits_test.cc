@@ -2,6 +2,9 @@
 // of all of them in one process leak no memory reservations, fds or threads.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "execution/runtime.h"
 #include "test_util.h"
 
@@ -28,6 +31,8 @@ Limits Small() {
 
 std::vector<Hostile> HostileCases() {
   Limits s = Small();
+  Limits room = s;  // for modules that need 16 MiB of memory up front
+  room.memory_bytes = 64 << 20;
   return {
       {"infinite_loop", RunStatus::kFuelExhausted, TrapKind::kNone, s},
       {"start_section_loop", RunStatus::kFuelExhausted, TrapKind::kNone, s},
@@ -43,6 +48,10 @@ std::vector<Hostile> HostileCases() {
       {"zero_writes", RunStatus::kFuelExhausted, TrapKind::kNone, s},
       {"bad_pointers", RunStatus::kOk, TrapKind::kNone, s},
       {"grow_beyond", RunStatus::kOk, TrapKind::kNone, s},
+      {"fill_loop", RunStatus::kFuelExhausted, TrapKind::kNone, room},  // bulk ops pay by length
+      {"huge_tables", RunStatus::kMemoryLimit, TrapKind::kNone, s},     // tables count as memory
+      {"grow_table", RunStatus::kOk, TrapKind::kNone, s},               // table.grow refused: -1
+      {"max_memory", RunStatus::kMemoryLimit, TrapKind::kNone, s},
   };
 }
 
@@ -103,6 +112,55 @@ TEST(Limits, RecycledMemoryNeverLeaksBetweenInstances) {
     if (i % 3 == 0) RunGuest("hello");
     if (i % 5 == 0) RunGuest("oob_store");  // a trapping instance's memory is recycled too
   }
+}
+
+TEST(Limits, FourGiBIsNeverGranted) {
+  // 65536 pages would overflow wasm-rt's 32-bit size and escape the recycler's zeroing:
+  // the largest limit is 65535 pages, so a module asking for 4 GiB is refused.
+  ExecRequest req;
+  req.limits.memory_bytes = Limits::kMaxMemory;
+  ExecResult r = RunGuest("max_memory", req);
+  EXPECT_EQ(r.status, RunStatus::kMemoryLimit) << r.message;
+  req.limits.memory_bytes = 4ull << 30;
+  EXPECT_EQ(RunGuest("max_memory", req).status, RunStatus::kDenied);  // over the bound
+  EXPECT_EQ(RunGuest("dirty_memory").exit_code, 0);
+}
+
+TEST(Limits, RuntimeHelpersNeverRunOutOfStack) {
+  // Recurse to just short of the stack's end, then make the runtime allocate (a refused
+  // memory.grow records an event). Sweep the depth across the last stretch of stack with
+  // a second thread alive, so malloc takes its locks: every run must end cleanly (exit 0
+  // or a stack-exhaustion trap), never crash or hang inside the allocator.
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    while (!stop) {
+      std::vector<int> v(1000);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  auto run = [](int depth) {
+    ExecRequest req;
+    req.limits.memory_bytes = 4 << 20;
+    req.argv = {"r", std::to_string(depth)};
+    return RunGuest("recurse_then_grow", req);
+  };
+  int lo = 1000, hi = 2'000'000;  // lo completes, hi traps
+  ASSERT_EQ(run(lo).exit_code, 0);
+  ASSERT_EQ(run(hi).trap, TrapKind::kStackExhausted);
+  while (hi - lo > 1) {
+    int mid = lo + (hi - lo) / 2;
+    (run(mid).status == RunStatus::kOk ? lo : hi) = mid;
+  }
+  int bad = 0;
+  for (int d = lo - 12000; d <= lo + 200; d += 7) {
+    ExecResult r = run(d);
+    bool clean = (r.status == RunStatus::kOk && r.exit_code == 0) ||
+                 (r.status == RunStatus::kTrap && r.trap == TrapKind::kStackExhausted);
+    if (!clean) ++bad;
+  }
+  stop = true;
+  other.join();
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(Limits, InvalidLimitsAreRefusedBeforeRunning) {

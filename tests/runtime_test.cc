@@ -135,6 +135,8 @@ TEST(Runtime, TimeoutInStartSectionIsKept) {
   ExpectTimeoutWithin("start_section_loop", {"s"}, 200);
 }
 
+TEST(Runtime, TimeoutInBulkMemoryFillIsKept) { ExpectTimeoutWithin("fill_loop", {"fill"}, 300); }
+
 TEST(Runtime, SleepShorterThanDeadlineCompletes) {
   ExecResult r = RunGuest("sleep", Args({"sleep", "30"}));
   EXPECT_EQ(r.status, RunStatus::kOk);

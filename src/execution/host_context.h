@@ -68,6 +68,10 @@ struct HostContext {
   // module's own page maximum (to tell a policy refusal from the module's own limit).
   uint8_t* mem_base = nullptr;
   uint32_t module_max_pages = 65536;
+  // Host memory the instance holds: linear memory and tables share the memory limit.
+  uint64_t linear_bytes = 0;
+  uint64_t table_bytes = 0;
+  uint64_t table_elements = 0;
 
   // Accounting.
   uint64_t fuel_granted = 0;  // total fuel handed to the guest so far

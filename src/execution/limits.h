@@ -1,6 +1,7 @@
 // Every resource limit of a run, in one place: each has a default and an upper bound.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -18,10 +19,11 @@ struct Limits {
   // Cap on stdout + stderr bytes together.
   uint64_t max_output_bytes = kDefaultMaxOutput;
 
-  static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;          // 1e10
-  static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;       // 1e15
-  static constexpr uint64_t kDefaultMemory = 256ull << 20;             // 256 MiB
-  static constexpr uint64_t kMaxMemory = 4ull << 30;                   // 4 GiB (wasm32)
+  static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;     // 1e10
+  static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;  // 1e15
+  static constexpr uint64_t kDefaultMemory = 256ull << 20;        // 256 MiB
+  // 65535 pages: 4 GiB would not fit wasm-rt's 32-bit memory size field.
+  static constexpr uint64_t kMaxMemory = 65535ull << 16;               // 4 GiB - 64 KiB
   static constexpr uint64_t kDefaultTimeoutUs = 30'000'000ull;         // 30 s
   static constexpr uint64_t kMaxTimeoutUs = 24ull * 3600 * 1'000'000;  // 24 h
   static constexpr uint64_t kDefaultMaxOutput = 16ull << 20;           // 16 MiB
@@ -29,11 +31,13 @@ struct Limits {
 
   // Fixed engine limits (not configurable per run).
   static constexpr uint64_t kMaxModuleBytes = 256ull << 20;  // .wasm file size
-  static constexpr uint32_t kMaxTableElements = 10'000'000;  // funcref table entries
+  static constexpr uint32_t kMaxTableElements = 10'000'000;  // all tables of an instance
   static constexpr uint64_t kNativeStackBytes = 8ull << 20;  // stack wasm runs on
   static constexpr uint64_t kMaxArgsEnvBytes = 1ull << 20;   // argv + environ, total
 
-  uint32_t memory_pages() const { return static_cast<uint32_t>(memory_bytes >> 16); }
+  uint32_t memory_pages() const {
+    return static_cast<uint32_t>(std::min<uint64_t>(memory_bytes, kMaxMemory) >> 16);
+  }
 
   // Checks every field against its bound; the message names the field.
   Status Validate() const;

@@ -13,9 +13,11 @@
 #include <wabt/validator.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -361,6 +363,8 @@ class FuelPass {
   void MeterFunction(wabt::Func& f) {
     costs_.clear();
     uint64_t entry_cost = Cost(f.exprs);
+    scratch_ = f.GetNumParamsAndLocals();  // i32: length operand of bulk operations
+    f.local_types.AppendDecl(Type::I32, 1);
     if (f.GetNumResults() > 1) {
       // Multi-value bodies cannot be wrapped in an inline-typed block: charge the global.
       ChargeGlobalEverywhere(f.exprs);
@@ -445,10 +449,56 @@ class FuelPass {
     l.push_back(std::move(iff));
   }
 
-  // Pass 2 (local mode): syncs around calls and before returns; charges loop headers.
+  // Bulk operations do work proportional to their length operand (on top of the stack):
+  // one unit per 64 bytes of memory, per 4 table elements, charged before they run.
+  static int BulkShift(ExprType t) {
+    switch (t) {
+      case ExprType::MemoryFill:
+      case ExprType::MemoryCopy:
+      case ExprType::MemoryInit: return 6;
+      case ExprType::TableFill:
+      case ExprType::TableCopy:
+      case ExprType::TableInit:
+      case ExprType::TableGrow: return 2;
+      default: return -1;
+    }
+  }
+
+  // [n on stack] -> [n on stack], counter -= n >> shift, refill check.
+  ExprList ChargeBulk(int shift, bool local_mode) const {
+    ExprList seq;
+    Append(seq, std::make_unique<wabt::LocalTeeExpr>(V(scratch_)));
+    Append(seq, Get(local_mode ? Loc : Glob));
+    Append(seq, std::make_unique<wabt::LocalGetExpr>(V(scratch_)));
+    Append(seq, std::make_unique<wabt::ConvertExpr>(wabt::Opcode::I64ExtendI32U));
+    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(static_cast<uint64_t>(shift))));
+    Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64ShrU));
+    Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    if (local_mode) {
+      Append(seq, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
+      AppendCheck(seq);
+    } else {
+      Append(seq, Set(Glob));
+      Append(seq, Get(Glob));
+      Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
+      Append(seq, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
+      auto iff = std::make_unique<wabt::IfExpr>();
+      Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
+      seq.push_back(std::move(iff));
+    }
+    return seq;
+  }
+
+  // Pass 2 (local mode): syncs around calls and before returns; charges loop headers and
+  // bulk operations.
   void SyncAroundCalls(ExprList& list) {
     for (auto it = list.begin(); it != list.end(); ++it) {
       Expr& e = *it;
+      if (int shift = BulkShift(e.type()); shift >= 0) {
+        ExprList charge = ChargeBulk(shift, true);
+        list.splice(it, charge);
+        continue;
+      }
       switch (e.type()) {
         case ExprType::Call:
         case ExprType::CallIndirect:
@@ -506,7 +556,13 @@ class FuelPass {
   }
 
   void ChargeGlobalEverywhere(ExprList& list) {
-    for (Expr& e : list) {
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      Expr& e = *it;
+      if (int shift = BulkShift(e.type()); shift >= 0) {
+        ExprList charge = ChargeBulk(shift, false);
+        list.splice(it, charge);
+        continue;
+      }
       switch (e.type()) {
         case ExprType::Block:
           ChargeGlobalEverywhere(wabt::cast<wabt::BlockExpr>(&e)->block.exprs);
@@ -531,6 +587,7 @@ class FuelPass {
   Index g_;
   Index exhausted_;
   Index local_ = 0;
+  Index scratch_ = 0;
   std::vector<std::pair<const wabt::LoopExpr*, uint64_t>> costs_;
 };
 
@@ -601,7 +658,8 @@ std::string Shim(const wabt::Module& m, const ModuleShape& shape, bool metered) 
   }
   std::string args;
   for (size_t i = 0; i < import_modules; ++i) args += ", host";
-  bool memory = m.GetExport("memory") != nullptr;
+  const wabt::Export* mem_export = m.GetExport("memory");
+  bool memory = mem_export && mem_export->kind == wabt::ExternalKind::Memory;
   std::string s = "\n/* ---- moat shim: the stable ABI the host loads ---- */\n";
   s += "#define MOAT_EXPORT __attribute__((visibility(\"default\")))\n";
   s += "MOAT_EXPORT unsigned moat_abi_version(void) { return 1; }\n";
@@ -702,6 +760,14 @@ bool Take(const std::string& in, size_t& pos, T* v) {
   return true;
 }
 
+constexpr uint64_t kTranslateWallMs = 600'000;  // 10 minutes: far beyond any real module
+
+uint64_t MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
+}
+
 // Address space of this process now, from /proc (the parent may hold large reservations).
 uint64_t CurrentAddressSpace() {
   FILE* f = fopen("/proc/self/statm", "r");
@@ -723,6 +789,13 @@ uint64_t CurrentAddressSpace() {
   setrlimit(RLIMIT_CPU, &cpu);
   int null = open("/dev/null", O_WRONLY | O_CLOEXEC);  // no parser assertion text on our stderr
   if (null >= 0) dup2(null, 2);
+  // Keep only stdio and the reply pipe: descriptors inherited from other threads (their
+  // pipes, cache locks) must not stay open for as long as this parse takes.
+  if (fd != 3) {
+    dup2(fd, 3);
+    fd = 3;
+  }
+  close_range(4, ~0U, 0);
   std::string msg;
   try {
     auto r = TranslateWasm(wasm, options);
@@ -767,9 +840,23 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
     ChildMain(fds[1], wasm, options, address_space);
   }
   close(fds[1]);
+  // Read the reply until EOF or the wall-clock bound; a child that hangs without using
+  // CPU (RLIMIT_CPU would not fire) is killed.
   std::string in;
   char buf[1 << 16];
+  const uint64_t deadline = MonotonicMs() + kTranslateWallMs;
+  bool killed = false;
   for (;;) {
+    uint64_t now = MonotonicMs();
+    if (now >= deadline) {
+      kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<uint64_t>(deadline - now, 1000)));
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
     ssize_t n = read(fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -778,6 +865,10 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
   close(fds[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (killed) {
+    return Invalid("module refused: translating it took longer than " +
+                   std::to_string(kTranslateWallMs / 1000) + " s");
   }
   if (WIFSIGNALED(status)) {
     return Invalid("malformed module: the wasm parser failed on it (signal " +
@@ -804,7 +895,7 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
   uint64_t clen = 0, hlen = 0;
   if (!Take(in, pos, &has_memory) || !Take(in, pos, &out.shape.initial_pages) ||
       !Take(in, pos, &out.shape.max_pages) || !Take(in, pos, &clen) || !Take(in, pos, &hlen) ||
-      in.size() - pos != clen + hlen) {
+      clen > in.size() - pos || hlen != in.size() - pos - clen) {
     return MakeError(ErrorCode::kInternal, "module translation: short reply");
   }
   out.shape.has_memory = has_memory != 0;

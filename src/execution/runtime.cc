@@ -238,21 +238,49 @@ TrapKind MapTrap(wasm_rt_trap_t code) {
   }
 }
 
-[[noreturn]] void StopFromRuntime(StopReason reason, std::string message) {
+// Records why the run stops (the first reason wins). Returns normally, so the message's
+// temporaries are destroyed before the caller unwinds in a separate statement.
+void NoteStop(HostContext* h, StopReason reason, std::string message) {
+  if (h->stop == StopReason::kNone) {
+    h->stop = reason;
+    h->stop_message = std::move(message);
+  }
+}
+
+Frame* CurrentFrame() {
   Frame* f = tl_frame;
   if (!f) {
     fprintf(stderr, "moat: wasm runtime called outside a run\n");
     abort();
   }
-  if (f->host->stop == StopReason::kNone) {
-    f->host->stop = reason;
-    f->host->stop_message = std::move(message);
-  }
-  Unwind(f);
+  return f;
 }
 
-void NotePeak(HostContext* h, uint64_t bytes) {
-  h->peak_memory_bytes = std::max(h->peak_memory_bytes, bytes);
+// Runtime helpers called by generated code (memory and table allocation and growth) run
+// like host functions: with enough native stack guaranteed, and marked as host code so
+// that a fault inside them (say, in malloc) is a crash, never a trap that would unwind
+// out of a held lock.
+Frame* EnterHelper() {
+  Frame* f = CurrentFrame();
+  auto* sp = static_cast<uint8_t*>(__builtin_frame_address(0));
+  if (sp < tl_stack.lo + kHostStackReserve) {
+    f->host->stop = StopReason::kTrap;
+    f->host->trap = TrapKind::kStackExhausted;
+    Unwind(f);
+  }
+  f->in_host = true;
+  return f;
+}
+
+void LeaveHelper(Frame* f) { f->in_host = false; }
+
+// Linear memory plus tables against the memory limit.
+bool FitsMemoryLimit(const HostContext* h, uint64_t linear_bytes, uint64_t table_bytes) {
+  return linear_bytes + table_bytes <= (uint64_t{h->memory_limit_pages} << 16);
+}
+
+void NotePeak(HostContext* h) {
+  h->peak_memory_bytes = std::max(h->peak_memory_bytes, h->linear_bytes + h->table_bytes);
 }
 
 // Linear-memory reservations are reused. A first touch of a page costs microseconds (a
@@ -419,7 +447,11 @@ void RunInstance(const ModuleAbi& abi, HostContext& host) {
   Destroy(abi, host);
 }
 
-[[noreturn]] void StopRun(StopReason reason) { StopFromRuntime(reason, {}); }
+[[noreturn]] void StopRun(StopReason reason) {
+  Frame* f = CurrentFrame();
+  NoteStop(f->host, reason, {});
+  Unwind(f);
+}
 
 HostContext* EnterHost(void* host) {
   Frame* f = tl_frame;
@@ -459,21 +491,63 @@ uint64_t HostContext::FuelUsed() const {
 
 using moat::HostContext;
 using moat::StopReason;
-using moat::rt::StopFromRuntime;
 using moat::rt::tl_frame;
 
 template <class Table, class Elem>
 static uint32_t GrowTable(Table* t, uint32_t delta, Elem init) {
+  moat::rt::Frame* f = moat::rt::EnterHelper();
+  HostContext* h = f->host;
   uint32_t old = t->size;
   uint64_t want = static_cast<uint64_t>(old) + delta;
-  if (want > t->max_size || want > moat::Limits::kMaxTableElements) return UINT32_MAX;
-  if (delta == 0) return old;
-  auto* p = static_cast<Elem*>(realloc(t->data, want * sizeof(Elem)));
-  if (!p) return UINT32_MAX;
-  for (uint64_t i = old; i < want; ++i) p[i] = init;
-  t->data = p;
-  t->size = static_cast<uint32_t>(want);
-  return old;
+  uint64_t add_bytes = uint64_t{delta} * sizeof(Elem);
+  uint32_t result = UINT32_MAX;
+  if (delta == 0) {
+    result = old;
+  } else if (want > t->max_size) {
+    // the module's own maximum: not a policy refusal
+  } else if (h->table_elements + delta > moat::Limits::kMaxTableElements ||
+             !moat::rt::FitsMemoryLimit(h, h->linear_bytes, h->table_bytes + add_bytes)) {
+    h->grow_refused = true;
+    h->Deny("table.grow", std::to_string(want) + " elements",
+            "tables and linear memory would exceed the memory limit");
+  } else if (auto* p = static_cast<Elem*>(realloc(t->data, want * sizeof(Elem)))) {
+    for (uint64_t i = old; i < want; ++i) p[i] = init;
+    t->data = p;
+    t->size = static_cast<uint32_t>(want);
+    h->table_elements += delta;
+    h->table_bytes += add_bytes;
+    moat::rt::NotePeak(h);
+    result = old;
+  }
+  moat::rt::LeaveHelper(f);
+  return result;
+}
+
+template <class Table, class Elem>
+static void AllocateTable(Table* t, uint32_t elements, uint32_t max) {
+  moat::rt::Frame* f = moat::rt::EnterHelper();
+  HostContext* h = f->host;
+  uint64_t bytes = uint64_t{elements} * sizeof(Elem);
+  t->data = nullptr;
+  t->size = 0;
+  t->max_size = max;
+  bool ok = h->table_elements + elements <= moat::Limits::kMaxTableElements &&
+            moat::rt::FitsMemoryLimit(h, h->linear_bytes, h->table_bytes + bytes);
+  if (ok && elements) {
+    t->data = static_cast<Elem*>(calloc(elements, sizeof(Elem)));
+    ok = t->data != nullptr;
+  }
+  if (!ok) {
+    moat::rt::NoteStop(h, StopReason::kMemoryLimit,
+                       "tables of " + std::to_string(h->table_elements + elements) +
+                           " elements exceed the memory or table limit");
+    moat::rt::Unwind(f);
+  }
+  t->size = elements;
+  h->table_elements += elements;
+  h->table_bytes += bytes;
+  moat::rt::NotePeak(h);
+  moat::rt::LeaveHelper(f);
 }
 
 // ---- wasm-rt.h, implemented for many threads ------------------------------------------
@@ -517,59 +591,65 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
 }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t* m, uint32_t initial, uint32_t max) {
-  moat::rt::Frame* f = tl_frame;
-  if (!f) abort();
+  moat::rt::Frame* f = moat::rt::EnterHelper();
   HostContext* h = f->host;
   uint32_t module_max = std::min(max, moat::rt::kMaxPages);
-  uint32_t limit = std::min(module_max, h->memory_limit_pages);
-  if (initial > limit) {
-    StopFromRuntime(StopReason::kMemoryLimit, "module needs " + std::to_string(initial) +
-                                                  " pages of memory; the limit is " +
-                                                  std::to_string(h->memory_limit_pages));
-  }
+  uint32_t limit = std::min(module_max, h->memory_limit_pages);  // <= 65535 pages
   uint64_t bytes = static_cast<uint64_t>(initial) * moat::rt::kPageSize;
-  uint8_t* p = moat::rt::Pool().Acquire(bytes);
-  if (!p) {
-    StopFromRuntime(StopReason::kMemoryLimit, "cannot reserve address space for linear memory");
+  uint8_t* p = nullptr;
+  if (initial > limit || !moat::rt::FitsMemoryLimit(h, bytes, h->table_bytes)) {
+    moat::rt::NoteStop(h, StopReason::kMemoryLimit,
+                       "module needs " + std::to_string(initial) +
+                           " pages of memory; the limit is " +
+                           std::to_string(h->memory_limit_pages));
+  } else if (!(p = moat::rt::Pool().Acquire(bytes))) {
+    moat::rt::NoteStop(h, StopReason::kMemoryLimit,
+                       "cannot reserve address space for linear memory");
   }
+  if (!p) moat::rt::Unwind(f);
   m->data = p;
   m->pages = initial;
   m->max_pages = limit;
-  m->size = static_cast<uint32_t>(bytes);  // 4 GiB (65536 pages) cannot be initial: limit < 4 GiB
+  m->size = static_cast<uint32_t>(bytes);  // fits: at most 65535 pages
   h->mem_base = m->data;
   h->module_max_pages = module_max;
+  h->linear_bytes = bytes;
   moat::rt::g_live_memories.fetch_add(1, std::memory_order_relaxed);
-  moat::rt::NotePeak(h, bytes);
+  moat::rt::NotePeak(h);
+  moat::rt::LeaveHelper(f);
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* m, uint32_t delta) {
-  moat::rt::Frame* f = tl_frame;
+  moat::rt::Frame* f = moat::rt::EnterHelper();
+  HostContext* h = f->host;
   uint32_t old = m->pages;
-  if (delta == 0) return old;
   uint64_t want = static_cast<uint64_t>(old) + delta;
-  if (!f || want > m->max_pages) {
-    if (f && want <= f->host->module_max_pages) {
-      f->host->grow_refused = true;
-      f->host->Deny("memory.grow", std::to_string(want) + " pages",
-                    "exceeds the memory limit of " + std::to_string(m->max_pages) + " pages");
-    }
-    return UINT32_MAX;
+  uint64_t want_bytes = want * moat::rt::kPageSize;
+  uint32_t result = UINT32_MAX;
+  if (delta == 0) {
+    result = old;
+  } else if (want > h->module_max_pages) {
+    // the module's own maximum: not a policy refusal
+  } else if (want > m->max_pages || !moat::rt::FitsMemoryLimit(h, want_bytes, h->table_bytes)) {
+    h->grow_refused = true;
+    h->Deny("memory.grow", std::to_string(want) + " pages",
+            "exceeds the memory limit of " + std::to_string(h->memory_limit_pages) + " pages");
+  } else if (mprotect(m->data + uint64_t{old} * moat::rt::kPageSize,
+                      uint64_t{delta} * moat::rt::kPageSize, PROT_READ | PROT_WRITE) == 0) {
+    m->pages = static_cast<uint32_t>(want);
+    m->size = static_cast<uint32_t>(want_bytes);  // fits: max_pages <= 65535
+    h->linear_bytes = want_bytes;
+    moat::rt::NotePeak(h);
+    result = old;
   }
-  // 65536 pages is 4 GiB, which does not fit m->size; the limit never allows it.
-  if (want >= moat::rt::kMaxPages) return UINT32_MAX;
-  if (mprotect(m->data + static_cast<uint64_t>(old) * moat::rt::kPageSize,
-               static_cast<uint64_t>(delta) * moat::rt::kPageSize, PROT_READ | PROT_WRITE) != 0) {
-    return UINT32_MAX;
-  }
-  m->pages = static_cast<uint32_t>(want);
-  m->size = static_cast<uint32_t>(want * moat::rt::kPageSize);
-  moat::rt::NotePeak(f->host, m->size);
-  return old;
+  moat::rt::LeaveHelper(f);
+  return result;
 }
 
 void wasm_rt_free_memory(wasm_rt_memory_t* m) {
   if (!m->data) return;
-  moat::rt::Pool().Release(m->data, m->size);
+  // Every page [0, pages) may be dirty: memories only grow.
+  moat::rt::Pool().Release(m->data, uint64_t{m->pages} * moat::rt::kPageSize);
   m->data = nullptr;
   m->size = 0;
   m->pages = 0;
@@ -577,16 +657,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t* m) {
 }
 
 void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* t, uint32_t elements, uint32_t max) {
-  if (elements > moat::Limits::kMaxTableElements) {
-    StopFromRuntime(StopReason::kMemoryLimit, "table too large");
-  }
-  t->data = nullptr;
-  if (elements) {
-    t->data = static_cast<wasm_rt_funcref_t*>(calloc(elements, sizeof(wasm_rt_funcref_t)));
-    if (!t->data) StopFromRuntime(StopReason::kMemoryLimit, "cannot allocate table");
-  }
-  t->size = elements;
-  t->max_size = max;
+  AllocateTable<wasm_rt_funcref_table_t, wasm_rt_funcref_t>(t, elements, max);
 }
 
 void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* t) {
@@ -598,16 +669,7 @@ void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t* t) {
 
 void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t* t, uint32_t elements,
                                       uint32_t max) {
-  if (elements > moat::Limits::kMaxTableElements) {
-    StopFromRuntime(StopReason::kMemoryLimit, "table too large");
-  }
-  t->data = nullptr;
-  if (elements) {
-    t->data = static_cast<wasm_rt_externref_t*>(calloc(elements, sizeof(wasm_rt_externref_t)));
-    if (!t->data) StopFromRuntime(StopReason::kMemoryLimit, "cannot allocate table");
-  }
-  t->size = elements;
-  t->max_size = max;
+  AllocateTable<wasm_rt_externref_table_t, wasm_rt_externref_t>(t, elements, max);
 }
 
 void wasm_rt_free_externref_table(wasm_rt_externref_table_t* t) {
