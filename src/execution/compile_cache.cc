@@ -174,24 +174,24 @@ std::string CompileCache::DefaultDir() {
   return "/tmp/moat-cache-" + std::to_string(geteuid());
 }
 
-Result<std::string> CompileCache::Find(const std::string& key) const {
+Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
   std::string index_path = dir_ + "/index/" + key;
   auto rec = ReadFile(index_path, 256);
   if (!rec) {
-    if (rec.error().code == ErrorCode::kIo && errno == ENOENT) return std::string();
-    return std::string();  // unreadable index: treat as absent, rebuild
+    if (rec.error().code == ErrorCode::kIo && errno == ENOENT) return VerifiedObject{};
+    return VerifiedObject{};  // unreadable index: treat as absent, rebuild
   }
   std::string digest(rec->begin(), rec->end());
   while (!digest.empty() && (digest.back() == '\n' || digest.back() == ' ')) digest.pop_back();
   if (!IsHexDigest(digest)) {
     unlink(index_path.c_str());
-    return std::string();
+    return VerifiedObject{};
   }
   std::string obj = dir_ + "/objects/" + digest + ".so";
   Fd fd(open(obj.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.fd < 0) {
     unlink(index_path.c_str());
-    return std::string();
+    return VerifiedObject{};
   }
   auto actual = Sha256Fd(fd.fd);
   if (!actual) return actual.error();
@@ -199,18 +199,20 @@ Result<std::string> CompileCache::Find(const std::string& key) const {
     // Corrupted or tampered: never load it.
     unlink(obj.c_str());
     unlink(index_path.c_str());
-    return std::string();
+    return VerifiedObject{};
   }
-  return obj;
+  struct stat st {};
+  if (fstat(fd.fd, &st) != 0) return VerifiedObject{};
+  return VerifiedObject{obj, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-Result<std::string> CompileCache::FindOrBuild(
+Result<VerifiedObject> CompileCache::FindOrBuild(
     const std::string& key,
     const std::function<Status(const std::string&, const std::string&)>& build, bool* built) const {
   *built = false;
   auto found = Find(key);
   if (!found) return found.error();
-  if (!found->empty()) return found;
+  if (found->found()) return found;
 
   std::string lock_path = dir_ + "/locks/" + key + ".lock";
   Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -221,7 +223,7 @@ Result<std::string> CompileCache::FindOrBuild(
   // Another process may have built it while we waited.
   found = Find(key);
   if (!found) return found.error();
-  if (!found->empty()) return found;
+  if (found->found()) return found;
 
   std::string work = dir_ + "/tmp/" + TempSuffix();
   if (mkdir(work.c_str(), 0700) != 0)
@@ -256,7 +258,9 @@ Result<std::string> CompileCache::FindOrBuild(
     return w.error();
   }
   *built = true;
-  return obj;
+  struct stat st {};
+  if (fstat(fd.fd, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + obj));
+  return VerifiedObject{obj, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
 Result<std::vector<CacheEntry>> CompileCache::List() const {

@@ -32,6 +32,15 @@ class CCompiler {
   std::string identity_;
 };
 
+// An object whose content was checked against its digest, and the file it was read from
+// (so the loader can confirm it mapped that same file).
+struct VerifiedObject {
+  std::string path;  // empty: not in the cache
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool found() const { return !path.empty(); }
+};
+
 struct CacheEntry {
   std::string key;
   std::string object_path;
@@ -51,13 +60,13 @@ class CompileCache {
 
   const std::string& dir() const { return dir_; }
 
-  // Path of a verified object for key, or "" when absent. A corrupted or tampered object
-  // (digest mismatch) is removed and reported absent, so the caller rebuilds it.
-  Result<std::string> Find(const std::string& key) const;
+  // The verified object for key, or one with an empty path when absent. A corrupted or
+  // tampered object (digest mismatch) is removed and reported absent, to be rebuilt.
+  Result<VerifiedObject> Find(const std::string& key) const;
 
   // Finds key, or builds it with `build(work_dir, out_so)` under a per-key lock so that
   // concurrent processes compile once and never see a torn object.
-  Result<std::string> FindOrBuild(
+  Result<VerifiedObject> FindOrBuild(
       const std::string& key,
       const std::function<Status(const std::string& work_dir, const std::string& out_so)>& build,
       bool* built) const;

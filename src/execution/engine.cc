@@ -5,12 +5,14 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -84,15 +86,56 @@ bool Sym(void* dl, const char* name, T* out) {
   return *out != nullptr;
 }
 
-Result<ModuleHandle> OpenObject(const std::string& path, const std::string& sha) {
-  struct stat before {};
-  if (stat(path.c_str(), &before) != 0) {
-    return MakeError(ErrorCode::kIo, "compiled module vanished: " + path);
+// Device and inode of the file mapped at `base`, from /proc/self/maps.
+bool MappedFileId(const void* base, uint64_t* dev, uint64_t* ino) {
+  FILE* f = fopen("/proc/self/maps", "re");
+  if (!f) return false;
+  char line[4096];
+  bool found = false;
+  auto want = reinterpret_cast<uintptr_t>(base);
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long lo = 0, hi = 0, off = 0, inode = 0;
+    unsigned major_no = 0, minor_no = 0;
+    char perms[8];
+    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &lo, &hi, perms, &off, &major_no, &minor_no,
+               &inode) == 7 &&
+        want >= lo && want < hi) {
+      *dev = makedev(major_no, minor_no);
+      *ino = inode;
+      found = true;
+      break;
+    }
   }
+  fclose(f);
+  return found;
+}
+
+Result<ModuleHandle> OpenObject(const VerifiedObject& obj, const std::string& sha) {
+  const std::string& path = obj.path;
   void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!dl)
     return MakeError(ErrorCode::kInternal,
                      std::string("cannot load compiled module: ") + dlerror());
+  // The loader opened the path again: confirm it mapped the very file whose digest was
+  // checked, not one swapped in between. (If this process already had the path loaded,
+  // dlopen returns that earlier mapping, which passed this same check when it was loaded;
+  // objects are named by their digest, so it has the same content.)
+  static std::mutex verified_mu;
+  static std::set<std::pair<uint64_t, uint64_t>> verified;  // (dev, ino) mapped and checked
+  Dl_info info{};
+  uint64_t dev = 0, ino = 0;
+  void* probe = dlsym(dl, "moat_abi_version");
+  bool same = probe && dladdr(probe, &info) && MappedFileId(info.dli_fbase, &dev, &ino);
+  {
+    std::lock_guard<std::mutex> lock(verified_mu);
+    same = same && ((dev == obj.dev && ino == obj.ino) || verified.count({dev, ino}) > 0);
+    if (same) verified.insert({dev, ino});
+  }
+  if (!same) {
+    dlclose(dl);
+    return MakeError(ErrorCode::kInternal,
+                     "compiled module changed on disk while it was being loaded: " + path);
+  }
   ModuleAbi abi;
   unsigned (*version)() = nullptr;
   void (*init)() = nullptr;
