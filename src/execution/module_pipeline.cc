@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -768,34 +770,43 @@ uint64_t MonotonicMs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
-// Address space of this process now, from /proc (the parent may hold large reservations).
-uint64_t CurrentAddressSpace() {
-  FILE* f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long long pages = 0;
-  int n = fscanf(f, "%llu", &pages);
-  fclose(f);
-  return n == 1 ? pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+std::string DefaultTranslatorPath() {
+  if (const char* env = getenv("MOAT_TRANSLATOR"); env && *env) return env;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir.resize(dir.find_last_of('/') + 1);
+    std::string beside = dir + "moat-translator";
+    if (access(beside.c_str(), X_OK) == 0) return beside;
+  }
+  return MOAT_DEFAULT_TRANSLATOR;  // the build tree's, for tests and benchmarks
 }
 
-[[noreturn]] void ChildMain(int fd, std::span<const uint8_t> wasm, const PipelineOptions& options,
-                            uint64_t address_space) {
-  // Bounds for a parser fed hostile bytes: 4 GiB more address space than the parent had
-  // at fork, 5 minutes of CPU.
-  uint64_t cap = address_space + (4ull << 30);
-  rlimit as{cap, cap};
+}  // namespace
+
+int TranslatorMain() {
+  // Bounds for a parser fed hostile bytes. (Not under AddressSanitizer, whose shadow
+  // memory is a huge reservation of its own.)
+#if !defined(__SANITIZE_ADDRESS__)
+  rlimit as{4ull << 30, 4ull << 30};
   setrlimit(RLIMIT_AS, &as);
+#endif
   rlimit cpu{300, 300};
   setrlimit(RLIMIT_CPU, &cpu);
-  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);  // no parser assertion text on our stderr
-  if (null >= 0) dup2(null, 2);
-  // Keep only stdio and the reply pipe: descriptors inherited from other threads (their
-  // pipes, cache locks) must not stay open for as long as this parse takes.
-  if (fd != 3) {
-    dup2(fd, 3);
-    fd = 3;
+  PipelineOptions options;
+  const char* meter = getenv("MOAT_TRANSLATOR_METER");
+  options.meter_fuel = !(meter && strcmp(meter, "0") == 0);
+  std::vector<uint8_t> wasm;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return 2;
+    if (n == 0) break;
+    wasm.insert(wasm.end(), buf, buf + n);
+    if (wasm.size() > Limits::kMaxModuleBytes) return 2;
   }
-  close_range(4, ~0U, 0);
   std::string msg;
   try {
     auto r = TranslateWasm(wasm, options);
@@ -815,34 +826,52 @@ uint64_t CurrentAddressSpace() {
       msg += r->h_source;
     }
   } catch (...) {
-    _exit(3);  // never let an exception climb back into the parent's copied stack
+    return 3;  // out of memory, most likely
   }
-  _exit(WriteAll(fd, msg.data(), msg.size()) ? 0 : 1);
+  return WriteAll(1, msg.data(), msg.size()) ? 0 : 1;
 }
-
-}  // namespace
 
 Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
                                                const PipelineOptions& options) {
+  // The module goes in through a memfd (no pipe to block on, no SIGPIPE if the child
+  // dies early); the reply comes back through a pipe.
+  int in = memfd_create("moat-wasm", MFD_CLOEXEC);
+  if (in < 0)
+    return MakeError(ErrorCode::kInternal, std::string("memfd_create: ") + strerror(errno));
+  if (!WriteAll(in, wasm.data(), wasm.size()) || lseek(in, 0, SEEK_SET) != 0) {
+    close(in);
+    return MakeError(ErrorCode::kInternal, "cannot stage the module for translation");
+  }
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
+    close(in);
     return MakeError(ErrorCode::kInternal, std::string("pipe: ") + strerror(errno));
   }
-  uint64_t address_space = CurrentAddressSpace();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return MakeError(ErrorCode::kInternal, std::string("fork: ") + strerror(errno));
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    ChildMain(fds[1], wasm, options, address_space);
-  }
+  // A fresh process (posix_spawn, not fork): nothing of this multithreaded process's
+  // locks or descriptors comes along; only stdin, stdout and /dev/null on stderr.
+  std::string path = DefaultTranslatorPath();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  std::string meter = std::string("MOAT_TRANSLATOR_METER=") + (options.meter_fuel ? "1" : "0");
+  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  char* envp[] = {const_cast<char*>(meter.c_str()), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in);
   close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return MakeError(ErrorCode::kInternal,
+                     "cannot start the translator " + path + ": " + strerror(rc));
+  }
   // Read the reply until EOF or the wall-clock bound; a child that hangs without using
   // CPU (RLIMIT_CPU would not fire) is killed.
-  std::string in;
+  std::string reply;
   char buf[1 << 16];
   const uint64_t deadline = MonotonicMs() + kTranslateWallMs;
   bool killed = false;
@@ -860,7 +889,7 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
     ssize_t n = read(fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    in.append(buf, static_cast<size_t>(n));
+    reply.append(buf, static_cast<size_t>(n));
   }
   close(fds[0]);
   int status = 0;
@@ -870,6 +899,7 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
     return Invalid("module refused: translating it took longer than " +
                    std::to_string(kTranslateWallMs / 1000) + " s");
   }
+  const std::string& in_msg = reply;
   if (WIFSIGNALED(status)) {
     return Invalid("malformed module: the wasm parser failed on it (signal " +
                    std::to_string(WTERMSIG(status)) + ")");
@@ -878,29 +908,30 @@ Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
   if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
     return Invalid("malformed module: the wasm parser ran out of memory or failed on it");
   }
-  if (in.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (in_msg.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return MakeError(ErrorCode::kInternal,
                      "module translation failed (status " + std::to_string(status) + ")");
   }
-  if (in[0] == 'E') {
+  if (in_msg[0] == 'E') {
     uint8_t code = 0;
     uint32_t len = 0;
-    if (!Take(in, pos, &code) || !Take(in, pos, &len) || in.size() - pos < len) {
+    if (!Take(in_msg, pos, &code) || !Take(in_msg, pos, &len) || in_msg.size() - pos < len) {
       return MakeError(ErrorCode::kInternal, "module translation: short reply");
     }
-    return MakeError(static_cast<ErrorCode>(code), in.substr(pos, len));
+    return MakeError(static_cast<ErrorCode>(code), in_msg.substr(pos, len));
   }
   TranslatedModule out;
   uint32_t has_memory = 0;
   uint64_t clen = 0, hlen = 0;
-  if (!Take(in, pos, &has_memory) || !Take(in, pos, &out.shape.initial_pages) ||
-      !Take(in, pos, &out.shape.max_pages) || !Take(in, pos, &clen) || !Take(in, pos, &hlen) ||
-      clen > in.size() - pos || hlen != in.size() - pos - clen) {
+  if (!Take(in_msg, pos, &has_memory) || !Take(in_msg, pos, &out.shape.initial_pages) ||
+      !Take(in_msg, pos, &out.shape.max_pages) || !Take(in_msg, pos, &clen) ||
+      !Take(in_msg, pos, &hlen) || clen > in_msg.size() - pos ||
+      hlen != in_msg.size() - pos - clen) {
     return MakeError(ErrorCode::kInternal, "module translation: short reply");
   }
   out.shape.has_memory = has_memory != 0;
-  out.c_source = in.substr(pos, clen);
-  out.h_source = in.substr(pos + clen, hlen);
+  out.c_source = in_msg.substr(pos, clen);
+  out.h_source = in_msg.substr(pos + clen, hlen);
   return out;
 }
 

@@ -39,10 +39,14 @@ Result<ModuleShape> ValidateWasm(std::span<const uint8_t> wasm);
 Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
                                        const PipelineOptions& options);
 
-// TranslateWasm in a forked child with capped address space and CPU time. libwabt (built
-// with assertions) aborts on some malformed modules; here that kills only the child, and
-// the module is refused (kInvalidModule) instead of taking the host down.
+// TranslateWasm in a separate process, the `moat-translator` helper (found beside the
+// running binary, via $MOAT_TRANSLATOR, or in the build tree), with capped address space,
+// CPU and wall time. libwabt (built with assertions) aborts on some malformed modules;
+// that ends only the helper, and the module is refused (kInvalidModule).
 Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
                                                const PipelineOptions& options);
+
+// The helper's whole job: wasm on stdin, a reply for TranslateWasmIsolated on stdout.
+int TranslatorMain();
 
 }  // namespace moat
