@@ -17,6 +17,7 @@
 #include "execution/limits.h"
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #define MOAT_USE_UCONTEXT 1
 #else
 #define MOAT_USE_UCONTEXT 0
@@ -221,6 +222,11 @@ bool RunPhase(Frame& f, Phase phase) {
   tl_frame = &f;
   CallOnWasmStack(f);
   tl_frame = nullptr;
+#if MOAT_USE_UCONTEXT
+  // AddressSanitizer cannot unpoison frames a trap longjmp'ed over on a stack it does not
+  // fully know; clear the whole wasm stack's shadow so the next run starts clean.
+  __asan_unpoison_memory_region(tl_stack.lo, tl_stack.size);
+#endif
   return f.host->stop == StopReason::kNone;
 }
 
