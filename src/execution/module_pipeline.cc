@@ -62,7 +62,7 @@ std::string FirstLine(const wabt::Errors& errors) {
   const wabt::Error& e = errors.front();
   std::string msg = e.message;
   if (e.loc.offset != wabt::kInvalidOffset) {
-    char buf[32];
+    char buf[48];
     snprintf(buf, sizeof buf, " (at byte offset %zu)", static_cast<size_t>(e.loc.offset));
     msg += buf;
   }
