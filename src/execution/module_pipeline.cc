@@ -369,23 +369,17 @@ class FuelPass {
     f.local_types.AppendDecl(Type::I32, 1);
     if (f.GetNumResults() > 1) {
       // Multi-value bodies cannot be wrapped in an inline-typed block: charge the global.
-      ChargeGlobalEverywhere(f.exprs);
-      Prepend(f.exprs, ChargeGlobal(entry_cost));
+      Instrument(f.exprs, false);
+      Prepend(f.exprs, Charge(entry_cost, Glob, false));
       return;
     }
     local_ = f.GetNumParamsAndLocals();
     f.local_types.AppendDecl(Type::I64, 1);
-    SyncAroundCalls(f.exprs);
+    Instrument(f.exprs, true);
     auto body = std::make_unique<wabt::BlockExpr>();
     body->block.decl.sig.result_types = f.decl.sig.result_types;
     body->block.exprs.splice(body->block.exprs.begin(), f.exprs);
-    ExprList entry;
-    Append(entry, Get(Glob));
-    Append(entry,
-           std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, entry_cost))));
-    Append(entry, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-    Append(entry, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
-    AppendCheck(entry);
+    ExprList entry = Charge(entry_cost, Glob, true);  // local = global - cost
     f.exprs.splice(f.exprs.end(), entry);
     f.exprs.push_back(std::move(body));
     Append(f.exprs, Get(Loc));
@@ -438,17 +432,39 @@ class FuelPass {
     return 1;
   }
 
-  // [value on stack] i64.const 0; i64.lt_s; if { sync; fuel_exhausted(); reload } end
-  void AppendCheck(ExprList& l) const {
+  // [new counter value on stack] -> stored in the counter; if it is negative, refill:
+  // local mode: local.tee; if (< 0) { sync; fuel_exhausted(); reload }
+  // global mode: global.set; if (global < 0) fuel_exhausted()
+  void AppendStoreAndCheck(ExprList& l, bool local_mode) const {
+    if (local_mode) {
+      Append(l, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
+    } else {
+      Append(l, Set(Glob));
+      Append(l, Get(Glob));
+    }
     Append(l, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
     Append(l, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
     auto iff = std::make_unique<wabt::IfExpr>();
-    Append(iff->true_.exprs, Get(Loc));
-    Append(iff->true_.exprs, Set(Glob));
+    if (local_mode) {
+      Append(iff->true_.exprs, Get(Loc));
+      Append(iff->true_.exprs, Set(Glob));
+    }
     Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
-    Append(iff->true_.exprs, Get(Glob));
-    Append(iff->true_.exprs, Set(Loc));
+    if (local_mode) {
+      Append(iff->true_.exprs, Get(Glob));
+      Append(iff->true_.exprs, Set(Loc));
+    }
     l.push_back(std::move(iff));
+  }
+
+  // counter -= cost, then the refill check. `from` is where the counter is read.
+  ExprList Charge(uint64_t cost, Where from, bool local_mode) const {
+    ExprList seq;
+    Append(seq, Get(from));
+    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, cost))));
+    Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
+    AppendStoreAndCheck(seq, local_mode);
+    return seq;
   }
 
   // Bulk operations do work proportional to their length operand (on top of the stack):
@@ -476,34 +492,24 @@ class FuelPass {
     Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(static_cast<uint64_t>(shift))));
     Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64ShrU));
     Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-    if (local_mode) {
-      Append(seq, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
-      AppendCheck(seq);
-    } else {
-      Append(seq, Set(Glob));
-      Append(seq, Get(Glob));
-      Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
-      Append(seq, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
-      auto iff = std::make_unique<wabt::IfExpr>();
-      Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
-      seq.push_back(std::move(iff));
-    }
+    AppendStoreAndCheck(seq, local_mode);
     return seq;
   }
 
-  // Pass 2 (local mode): syncs around calls and before returns; charges loop headers and
-  // bulk operations.
-  void SyncAroundCalls(ExprList& list) {
+  // Pass 2: charges loop headers and bulk operations; in local mode also syncs the
+  // counter around calls and before returns.
+  void Instrument(ExprList& list, bool local_mode) {
     for (auto it = list.begin(); it != list.end(); ++it) {
       Expr& e = *it;
       if (int shift = BulkShift(e.type()); shift >= 0) {
-        ExprList charge = ChargeBulk(shift, true);
+        ExprList charge = ChargeBulk(shift, local_mode);
         list.splice(it, charge);
         continue;
       }
       switch (e.type()) {
         case ExprType::Call:
         case ExprType::CallIndirect:
+          if (!local_mode) break;
           list.insert(it, Get(Loc));
           list.insert(it, Set(Glob));
           {
@@ -514,71 +520,23 @@ class FuelPass {
           }
           break;
         case ExprType::Return:
+          if (!local_mode) break;
           list.insert(it, Get(Loc));
           list.insert(it, Set(Glob));
           break;
-        case ExprType::Block: SyncAroundCalls(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
-        case ExprType::If: {
-          auto* ie = wabt::cast<wabt::IfExpr>(&e);
-          SyncAroundCalls(ie->true_.exprs);
-          SyncAroundCalls(ie->false_);
-          break;
-        }
-        case ExprType::Loop: {
-          auto* le = wabt::cast<wabt::LoopExpr>(&e);
-          SyncAroundCalls(le->block.exprs);
-          ExprList charge;
-          Append(charge, Get(Loc));
-          Append(charge, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(LoopCost(le))));
-          Append(charge, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-          Append(charge, std::make_unique<wabt::LocalTeeExpr>(V(local_)));
-          AppendCheck(charge);
-          Prepend(le->block.exprs, std::move(charge));
-          break;
-        }
-        default: break;
-      }
-    }
-  }
-
-  // Global mode: fuel -= cost; if (fuel < 0) moat.fuel_exhausted();
-  ExprList ChargeGlobal(uint64_t cost) const {
-    ExprList seq;
-    Append(seq, Get(Glob));
-    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, cost))));
-    Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-    Append(seq, Set(Glob));
-    Append(seq, Get(Glob));
-    Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(0)));
-    Append(seq, std::make_unique<wabt::CompareExpr>(wabt::Opcode::I64LtS));
-    auto iff = std::make_unique<wabt::IfExpr>();
-    Append(iff->true_.exprs, std::make_unique<wabt::CallExpr>(V(exhausted_)));
-    seq.push_back(std::move(iff));
-    return seq;
-  }
-
-  void ChargeGlobalEverywhere(ExprList& list) {
-    for (auto it = list.begin(); it != list.end(); ++it) {
-      Expr& e = *it;
-      if (int shift = BulkShift(e.type()); shift >= 0) {
-        ExprList charge = ChargeBulk(shift, false);
-        list.splice(it, charge);
-        continue;
-      }
-      switch (e.type()) {
         case ExprType::Block:
-          ChargeGlobalEverywhere(wabt::cast<wabt::BlockExpr>(&e)->block.exprs);
+          Instrument(wabt::cast<wabt::BlockExpr>(&e)->block.exprs, local_mode);
           break;
         case ExprType::If: {
           auto* ie = wabt::cast<wabt::IfExpr>(&e);
-          ChargeGlobalEverywhere(ie->true_.exprs);
-          ChargeGlobalEverywhere(ie->false_);
+          Instrument(ie->true_.exprs, local_mode);
+          Instrument(ie->false_, local_mode);
           break;
         }
         case ExprType::Loop: {
           auto* le = wabt::cast<wabt::LoopExpr>(&e);
-          ChargeGlobalEverywhere(le->block.exprs);
-          Prepend(le->block.exprs, ChargeGlobal(LoopCost(le)));
+          Instrument(le->block.exprs, local_mode);
+          Prepend(le->block.exprs, Charge(LoopCost(le), local_mode ? Loc : Glob, local_mode));
           break;
         }
         default: break;
