@@ -25,7 +25,7 @@ echo "==> fuzzing the wasm pipeline for 30 s, then triage (fuzz/run.sh)"
 fuzz/run.sh 30 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
-build/bench/bench_engine --quick || true
+MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true
 
 echo "==> clang-format check"
 scripts/format.sh --check
