@@ -177,10 +177,7 @@ std::string CompileCache::DefaultDir() {
 Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
   std::string index_path = dir_ + "/index/" + key;
   auto rec = ReadFile(index_path, 256);
-  if (!rec) {
-    if (rec.error().code == ErrorCode::kIo && errno == ENOENT) return VerifiedObject{};
-    return VerifiedObject{};  // unreadable index: treat as absent, rebuild
-  }
+  if (!rec) return VerifiedObject{};  // absent or unreadable: rebuild
   std::string digest(rec->begin(), rec->end());
   while (!digest.empty() && (digest.back() == '\n' || digest.back() == ' ')) digest.pop_back();
   if (!IsHexDigest(digest)) {

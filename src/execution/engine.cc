@@ -181,15 +181,7 @@ class FdSink : public OutputSink {
   explicit FdSink(int fd) : fd_(fd) {}
   bool Write(const uint8_t* data, size_t size, const HostContext& h) override {
     while (size > 0) {
-      for (;;) {
-        if (h.request->cancel && h.request->cancel->cancelled()) return false;
-        uint64_t now = rt::MonotonicNs();
-        if (now >= h.deadline_ns) return false;
-        int ms = static_cast<int>(std::min<uint64_t>((h.deadline_ns - now) / 1'000'000 + 1, 50));
-        pollfd p{fd_, POLLOUT, 0};
-        int r = poll(&p, 1, ms);
-        if (r > 0 || (r < 0 && errno != EINTR)) break;  // writable, or let write() report
-      }
+      if (!rt::WaitFd(h, fd_, POLLOUT)) return false;
       ssize_t n = write(fd_, data, std::min<size_t>(size, PIPE_BUF));
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;

@@ -1,5 +1,6 @@
 #include "execution/runtime.h"
 
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -478,6 +480,23 @@ void LeaveHost(HostContext* host) {
   const ExecRequest* req = host->request;
   if (req->cancel && req->cancel->cancelled()) StopRun(StopReason::kCancelled);
   if (MonotonicNs() >= host->deadline_ns) StopRun(StopReason::kTimeout);
+}
+
+bool WaitFd(const HostContext& host, int fd, short events) {
+  for (;;) {
+    if (host.request->cancel && host.request->cancel->cancelled()) return false;
+    uint64_t now = MonotonicNs();
+    if (now >= host.deadline_ns) return false;
+    int ms = static_cast<int>(std::min<uint64_t>((host.deadline_ns - now) / 1'000'000 + 1, 50));
+    pollfd p{fd, events, 0};
+    int r = poll(&p, 1, ms);
+    if (r > 0 || (r < 0 && errno != EINTR)) return true;
+  }
+}
+
+StopReason WaitStopReason(const HostContext& host) {
+  bool cancelled = host.request->cancel && host.request->cancel->cancelled();
+  return cancelled ? StopReason::kCancelled : StopReason::kTimeout;
 }
 
 RuntimeStats Stats() { return {g_live_memories.load()}; }

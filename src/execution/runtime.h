@@ -37,6 +37,13 @@ void LeaveHost(HostContext* host);
 
 uint64_t MonotonicNs();
 
+// Blocking host work: waits until fd is ready for `events` (POLLIN/POLLOUT), the run's
+// deadline passes, or the run is cancelled. True when ready (or when poll failed, so
+// the following read/write reports the error); false when the run must stop, and then
+// WaitStopReason says why.
+bool WaitFd(const HostContext& host, int fd, short events);
+StopReason WaitStopReason(const HostContext& host);
+
 // Defined beside the WASI host functions; calling it keeps them linked.
 int WasiHostLinked();
 

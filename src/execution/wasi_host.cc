@@ -89,7 +89,7 @@ uint8_t HostFdType(int fd) {
 }
 
 uint8_t StdioType(const HostContext& h, uint32_t fd) {
-  return h.request->inherit_stdio ? HostFdType(static_cast<int>(fd)) : kFileTypeUnknown;
+  return h.request->inherit_stdio ? HostFdType(static_cast<int>(fd)) : uint8_t{kFileTypeUnknown};
 }
 
 uint32_t WriteBlock(const HostContext& h, const std::string& block,
@@ -150,21 +150,6 @@ uint32_t ReadIoVecs(const GuestMemory& mem, uint32_t iovs, uint32_t count,
   return kSuccess;
 }
 
-// Waits until fd 0 is readable, the deadline passes or the run is cancelled.
-// Returns true when readable.
-bool WaitStdin(HostContext& h) {
-  for (;;) {
-    if (h.request->cancel && h.request->cancel->cancelled()) return false;
-    uint64_t now = rt::MonotonicNs();
-    if (now >= h.deadline_ns) return false;
-    int ms = static_cast<int>(std::min<uint64_t>((h.deadline_ns - now) / 1'000'000 + 1, 50));
-    pollfd p{0, POLLIN, 0};
-    int r = poll(&p, 1, ms);
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return true;  // let read() report the error
-  }
-}
-
 uint32_t FdWrite(HostContext& h, uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten) {
   GuestMemory mem = h.memory();
   if (fd != 1 && fd != 2) return kEbadf;
@@ -178,8 +163,7 @@ uint32_t FdWrite(HostContext& h, uint32_t fd, uint32_t iovs, uint32_t iovs_len, 
     uint64_t room = h.request->limits.max_output_bytes - h.output_used;
     uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(io.len, room));
     if (n && !sink->Write(mem.Span(io.buf, n)->data(), n, h)) {
-      bool cancelled = h.request->cancel && h.request->cancel->cancelled();
-      h.stop = cancelled ? StopReason::kCancelled : StopReason::kTimeout;
+      h.stop = rt::WaitStopReason(h);
       return kEio;
     }
     h.output_used += n;
@@ -206,9 +190,8 @@ uint32_t FdRead(HostContext& h, uint32_t fd, uint32_t iovs, uint32_t iovs_len, u
   if (h.request->inherit_stdio) {
     for (const IoVec& io : v) {
       if (io.len == 0) continue;
-      if (!WaitStdin(h)) {
-        bool cancelled = h.request->cancel && h.request->cancel->cancelled();
-        h.stop = cancelled ? StopReason::kCancelled : StopReason::kTimeout;
+      if (!rt::WaitFd(h, 0, POLLIN)) {
+        h.stop = rt::WaitStopReason(h);
         return kEio;
       }
       ssize_t n;
@@ -290,9 +273,9 @@ uint32_t PollOneoff(HostContext& h, uint32_t in, uint32_t out, uint32_t nsubs, u
     mem.Read(p, &s.userdata);
     mem.Read(p + 8, &s.tag);
     if (s.tag == 0) {
-      uint32_t id;
-      uint64_t timeout;
-      uint16_t flags;
+      uint32_t id = 0;  // in-bounds: the whole array was checked above
+      uint64_t timeout = 0;
+      uint16_t flags = 0;
       mem.Read(p + 16, &id);
       mem.Read(p + 24, &timeout);
       mem.Read(p + 40, &flags);
