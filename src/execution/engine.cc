@@ -381,6 +381,10 @@ std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module,
     return refuse(RunStatus::kDenied, "arguments and environment exceed " +
                                           std::to_string(Limits::kMaxArgsEnvBytes) + " bytes");
   }
+  auto fs = wasi::Fs::Create(req, &h.events);
+  if (!fs) return refuse(RunStatus::kDenied, fs.error().message);
+  h.fs = std::move(*fs);
+  h.rng_state = req.seed;
   h.out = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_out) : &st->cap_out;
   h.err = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_err) : &st->cap_err;
   uint64_t start = rt::MonotonicNs();

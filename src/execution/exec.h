@@ -30,11 +30,21 @@ class CancelToken {
   std::atomic<bool> cancelled_{false};
 };
 
+// Paths inside mounts that a guest can neither see nor create (shell-style patterns; a
+// pattern without '/' matches any one path component, one with '/' matches consecutive
+// components, e.g. ".git/config").
+std::vector<std::string> DefaultHiddenPatterns();
+
 struct ExecRequest {
   std::string module_sha256;                             // which compiled module to run
   std::vector<std::string> argv;                         // argv[0] is the program name
   std::vector<std::pair<std::string, std::string>> env;  // granted variables only
   std::vector<Mount> mounts;
+  std::vector<std::string> hidden = DefaultHiddenPatterns();
+  // Deterministic mode: clocks start at a fixed origin and advance with fuel, random_get
+  // is a PRNG seeded with `seed`, so the same module and input give the same run.
+  bool deterministic = false;
+  uint64_t seed = 0;
   Limits limits;
   // Stdio: either the process's own fds (CLI), or bytes in and captured bytes out.
   bool inherit_stdio = false;

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "execution/exec.h"
 #include "execution/guest_memory.h"
+#include "execution/wasi_fs.h"
 #include "wasm-rt.h"
 
 namespace moat {
@@ -62,7 +64,11 @@ struct HostContext {
   std::string args_block, env_block;
   std::vector<uint32_t> args_offsets, env_offsets;
   size_t stdin_pos = 0;
-  bool stdio_closed[3] = {false, false, false};
+  // The guest's fd table: stdio, mounts and what it opened.
+  std::unique_ptr<wasi::Fs> fs;
+  // Deterministic mode: PRNG state and time slept so far on the virtual clock.
+  uint64_t rng_state = 0;
+  uint64_t virtual_sleep_ns = 0;
 
   // The instance's linear memory reservation (a fault inside it is a guest trap) and the
   // module's own page maximum (to tell a policy refusal from the module's own limit).

@@ -18,6 +18,9 @@ Status Limits::Validate() const {
   if (auto s = Check("memory", memory_bytes, 64 * 1024, kMaxMemory); !s) return s;
   if (auto s = Check("timeout (us)", timeout_us, 1000, kMaxTimeoutUs); !s) return s;
   if (auto s = Check("max-output", max_output_bytes, 0, kMaxOutput); !s) return s;
+  if (auto s = Check("max-write", max_write_bytes, 0, kMaxWrite); !s) return s;
+  if (auto s = Check("max-files", max_files_created, 0, kMaxFilesCreated); !s) return s;
+  if (auto s = Check("max-fds", max_open_fds, 1, kMaxOpenFds); !s) return s;
   return OkStatus();
 }
 

@@ -18,6 +18,11 @@ struct Limits {
   uint64_t timeout_us = kDefaultTimeoutUs;
   // Cap on stdout + stderr bytes together.
   uint64_t max_output_bytes = kDefaultMaxOutput;
+  // Filesystem quotas of a run (inside mounts): bytes written to files (including growth
+  // by set_size and allocate), files, directories and links created, and fds open at once.
+  uint64_t max_write_bytes = kDefaultMaxWrite;
+  uint64_t max_files_created = kDefaultMaxFilesCreated;
+  uint64_t max_open_fds = kDefaultMaxOpenFds;
 
   static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;     // 1e10
   static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;  // 1e15
@@ -28,6 +33,12 @@ struct Limits {
   static constexpr uint64_t kMaxTimeoutUs = 24ull * 3600 * 1'000'000;  // 24 h
   static constexpr uint64_t kDefaultMaxOutput = 16ull << 20;           // 16 MiB
   static constexpr uint64_t kMaxOutput = 1ull << 30;                   // 1 GiB
+  static constexpr uint64_t kDefaultMaxWrite = 1ull << 30;             // 1 GiB
+  static constexpr uint64_t kMaxWrite = 1ull << 40;                    // 1 TiB
+  static constexpr uint64_t kDefaultMaxFilesCreated = 100'000;
+  static constexpr uint64_t kMaxFilesCreated = 10'000'000;
+  static constexpr uint64_t kDefaultMaxOpenFds = 512;
+  static constexpr uint64_t kMaxOpenFds = 16'384;
 
   // Fixed engine limits (not configurable per run).
   static constexpr uint64_t kMaxModuleBytes = 256ull << 20;  // .wasm file size

@@ -23,6 +23,11 @@ struct RunOptions {
   std::vector<std::string> dirs;
   std::vector<std::string> envs;
   std::string fuel, memory, timeout, max_output;
+  std::string max_write, max_files, max_fds;
+  std::vector<std::string> hide;
+  bool no_default_hide = false;
+  bool deterministic = false;
+  std::string seed;
   std::string report = "none";
   std::string report_file;
 };
@@ -79,6 +84,21 @@ Status ApplyLimits(const RunOptions& o, Limits* l) {
     if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-output: " + v.error().message);
     l->max_output_bytes = *v;
   }
+  if (!o.max_write.empty()) {
+    auto v = ParseSize(o.max_write);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-write: " + v.error().message);
+    l->max_write_bytes = *v;
+  }
+  if (!o.max_files.empty()) {
+    auto v = ParseCount(o.max_files);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-files: " + v.error().message);
+    l->max_files_created = *v;
+  }
+  if (!o.max_fds.empty()) {
+    auto v = ParseCount(o.max_fds);
+    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-fds: " + v.error().message);
+    l->max_open_fds = *v;
+  }
   return l->Validate();
 }
 
@@ -111,6 +131,17 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     } else {
       req.env.emplace_back(key, e.substr(eq + 1));
     }
+  }
+  if (o.no_default_hide) req.hidden.clear();
+  for (const std::string& p : o.hide) {
+    if (p.empty()) return Usage("--hide needs a pattern");
+    req.hidden.push_back(p);
+  }
+  req.deterministic = o.deterministic || !o.seed.empty();
+  if (!o.seed.empty()) {
+    auto v = ParseCount(o.seed);
+    if (!v) return Usage("--seed: " + v.error().message);
+    req.seed = *v;
   }
   req.argv = rest;  // argv[0] is the module path, as wasmtime passes it
 
@@ -230,6 +261,20 @@ int CliMain(int argc, char** argv) {
   run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
   run->add_option("--timeout", ro.timeout, "Wall-clock limit, e.g. 5s, 250ms (default 30s)");
   run->add_option("--max-output", ro.max_output, "Cap on stdout+stderr bytes (default 16M)");
+  run->add_option("--max-write", ro.max_write,
+                  "Quota on bytes written to files in mounts (default 1G)");
+  run->add_option("--max-files", ro.max_files,
+                  "Quota on files, directories and links created (default 100000)");
+  run->add_option("--max-fds", ro.max_fds, "Quota on fds open at once (default 512)");
+  run->add_option("--hide", ro.hide,
+                  "Hide paths matching PATTERN inside mounts (adds to the defaults)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_flag("--no-default-hide", ro.no_default_hide,
+                "Do not hide .env, *.pem, *.key, id_rsa*, .git/config, ... by default");
+  run->add_flag("--deterministic", ro.deterministic,
+                "Fixed clock origin, clocks advance with fuel, seeded random");
+  run->add_option("--seed", ro.seed, "Seed for random_get (implies --deterministic)");
   run->add_option("--report", ro.report, "Write a run report: json, text or none");
   run->add_option("--report-file", ro.report_file, "Write the report here instead of stderr");
   run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");

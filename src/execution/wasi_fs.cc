@@ -1,0 +1,1208 @@
+#include "execution/wasi_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace moat {
+
+std::vector<std::string> DefaultHiddenPatterns() {
+  return {".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", ".git/config",
+          ".npmrc", ".netrc"};
+}
+
+namespace wasi {
+
+Errno FromHostErrno(int e) {
+  switch (e) {
+    case 0: return kSuccess;
+    case E2BIG: return kE2big;
+    case EACCES: return kEacces;
+    case EAGAIN: return kEagain;
+    case EBADF: return kEbadf;
+    case EBUSY: return kEbusy;
+    case EDQUOT: return kEdquot;
+    case EEXIST: return kEexist;
+    case EFAULT: return kEfault;
+    case EFBIG: return kEfbig;
+    case EILSEQ: return kEilseq;
+    case EINTR: return kEintr;
+    case EINVAL: return kEinval;
+    case EISDIR: return kEisdir;
+    case ELOOP: return kEloop;
+    case EMFILE: return kEmfile;
+    case EMLINK: return kEmlink;
+    case ENAMETOOLONG: return kEnametoolong;
+    case ENFILE: return kEnfile;
+    case ENODEV: return kEnodev;
+    case ENOENT: return kEnoent;
+    case ENOMEM: return kEnomem;
+    case ENOSPC: return kEnospc;
+    case ENOSYS: return kEnosys;
+    case ENOTDIR: return kEnotdir;
+    case ENOTEMPTY: return kEnotempty;
+    case ENOTSOCK: return kEnotsock;
+    case EOPNOTSUPP: return kEnotsup;
+    case ENOTTY: return kEnotty;
+    case ENXIO: return kEnxio;
+    case EOVERFLOW: return kEoverflow;
+    case EPERM: return kEperm;
+    case EPIPE: return kEpipe;
+    case EROFS: return kErofs;
+    case ESPIPE: return kEspipe;
+    case ETXTBSY: return kEtxtbsy;
+    case EXDEV: return kExdev;
+    default: return kEio;
+  }
+}
+
+namespace {
+
+constexpr size_t kMaxPathBytes = 4096;
+constexpr int kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+constexpr uint64_t kWriteRights =
+    kRightFdWrite | kRightFdDatasync | kRightFdAllocate | kRightFdFilestatSetSize;
+
+int OpenAt2(int dirfd, const std::string& path, int flags, uint64_t resolve) {
+  open_how how{};
+  // openat2 refuses flags that do not apply: O_PATH takes only a few.
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
+  how.mode = (flags & O_CREAT) ? 0666 : 0;
+  how.resolve = resolve;
+  for (int attempt = 0;; ++attempt) {
+    long fd = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+    // EAGAIN: a rename raced with ".." resolution; the kernel asks to retry.
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR) && attempt < 64) continue;
+    return static_cast<int>(fd);
+  }
+}
+
+uint8_t FileTypeOf(mode_t m) {
+  if (S_ISREG(m)) return kFileTypeRegular;
+  if (S_ISDIR(m)) return kFileTypeDirectory;
+  if (S_ISLNK(m)) return kFileTypeSymlink;
+  if (S_ISCHR(m)) return kFileTypeCharDevice;
+  if (S_ISBLK(m)) return kFileTypeBlockDevice;
+  if (S_ISSOCK(m)) return kFileTypeSocketStream;
+  return kFileTypeUnknown;
+}
+
+uint8_t HostFdType(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return kFileTypeUnknown;
+  if (S_ISCHR(st.st_mode)) return kFileTypeCharDevice;
+  if (S_ISREG(st.st_mode)) return kFileTypeRegular;
+  if (S_ISSOCK(st.st_mode)) return kFileTypeSocketStream;
+  return kFileTypeUnknown;
+}
+
+uint8_t FileTypeOfDirent(unsigned char t) {
+  switch (t) {
+    case DT_REG: return kFileTypeRegular;
+    case DT_DIR: return kFileTypeDirectory;
+    case DT_LNK: return kFileTypeSymlink;
+    case DT_CHR: return kFileTypeCharDevice;
+    case DT_BLK: return kFileTypeBlockDevice;
+    case DT_SOCK: return kFileTypeSocketStream;
+    default: return kFileTypeUnknown;
+  }
+}
+
+uint64_t Ns(const timespec& t) {
+  return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_nsec);
+}
+
+FileStat ToFileStat(const struct stat& st) {
+  FileStat f;
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  f.filetype = FileTypeOf(st.st_mode);
+  f.nlink = st.st_nlink;
+  f.size = static_cast<uint64_t>(st.st_size);
+  f.atim = Ns(st.st_atim);
+  f.mtim = Ns(st.st_mtim);
+  f.ctim = Ns(st.st_ctim);
+  return f;
+}
+
+// Builds utimensat times from WASI fstflags; false when the flags contradict each other.
+bool TimesFrom(uint64_t atim, uint64_t mtim, uint16_t fst, timespec ts[2]) {
+  if (((fst & kFstAtim) && (fst & kFstAtimNow)) || ((fst & kFstMtim) && (fst & kFstMtimNow)) ||
+      (fst & ~(kFstAtim | kFstAtimNow | kFstMtim | kFstMtimNow))) {
+    return false;
+  }
+  auto one = [](uint64_t v, bool set, bool now, timespec* t) {
+    if (now) {
+      t->tv_sec = 0;
+      t->tv_nsec = UTIME_NOW;
+    } else if (set) {
+      t->tv_sec = static_cast<time_t>(v / 1'000'000'000ull);
+      t->tv_nsec = static_cast<long>(v % 1'000'000'000ull);
+    } else {
+      t->tv_sec = 0;
+      t->tv_nsec = UTIME_OMIT;
+    }
+  };
+  one(atim, fst & kFstAtim, fst & kFstAtimNow, &ts[0]);
+  one(mtim, fst & kFstMtim, fst & kFstMtimNow, &ts[1]);
+  return true;
+}
+
+// Joins a mount-relative directory and a guest path lexically ("." and ".." folded).
+// False when ".." climbs above the mount root.
+bool JoinLexical(std::string_view base, std::string_view path, std::string* out) {
+  std::vector<std::string_view> parts;
+  auto push = [&](std::string_view s) {
+    size_t i = 0;
+    while (i <= s.size()) {
+      size_t j = s.find('/', i);
+      if (j == std::string_view::npos) j = s.size();
+      std::string_view c = s.substr(i, j - i);
+      if (c.empty() || c == ".") {
+      } else if (c == "..") {
+        if (parts.empty()) return false;
+        parts.pop_back();
+      } else {
+        parts.push_back(c);
+      }
+      i = j + 1;
+    }
+    return true;
+  };
+  if (!push(base) || !push(path)) return false;
+  out->clear();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out->push_back('/');
+    out->append(parts[i]);
+  }
+  return true;
+}
+
+std::string JoinRel(std::string_view dir, std::string_view name) {
+  std::string r(dir);
+  if (!r.empty()) r.push_back('/');
+  r.append(name);
+  return r;
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    if (c < 0x80) {
+      n = 0;
+    } else if ((c >> 5) == 0x6) {
+      n = 1;
+    } else if ((c >> 4) == 0xe) {
+      n = 2;
+    } else if ((c >> 3) == 0x1e) {
+      n = 3;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size() && n > 0) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// Splits "a/b/c//" into parent "a/b" and last component "c//" (trailing slashes kept, so
+// the host call sees them). A path of only slashes or one component has an empty parent.
+void SplitLast(std::string_view path, std::string_view* parent, std::string_view* name) {
+  size_t end = path.size();
+  while (end > 0 && path[end - 1] == '/') --end;
+  size_t slash = path.rfind('/', end == 0 ? 0 : end - 1);
+  if (end == 0 || slash == std::string_view::npos) {
+    *parent = {};
+    *name = path;
+    return;
+  }
+  *parent = path.substr(0, slash + 1);
+  *name = path.substr(slash + 1);
+}
+
+std::string_view StripSlashes(std::string_view s) {
+  while (s.size() > 1 && s.back() == '/') s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+HiddenPaths::HiddenPaths(const std::vector<std::string>& patterns) {
+  for (const std::string& p : patterns) {
+    if (p.empty()) continue;
+    Pattern pat{p, static_cast<size_t>(std::count(p.begin(), p.end(), '/')) + 1};
+    patterns_.push_back(std::move(pat));
+  }
+}
+
+bool HiddenPaths::Hidden(std::string_view rel) const {
+  if (patterns_.empty() || rel.empty()) return false;
+  std::vector<std::string_view> comps;
+  size_t i = 0;
+  while (i <= rel.size()) {
+    size_t j = rel.find('/', i);
+    if (j == std::string_view::npos) j = rel.size();
+    if (j > i) comps.push_back(rel.substr(i, j - i));
+    i = j + 1;
+  }
+  std::string window;
+  for (const Pattern& p : patterns_) {
+    for (size_t s = 0; s + p.components <= comps.size(); ++s) {
+      window.clear();
+      for (size_t k = 0; k < p.components; ++k) {
+        if (k) window.push_back('/');
+        window.append(comps[s + k]);
+      }
+      if (fnmatch(p.text.c_str(), window.c_str(), FNM_PATHNAME) == 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The directory a path operation acts in, and the last component of its path.
+struct Fs::Parent {
+  int fd = -1;
+  bool owned = false;
+  std::string rel;        // mount-relative path of the parent directory
+  std::string_view name;  // last component, trailing slashes kept
+  int mount = -1;
+  ~Parent() {
+    if (owned) close(fd);
+  }
+};
+
+Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events)
+    : req_(req), events_(events), hidden_(req.hidden) {}
+
+Fs::~Fs() {
+  for (auto& e : table_) {
+    if (e && e->host_fd >= 0) close(e->host_fd);
+  }
+}
+
+Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req,
+                                       std::vector<CapabilityEvent>* events) {
+  std::unique_ptr<Fs> fs(new Fs(req, events));
+  for (int i = 0; i < 3; ++i) {
+    FdEntry e;
+    e.kind = FdKind::kStdio;
+    e.stdio = static_cast<uint8_t>(i);
+    e.rights = kStdioRights;
+    e.filetype = req.inherit_stdio ? HostFdType(i) : kFileTypeUnknown;
+    fs->table_.push_back(std::make_unique<FdEntry>(std::move(e)));
+  }
+  for (size_t i = 0; i < req.mounts.size(); ++i) {
+    const Mount& m = req.mounts[i];
+    int fd = open(m.host_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char real[PATH_MAX];
+    if (fd < 0 || !realpath(m.host_path.c_str(), real)) {
+      int e = errno;
+      if (fd >= 0) close(fd);
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "cannot open mount '" + m.host_path + "': " + strerror(e));
+    }
+    fs->mount_real_.push_back(real);
+    FdEntry e;
+    e.kind = FdKind::kDir;
+    e.host_fd = fd;
+    e.filetype = kFileTypeDirectory;
+    e.rights = kDirRights;
+    e.inheriting = kDirRights | kFileRights;
+    e.readable = true;
+    e.preopen = true;
+    e.mount = static_cast<int>(i);
+    fs->table_.push_back(std::make_unique<FdEntry>(std::move(e)));
+  }
+  return fs;
+}
+
+void Fs::Deny(std::string_view op, std::string_view subject, std::string reason) {
+  if (events_ && events_->size() < 256) {
+    events_->push_back({std::string(op), std::string(subject), std::move(reason)});
+  }
+}
+
+FdEntry* Fs::Get(uint32_t fd) { return fd < table_.size() ? table_[fd].get() : nullptr; }
+
+uint32_t Fs::Insert(FdEntry e) {
+  ++open_count_;
+  for (uint32_t i = 3; i < table_.size(); ++i) {
+    if (!table_[i]) {
+      table_[i] = std::make_unique<FdEntry>(std::move(e));
+      return i;
+    }
+  }
+  table_.push_back(std::make_unique<FdEntry>(std::move(e)));
+  return static_cast<uint32_t>(table_.size() - 1);
+}
+
+Errno Fs::FileFor(uint32_t fd, uint64_t right, FdEntry** out) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind == FdKind::kDir) return kEbadf;
+  if ((e->rights & right) != right) return kEnotcapable;
+  *out = e;
+  return kSuccess;
+}
+
+Errno Fs::DirFor(uint32_t fd, uint64_t right, FdEntry** out) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind != FdKind::kDir) return kEnotdir;
+  if ((e->rights & right) != right) return kEnotcapable;
+  *out = e;
+  return kSuccess;
+}
+
+Errno Fs::CheckPath(std::string_view op, std::string_view path) {
+  if (path.size() > kMaxPathBytes) return kEnametoolong;
+  if (path.find('\0') != std::string_view::npos) return kEinval;
+  if (!ValidUtf8(path)) return kEilseq;
+  if (!path.empty() && path[0] == '/') {
+    Deny(op, path, "absolute paths are not allowed; paths are relative to a mount");
+    return kEperm;
+  }
+  return kSuccess;
+}
+
+bool Fs::RealRel(int fd, int mount, std::string* rel) const {
+  char link[64], buf[PATH_MAX + 1];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, buf, PATH_MAX);
+  if (n <= 0) return false;
+  std::string_view p(buf, static_cast<size_t>(n));
+  const std::string& root = mount_real_[static_cast<size_t>(mount)];
+  if (p == root) {
+    rel->clear();
+    return true;
+  }
+  std::string_view r = root == "/" ? std::string_view() : std::string_view(root);
+  if (p.size() <= r.size() + 1 || p.compare(0, r.size(), r) != 0 || p[r.size()] != '/') {
+    return false;
+  }
+  rel->assign(p.substr(r.size() + 1));
+  return true;
+}
+
+Errno Fs::OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
+                      bool follow, int* out, std::string* rel) {
+  if (path.empty()) return kEnoent;
+  std::string p(path);
+  if (!follow) flags |= O_NOFOLLOW;
+  // First without symlinks: then the lexical path is the real one.
+  int fd = OpenAt2(dir.host_fd, p, flags, kResolve | RESOLVE_NO_SYMLINKS);
+  bool lexical = fd >= 0;
+  if (fd < 0 && errno == ELOOP) fd = OpenAt2(dir.host_fd, p, flags, kResolve);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EXDEV) {
+      Deny(op, path, "path escapes its mount");
+      return kEperm;
+    }
+    return FromHostErrno(e);
+  }
+  bool ok = lexical ? JoinLexical(dir.rel, path, rel) : RealRel(fd, dir.mount, rel);
+  if (!ok) {
+    close(fd);
+    Deny(op, path, "path resolves outside its mount");
+    return kEperm;
+  }
+  if (IsHidden(*rel)) {
+    close(fd);
+    Deny(op, path, "hidden path");
+    return kEnoent;
+  }
+  *out = fd;
+  return kSuccess;
+}
+
+Errno Fs::ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path,
+                        Parent* out) {
+  if (path.empty()) return kEnoent;
+  std::string_view parent;
+  SplitLast(path, &parent, &out->name);
+  out->mount = dir.mount;
+  if (parent.empty()) {
+    out->fd = dir.host_fd;
+    out->rel = dir.rel;
+    return kSuccess;
+  }
+  int fd = -1;
+  if (Errno e = OpenBeneath(op, dir, parent, O_PATH | O_DIRECTORY, true, &fd, &out->rel)) {
+    return e;
+  }
+  out->fd = fd;
+  out->owned = true;
+  return kSuccess;
+}
+
+Errno Fs::RefuseReadOnly(std::string_view op, const FdEntry& dir, std::string_view path) {
+  if (dir.mount >= 0 && req_.mounts[static_cast<size_t>(dir.mount)].read_only) {
+    Deny(op, path, "mount is read-only");
+    return kEperm;
+  }
+  return kSuccess;
+}
+
+Errno Fs::ChargeCreate(std::string_view op, std::string_view path) {
+  if (files_created_ >= req_.limits.max_files_created) {
+    Deny(op, path,
+         "quota of " + std::to_string(req_.limits.max_files_created) + " created files reached");
+    return kEdquot;
+  }
+  ++files_created_;
+  return kSuccess;
+}
+
+Errno Fs::ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed) {
+  uint64_t room = req_.limits.max_write_bytes - std::min(bytes_written_, req_.limits.max_write_bytes);
+  if (bytes > 0 && room == 0) {
+    Deny(op, "fd", "quota of " + std::to_string(req_.limits.max_write_bytes) +
+                       " written bytes reached");
+    return kEdquot;
+  }
+  *allowed = std::min(bytes, room);
+  return kSuccess;
+}
+
+// ---- fd operations ----
+
+Errno Fs::Close(uint32_t fd) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->host_fd >= 0) close(e->host_fd);
+  if (e->kind != FdKind::kStdio && !e->preopen) --open_count_;
+  table_[fd].reset();
+  return kSuccess;
+}
+
+Errno Fs::Renumber(uint32_t from, uint32_t to) {
+  if (!Get(from) || !Get(to)) return kEbadf;
+  if (from == to) return kSuccess;
+  Close(to);
+  table_[to] = std::move(table_[from]);
+  return kSuccess;
+}
+
+Errno Fs::FdstatGet(uint32_t fd, FdStat* out) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  out->filetype = e->filetype;
+  out->flags = e->fdflags;
+  out->rights = e->rights;
+  out->inheriting = e->inheriting;
+  return kSuccess;
+}
+
+Errno Fs::FdstatSetFlags(uint32_t fd, uint16_t flags) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (!(e->rights & kRightFdFdstatSetFlags)) return kEnotcapable;
+  if (flags & (kFdflagDsync | kFdflagRsync | kFdflagSync)) return kEnotsup;
+  if (flags & ~(kFdflagAppend | kFdflagNonblock | kFdflagDsync | kFdflagRsync | kFdflagSync)) {
+    return kEinval;
+  }
+  if (e->kind == FdKind::kFile) {
+    int fl = fcntl(e->host_fd, F_GETFL);
+    if (fl < 0) return FromHostErrno(errno);
+    fl &= ~(O_APPEND | O_NONBLOCK);
+    if (flags & kFdflagAppend) fl |= O_APPEND;
+    if (flags & kFdflagNonblock) fl |= O_NONBLOCK;
+    if (fcntl(e->host_fd, F_SETFL, fl) < 0) return FromHostErrno(errno);
+  }
+  e->fdflags = flags;
+  return kSuccess;
+}
+
+Errno Fs::FdstatSetRights(uint32_t fd, uint64_t rights, uint64_t inheriting) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if ((rights & ~e->rights) || (inheriting & ~e->inheriting)) return kEnotcapable;
+  e->rights = rights;
+  e->inheriting = inheriting;
+  return kSuccess;
+}
+
+Errno Fs::PrestatDirName(uint32_t fd, std::string* name) {
+  FdEntry* e = Get(fd);
+  if (!e || !e->preopen) return kEbadf;
+  *name = req_.mounts[static_cast<size_t>(e->mount)].guest_path;
+  return kSuccess;
+}
+
+Errno Fs::Read(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdRead, &e)) return r;
+  if (!e->readable) return kEbadf;
+  ssize_t got;
+  do {
+    got = readv(e->host_fd, iov.data(), static_cast<int>(iov.size()));
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return FromHostErrno(errno);
+  *n = static_cast<uint64_t>(got);
+  return kSuccess;
+}
+
+Errno Fs::Pread(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdRead | kRightFdSeek, &e)) return r;
+  if (!e->readable) return kEbadf;
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return kEinval;
+  ssize_t got;
+  do {
+    got = preadv(e->host_fd, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(offset));
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return FromHostErrno(errno);
+  *n = static_cast<uint64_t>(got);
+  return kSuccess;
+}
+
+namespace {
+// Trims an iovec list to at most `limit` bytes.
+std::vector<iovec> Trim(std::span<const iovec> iov, uint64_t limit) {
+  std::vector<iovec> out;
+  for (const iovec& v : iov) {
+    if (limit == 0) break;
+    iovec t = v;
+    if (t.iov_len > limit) t.iov_len = limit;
+    limit -= t.iov_len;
+    out.push_back(t);
+  }
+  return out;
+}
+uint64_t Total(std::span<const iovec> iov) {
+  uint64_t t = 0;
+  for (const iovec& v : iov) t += v.iov_len;
+  return t;
+}
+}  // namespace
+
+Errno Fs::Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdWrite, &e)) return r;
+  if (!e->writable) return kEbadf;
+  uint64_t allowed;
+  if (Errno r = ChargeWrite("fd_write", Total(iov), &allowed)) return r;
+  std::vector<iovec> v = Trim(iov, allowed);
+  ssize_t put;
+  do {
+    put = writev(e->host_fd, v.data(), static_cast<int>(v.size()));
+  } while (put < 0 && errno == EINTR);
+  if (put < 0) return FromHostErrno(errno);
+  bytes_written_ += static_cast<uint64_t>(put);
+  *n = static_cast<uint64_t>(put);
+  return kSuccess;
+}
+
+Errno Fs::Pwrite(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdWrite | kRightFdSeek, &e)) return r;
+  if (!e->writable) return kEbadf;
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return kEinval;
+  uint64_t allowed;
+  if (Errno r = ChargeWrite("fd_pwrite", Total(iov), &allowed)) return r;
+  std::vector<iovec> v = Trim(iov, allowed);
+  ssize_t put;
+  do {
+    // pwritev ignores O_APPEND on Linux only with RWF flags; with O_APPEND plain pwrite
+    // appends, which matches what a POSIX guest expects from its host.
+    put = pwritev(e->host_fd, v.data(), static_cast<int>(v.size()), static_cast<off_t>(offset));
+  } while (put < 0 && errno == EINTR);
+  if (put < 0) return FromHostErrno(errno);
+  bytes_written_ += static_cast<uint64_t>(put);
+  *n = static_cast<uint64_t>(put);
+  return kSuccess;
+}
+
+Errno Fs::Seek(uint32_t fd, int64_t offset, uint8_t whence, uint64_t* pos) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind == FdKind::kStdio) return kEspipe;
+  if (e->kind == FdKind::kDir) return kEbadf;
+  uint64_t need = (whence == kWhenceCur && offset == 0) ? kRightFdTell : kRightFdSeek;
+  if (!(e->rights & need)) return kEnotcapable;
+  int w = whence == kWhenceSet ? SEEK_SET : whence == kWhenceCur ? SEEK_CUR
+          : whence == kWhenceEnd ? SEEK_END : -1;
+  if (w < 0) return kEinval;
+  off_t r = lseek(e->host_fd, static_cast<off_t>(offset), w);
+  if (r < 0) return FromHostErrno(errno);
+  *pos = static_cast<uint64_t>(r);
+  return kSuccess;
+}
+
+Errno Fs::Tell(uint32_t fd, uint64_t* pos) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind == FdKind::kStdio) return kEspipe;
+  if (e->kind == FdKind::kDir) return kEbadf;
+  if (!(e->rights & kRightFdTell)) return kEnotcapable;
+  off_t r = lseek(e->host_fd, 0, SEEK_CUR);
+  if (r < 0) return FromHostErrno(errno);
+  *pos = static_cast<uint64_t>(r);
+  return kSuccess;
+}
+
+Errno Fs::Sync(uint32_t fd, bool data_only) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind == FdKind::kStdio) return kEinval;
+  if (!(e->rights & (data_only ? kRightFdDatasync : kRightFdSync))) return kEnotcapable;
+  if ((data_only ? fdatasync(e->host_fd) : fsync(e->host_fd)) != 0) return FromHostErrno(errno);
+  return kSuccess;
+}
+
+Errno Fs::Advise(uint32_t fd, uint64_t offset, uint64_t len, uint8_t advice) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdAdvise, &e)) return r;
+  if (advice > 5) return kEinval;
+  if (e->kind == FdKind::kStdio) return kEspipe;
+  static const int kAdvice[] = {POSIX_FADV_NORMAL,   POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM,
+                                POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED,   POSIX_FADV_NOREUSE};
+  if (offset > static_cast<uint64_t>(INT64_MAX) || len > static_cast<uint64_t>(INT64_MAX)) {
+    return kEinval;
+  }
+  int r = posix_fadvise(e->host_fd, static_cast<off_t>(offset), static_cast<off_t>(len),
+                        kAdvice[advice]);
+  return FromHostErrno(r);
+}
+
+Errno Fs::Allocate(uint32_t fd, uint64_t offset, uint64_t len) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdAllocate, &e)) return r;
+  if (e->kind == FdKind::kStdio) return kEspipe;
+  if (!e->writable) return kEbadf;
+  if (offset > static_cast<uint64_t>(INT64_MAX) || len > static_cast<uint64_t>(INT64_MAX) ||
+      offset + len > static_cast<uint64_t>(INT64_MAX)) {
+    return kEfbig;
+  }
+  if (len == 0) return kEinval;
+  struct stat st {};
+  if (fstat(e->host_fd, &st) != 0) return FromHostErrno(errno);
+  uint64_t end = offset + len, size = static_cast<uint64_t>(st.st_size);
+  uint64_t growth = end > size ? end - size : 0, allowed = 0;
+  if (Errno r = ChargeWrite("fd_allocate", growth, &allowed)) return r;
+  if (allowed < growth) {
+    Deny("fd_allocate", "fd", "quota of written bytes reached");
+    return kEdquot;
+  }
+  int r = posix_fallocate(e->host_fd, static_cast<off_t>(offset), static_cast<off_t>(len));
+  if (r != 0) return FromHostErrno(r);
+  bytes_written_ += growth;
+  return kSuccess;
+}
+
+Errno Fs::FilestatGet(uint32_t fd, FileStat* out) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (!(e->rights & kRightFdFilestatGet)) return kEnotcapable;
+  if (e->kind == FdKind::kStdio) {
+    *out = FileStat{};
+    out->filetype = e->filetype;
+    return kSuccess;
+  }
+  struct stat st {};
+  if (fstat(e->host_fd, &st) != 0) return FromHostErrno(errno);
+  *out = ToFileStat(st);
+  return kSuccess;
+}
+
+Errno Fs::FilestatSetSize(uint32_t fd, uint64_t size) {
+  FdEntry* e;
+  if (Errno r = FileFor(fd, kRightFdFilestatSetSize, &e)) return r;
+  if (e->kind == FdKind::kStdio) return kEinval;
+  if (!e->writable) return kEbadf;
+  if (size > static_cast<uint64_t>(INT64_MAX)) return kEfbig;
+  struct stat st {};
+  if (fstat(e->host_fd, &st) != 0) return FromHostErrno(errno);
+  uint64_t cur = static_cast<uint64_t>(st.st_size);
+  uint64_t growth = size > cur ? size - cur : 0, allowed = 0;
+  if (Errno r = ChargeWrite("fd_filestat_set_size", growth, &allowed)) return r;
+  if (allowed < growth) {
+    Deny("fd_filestat_set_size", "fd", "quota of written bytes reached");
+    return kEdquot;
+  }
+  if (ftruncate(e->host_fd, static_cast<off_t>(size)) != 0) return FromHostErrno(errno);
+  bytes_written_ += growth;
+  return kSuccess;
+}
+
+Errno Fs::FilestatSetTimes(uint32_t fd, uint64_t atim, uint64_t mtim, uint16_t fst) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (!(e->rights & kRightFdFilestatSetTimes)) return kEnotcapable;
+  timespec ts[2];
+  if (!TimesFrom(atim, mtim, fst, ts)) return kEinval;
+  if (e->kind == FdKind::kStdio) return kEbadf;
+  if (e->mount >= 0 && req_.mounts[static_cast<size_t>(e->mount)].read_only) {
+    Deny("fd_filestat_set_times", "fd", "mount is read-only");
+    return kEperm;
+  }
+  if (futimens(e->host_fd, ts) != 0) return FromHostErrno(errno);
+  return kSuccess;
+}
+
+Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t* used) {
+  FdEntry* e = Get(fd);
+  if (!e) return kEbadf;
+  if (e->kind != FdKind::kDir) return kEnotdir;
+  if (!(e->rights & kRightFdReaddir)) return kEnotcapable;
+  if (cookie == 0 || !e->listed) {
+    e->listing.clear();
+    e->listed = false;
+    int dfd = openat(e->host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return FromHostErrno(errno);
+    DIR* d = fdopendir(dfd);
+    if (!d) {
+      close(dfd);
+      return FromHostErrno(errno);
+    }
+    struct stat self {};
+    fstat(e->host_fd, &self);
+    uint64_t up_ino = self.st_ino;
+    if (!e->rel.empty()) {
+      struct stat up {};
+      if (fstatat(e->host_fd, "..", &up, 0) == 0) up_ino = up.st_ino;
+    }
+    e->listing.push_back({".", self.st_ino, kFileTypeDirectory});
+    e->listing.push_back({"..", up_ino, kFileTypeDirectory});
+    errno = 0;
+    while (struct dirent* de = readdir(d)) {
+      std::string_view name(de->d_name);
+      if (name == "." || name == "..") continue;
+      if (!hidden_.empty() && IsHidden(JoinRel(e->rel, name))) continue;
+      DirEntry ent{std::string(name), de->d_ino, FileTypeOfDirent(de->d_type)};
+      if (de->d_type == DT_UNKNOWN) {
+        struct stat st {};
+        if (fstatat(e->host_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          ent.type = FileTypeOf(st.st_mode);
+        }
+      }
+      e->listing.push_back(std::move(ent));
+    }
+    closedir(d);
+    e->listed = true;
+  }
+  size_t pos = 0;
+  for (uint64_t i = cookie; i < e->listing.size() && pos < buf.size(); ++i) {
+    const DirEntry& de = e->listing[i];
+    uint8_t head[24] = {};
+    uint64_t next = i + 1;
+    uint32_t namlen = static_cast<uint32_t>(de.name.size());
+    memcpy(head, &next, 8);
+    memcpy(head + 8, &de.ino, 8);
+    memcpy(head + 16, &namlen, 4);
+    head[20] = de.type;
+    size_t n = std::min<size_t>(sizeof head, buf.size() - pos);
+    memcpy(buf.data() + pos, head, n);
+    pos += n;
+    n = std::min<size_t>(de.name.size(), buf.size() - pos);
+    memcpy(buf.data() + pos, de.name.data(), n);
+    pos += n;
+  }
+  *used = static_cast<uint32_t>(pos);
+  return kSuccess;
+}
+
+// ---- path operations ----
+
+Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint16_t oflags,
+                   uint64_t rights, uint64_t inheriting, uint16_t fdflags, uint32_t* out) {
+  constexpr std::string_view op = "path_open";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathOpen, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  if (oflags & ~(kOflagCreat | kOflagDirectory | kOflagExcl | kOflagTrunc)) return kEinval;
+  bool create = oflags & kOflagCreat, excl = oflags & kOflagExcl, trunc = oflags & kOflagTrunc;
+  bool follow = lookup & kLookupSymlinkFollow;
+  if (create && !(d->rights & kRightPathCreateFile)) return kEnotcapable;
+  if (trunc && !(d->rights & kRightPathFilestatSetSize)) return kEnotcapable;
+  uint64_t eff = rights & d->inheriting;
+  bool want_read = eff & (kRightFdRead | kRightFdReaddir);
+  bool want_write = (eff & kWriteRights) || (fdflags & kFdflagAppend);
+  if (create || trunc || want_write) {
+    if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  }
+  if (open_count_ >= req_.limits.max_open_fds) {
+    Deny(op, path, "quota of " + std::to_string(req_.limits.max_open_fds) + " open fds reached");
+    return kEmfile;
+  }
+  int flags = want_write ? (want_read ? O_RDWR : O_WRONLY) : O_RDONLY;
+  if (oflags & kOflagDirectory) flags |= O_DIRECTORY;
+  if (trunc) flags |= O_TRUNC;
+  if (fdflags & kFdflagAppend) flags |= O_APPEND;
+  if (fdflags & kFdflagDsync) flags |= O_DSYNC;
+  if (fdflags & kFdflagSync) flags |= O_SYNC;
+  if (fdflags & kFdflagRsync) flags |= O_RSYNC;
+  // Never block in open (a FIFO would wait for a writer with no deadline).
+  flags |= O_NONBLOCK;
+
+  int fd = -1;
+  std::string rel;
+  if (create) {
+    Parent par;
+    if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+    std::string_view name = StripSlashes(par.name);
+    std::string full = JoinRel(par.rel, name);
+    if (IsHidden(full)) {
+      Deny(op, path, "hidden path cannot be created");
+      return kEperm;
+    }
+    std::string nm(par.name);
+    struct stat st {};
+    bool exists = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && excl) return kEexist;
+    if (exists && S_ISLNK(st.st_mode)) {
+      if (!follow) return kEloop;
+      // An existing symlink: open what it points to (beneath), never create through it.
+      if (Errno e = OpenBeneath(op, *d, path, flags, true, &fd, &rel)) return e;
+    } else if (exists) {
+      fd = OpenAt2(par.fd, nm, flags, kResolve | RESOLVE_NO_SYMLINKS);
+      if (fd < 0) return FromHostErrno(errno);
+      rel = full;
+    } else {
+      if (name == "." || name == "..") return kEisdir;
+      if (Errno e = ChargeCreate(op, path)) return e;
+      fd = OpenAt2(par.fd, nm, flags | O_CREAT | O_EXCL, kResolve | RESOLVE_NO_SYMLINKS);
+      if (fd < 0) {
+        --files_created_;
+        int err = errno;
+        if (err == EEXIST && !excl) {  // created by someone else meanwhile: open it
+          fd = OpenAt2(par.fd, nm, flags, kResolve | RESOLVE_NO_SYMLINKS);
+          if (fd < 0) return FromHostErrno(errno);
+        } else {
+          return FromHostErrno(err);
+        }
+      }
+      rel = full;
+    }
+  } else {
+    if (Errno e = OpenBeneath(op, *d, path, flags, follow, &fd, &rel)) return e;
+  }
+
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return FromHostErrno(err);
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    close(fd);
+    Deny(op, path, "not a regular file or directory");
+    return kEacces;
+  }
+  if (!(fdflags & kFdflagNonblock)) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FdEntry e;
+  e.host_fd = fd;
+  e.mount = d->mount;
+  e.fdflags = fdflags;
+  if (S_ISDIR(st.st_mode)) {
+    e.kind = FdKind::kDir;
+    e.filetype = kFileTypeDirectory;
+    e.rights = rights & d->inheriting & kDirRights;
+    e.inheriting = inheriting & d->inheriting;
+    e.readable = true;
+    e.rel = std::move(rel);
+  } else {
+    e.kind = FdKind::kFile;
+    e.filetype = kFileTypeRegular;
+    e.readable = want_read;
+    e.writable = want_write;
+    e.rights = eff & kFileRights;
+    if (!e.readable) e.rights &= ~kRightFdRead;
+    if (!e.writable) e.rights &= ~kRightFdWrite;
+    e.inheriting = 0;
+  }
+  *out = Insert(std::move(e));
+  return kSuccess;
+}
+
+Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path,
+                          FileStat* out) {
+  constexpr std::string_view op = "path_filestat_get";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathFilestatGet, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  bool follow = lookup & kLookupSymlinkFollow;
+  struct stat st {};
+  // Fast path: one plain component is looked up in the directory itself.
+  if (path.find('/') == std::string_view::npos && path != "." && path != "..") {
+    std::string name(path);
+    if (fstatat(d->host_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return FromHostErrno(errno);
+    }
+    if (!follow || !S_ISLNK(st.st_mode)) {
+      if (IsHidden(JoinRel(d->rel, name))) {
+        Deny(op, path, "hidden path");
+        return kEnoent;
+      }
+      *out = ToFileStat(st);
+      return kSuccess;
+    }
+  }
+  int fd;
+  std::string rel;
+  if (Errno e = OpenBeneath(op, *d, path, O_PATH, follow, &fd, &rel)) return e;
+  int r = fstat(fd, &st);
+  int err = errno;
+  close(fd);
+  if (r != 0) return FromHostErrno(err);
+  *out = ToFileStat(st);
+  return kSuccess;
+}
+
+Errno Fs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view path,
+                               uint64_t atim, uint64_t mtim, uint16_t fst) {
+  constexpr std::string_view op = "path_filestat_set_times";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathFilestatSetTimes, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  timespec ts[2];
+  if (!TimesFrom(atim, mtim, fst, ts)) return kEinval;
+  if (path.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  bool follow = lookup & kLookupSymlinkFollow;
+  std::string_view parent, name;
+  SplitLast(path, &parent, &name);
+  std::string_view bare = StripSlashes(name);
+  if (!follow && bare != "." && bare != ".." && name.find('/') == std::string_view::npos) {
+    Parent par;
+    if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+    if (IsHidden(JoinRel(par.rel, bare))) {
+      Deny(op, path, "hidden path");
+      return kEnoent;
+    }
+    std::string nm(par.name);
+    if (utimensat(par.fd, nm.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return FromHostErrno(errno);
+    return kSuccess;
+  }
+  int fd;
+  std::string rel;
+  if (Errno e = OpenBeneath(op, *d, path, O_PATH, follow, &fd, &rel)) return e;
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  int r = utimensat(AT_FDCWD, link, ts, 0);
+  int err = errno;
+  close(fd);
+  return r == 0 ? kSuccess : FromHostErrno(err);
+}
+
+Errno Fs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
+  constexpr std::string_view op = "path_create_directory";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathCreateDirectory, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  Parent par;
+  if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+  std::string_view bare = StripSlashes(par.name);
+  if (bare == "." || bare == "..") return kEexist;
+  if (IsHidden(JoinRel(par.rel, bare))) {
+    Deny(op, path, "hidden path cannot be created");
+    return kEperm;
+  }
+  if (Errno e = ChargeCreate(op, path)) return e;
+  std::string nm(par.name);
+  if (mkdirat(par.fd, nm.c_str(), 0777) != 0) {
+    --files_created_;
+    return FromHostErrno(errno);
+  }
+  return kSuccess;
+}
+
+Errno Fs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
+  constexpr std::string_view op = "path_remove_directory";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathRemoveDirectory, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  Parent par;
+  if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+  std::string_view bare = StripSlashes(par.name);
+  if (bare == ".") return kEinval;
+  if (bare == "..") return kEnotempty;
+  if (IsHidden(JoinRel(par.rel, bare))) {
+    Deny(op, path, "hidden path");
+    return kEnoent;
+  }
+  std::string nm(par.name);
+  if (unlinkat(par.fd, nm.c_str(), AT_REMOVEDIR) != 0) return FromHostErrno(errno);
+  return kSuccess;
+}
+
+Errno Fs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
+  constexpr std::string_view op = "path_unlink_file";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathUnlinkFile, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  Parent par;
+  if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+  std::string_view bare = StripSlashes(par.name);
+  if (bare == "." || bare == "..") return kEisdir;
+  if (IsHidden(JoinRel(par.rel, bare))) {
+    Deny(op, path, "hidden path");
+    return kEnoent;
+  }
+  std::string nm(par.name);
+  if (unlinkat(par.fd, nm.c_str(), 0) != 0) return FromHostErrno(errno);
+  return kSuccess;
+}
+
+Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
+                     std::string_view to) {
+  constexpr std::string_view op = "path_rename";
+  FdEntry *d, *td;
+  if (Errno e = DirFor(dirfd, kRightPathRenameSource, &d)) return e;
+  if (Errno e = DirFor(to_dirfd, kRightPathRenameTarget, &td)) return e;
+  if (Errno e = CheckPath(op, from)) return e;
+  if (Errno e = CheckPath(op, to)) return e;
+  if (from.empty() || to.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, from)) return e;
+  if (Errno e = RefuseReadOnly(op, *td, to)) return e;
+  if (d->mount != td->mount) {
+    Deny(op, to, "rename across mounts");
+    return kExdev;
+  }
+  Parent a, b;
+  if (Errno e = ResolveParent(op, *d, from, &a)) return e;
+  if (Errno e = ResolveParent(op, *td, to, &b)) return e;
+  std::string_view an = StripSlashes(a.name), bn = StripSlashes(b.name);
+  if (an == "." || an == ".." || bn == "." || bn == "..") return kEbusy;
+  if (IsHidden(JoinRel(a.rel, an))) {
+    Deny(op, from, "hidden path");
+    return kEnoent;
+  }
+  if (IsHidden(JoinRel(b.rel, bn))) {
+    Deny(op, to, "hidden path cannot be a rename target");
+    return kEperm;
+  }
+  std::string x(a.name), y(b.name);
+  if (renameat(a.fd, x.c_str(), b.fd, y.c_str()) != 0) return FromHostErrno(errno);
+  return kSuccess;
+}
+
+Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint32_t to_dirfd,
+                   std::string_view to) {
+  constexpr std::string_view op = "path_link";
+  FdEntry *d, *td;
+  if (Errno e = DirFor(dirfd, kRightPathLinkSource, &d)) return e;
+  if (Errno e = DirFor(to_dirfd, kRightPathLinkTarget, &td)) return e;
+  if (Errno e = CheckPath(op, from)) return e;
+  if (Errno e = CheckPath(op, to)) return e;
+  if (lookup & kLookupSymlinkFollow) return kEinval;
+  if (from.empty() || to.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, from)) return e;
+  if (Errno e = RefuseReadOnly(op, *td, to)) return e;
+  if (d->mount != td->mount) {
+    Deny(op, to, "link across mounts");
+    return kExdev;
+  }
+  Parent a, b;
+  if (Errno e = ResolveParent(op, *d, from, &a)) return e;
+  if (Errno e = ResolveParent(op, *td, to, &b)) return e;
+  std::string_view an = StripSlashes(a.name), bn = StripSlashes(b.name);
+  if (an == "." || an == "..") return kEperm;
+  if (bn == "." || bn == "..") return kEexist;
+  if (IsHidden(JoinRel(a.rel, an))) {
+    Deny(op, from, "hidden path");
+    return kEnoent;
+  }
+  if (IsHidden(JoinRel(b.rel, bn))) {
+    Deny(op, to, "hidden path cannot be a link target");
+    return kEperm;
+  }
+  if (Errno e = ChargeCreate(op, to)) return e;
+  std::string x(a.name), y(b.name);
+  if (linkat(a.fd, x.c_str(), b.fd, y.c_str(), 0) != 0) {
+    --files_created_;
+    return FromHostErrno(errno);
+  }
+  return kSuccess;
+}
+
+Errno Fs::PathSymlink(std::string_view target, uint32_t dirfd, std::string_view path) {
+  constexpr std::string_view op = "path_symlink";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathSymlink, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (target.size() > kMaxPathBytes) return kEnametoolong;
+  if (target.find('\0') != std::string_view::npos) return kEinval;
+  if (!ValidUtf8(target)) return kEilseq;
+  if (path.empty() || target.empty()) return kEnoent;
+  if (Errno e = RefuseReadOnly(op, *d, path)) return e;
+  Parent par;
+  if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+  std::string_view bare = StripSlashes(par.name);
+  if (bare == "." || bare == "..") return kEexist;
+  if (IsHidden(JoinRel(par.rel, bare))) {
+    Deny(op, path, "hidden path cannot be created");
+    return kEperm;
+  }
+  // The link's text must stay inside the mount when read from where the link lives, so
+  // that no host program later follows it out of the workspace.
+  std::string resolved;
+  if (target[0] == '/' || !JoinLexical(par.rel, target, &resolved)) {
+    Deny(op, path, "symlink target '" + std::string(target) + "' points outside its mount");
+    return kEperm;
+  }
+  if (IsHidden(resolved)) {
+    Deny(op, path, "symlink target is a hidden path");
+    return kEperm;
+  }
+  if (Errno e = ChargeCreate(op, path)) return e;
+  std::string t(target), nm(par.name);
+  if (symlinkat(t.c_str(), par.fd, nm.c_str()) != 0) {
+    --files_created_;
+    return FromHostErrno(errno);
+  }
+  return kSuccess;
+}
+
+Errno Fs::PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t> buf,
+                       uint32_t* used) {
+  constexpr std::string_view op = "path_readlink";
+  FdEntry* d;
+  if (Errno e = DirFor(dirfd, kRightPathReadlink, &d)) return e;
+  if (Errno e = CheckPath(op, path)) return e;
+  if (path.empty()) return kEnoent;
+  Parent par;
+  if (Errno e = ResolveParent(op, *d, path, &par)) return e;
+  std::string_view bare = StripSlashes(par.name);
+  if (bare == "." || bare == "..") return kEinval;
+  if (IsHidden(JoinRel(par.rel, bare))) {
+    Deny(op, path, "hidden path");
+    return kEnoent;
+  }
+  std::string nm(par.name);
+  char tmp[PATH_MAX];
+  ssize_t n = readlinkat(par.fd, nm.c_str(), tmp, sizeof tmp);
+  if (n < 0) return FromHostErrno(errno);
+  size_t copy = std::min<size_t>(static_cast<size_t>(n), buf.size());
+  memcpy(buf.data(), tmp, copy);
+  *used = static_cast<uint32_t>(copy);
+  return kSuccess;
+}
+
+}  // namespace wasi
+}  // namespace moat

@@ -1,0 +1,162 @@
+// The WASI preview1 file layer as a capability boundary: one guest fd table per run, every
+// path resolved beneath its mount with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS),
+// read-only mounts, hidden paths, quotas and a denial event for each refusal.
+//
+// It works on host values (strings, byte spans, structs); wasi_host.cc moves them in and out
+// of guest memory. Every function returns a WASI errno.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "execution/exec.h"
+#include "execution/wasi_abi.h"
+
+namespace moat::wasi {
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = kFileTypeUnknown;
+};
+
+enum class FdKind : uint8_t { kStdio, kFile, kDir };
+
+struct FdEntry {
+  FdKind kind = FdKind::kFile;
+  int host_fd = -1;    // owned; -1 for stdio
+  uint8_t stdio = 0;   // 0, 1 or 2 for kStdio
+  uint8_t filetype = kFileTypeUnknown;
+  uint16_t fdflags = 0;
+  uint64_t rights = 0;
+  uint64_t inheriting = 0;
+  bool readable = false;
+  bool writable = false;
+  bool preopen = false;
+  int mount = -1;   // index into the request's mounts
+  std::string rel;  // for directories: path relative to the mount root ("" is the root)
+  // fd_readdir snapshot, taken when a listing starts at cookie 0.
+  std::vector<DirEntry> listing;
+  bool listed = false;
+};
+
+struct FdStat {
+  uint8_t filetype = 0;
+  uint16_t flags = 0;
+  uint64_t rights = 0;
+  uint64_t inheriting = 0;
+};
+
+struct FileStat {
+  uint64_t dev = 0, ino = 0;
+  uint8_t filetype = 0;
+  uint64_t nlink = 0, size = 0, atim = 0, mtim = 0, ctim = 0;
+};
+
+// Compiled hidden-path patterns.
+class HiddenPaths {
+ public:
+  explicit HiddenPaths(const std::vector<std::string>& patterns);
+  // `rel` is a path relative to a mount root, components separated by '/'.
+  bool Hidden(std::string_view rel) const;
+  bool empty() const { return patterns_.empty(); }
+
+ private:
+  struct Pattern {
+    std::string text;
+    size_t components = 1;
+  };
+  std::vector<Pattern> patterns_;
+};
+
+class Fs {
+ public:
+  // Opens every mount's folder. Fails (with a message) when one cannot be opened.
+  static Result<std::unique_ptr<Fs>> Create(const ExecRequest& req,
+                                            std::vector<CapabilityEvent>* events);
+  ~Fs();
+  Fs(const Fs&) = delete;
+  Fs& operator=(const Fs&) = delete;
+
+  FdEntry* Get(uint32_t fd);
+  size_t open_fds() const { return open_count_; }
+
+  Errno Close(uint32_t fd);
+  Errno Renumber(uint32_t from, uint32_t to);
+  Errno FdstatGet(uint32_t fd, FdStat* out);
+  Errno FdstatSetFlags(uint32_t fd, uint16_t flags);
+  Errno FdstatSetRights(uint32_t fd, uint64_t rights, uint64_t inheriting);
+  Errno PrestatDirName(uint32_t fd, std::string* name);
+
+  // File data. `iov` spans point into guest memory, already bounds-checked.
+  Errno Read(uint32_t fd, std::span<const iovec> iov, uint64_t* n);
+  Errno Pread(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n);
+  Errno Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n);
+  Errno Pwrite(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n);
+  Errno Seek(uint32_t fd, int64_t offset, uint8_t whence, uint64_t* pos);
+  Errno Tell(uint32_t fd, uint64_t* pos);
+  Errno Sync(uint32_t fd, bool data_only);
+  Errno Advise(uint32_t fd, uint64_t offset, uint64_t len, uint8_t advice);
+  Errno Allocate(uint32_t fd, uint64_t offset, uint64_t len);
+  Errno FilestatGet(uint32_t fd, FileStat* out);
+  Errno FilestatSetSize(uint32_t fd, uint64_t size);
+  Errno FilestatSetTimes(uint32_t fd, uint64_t atim, uint64_t mtim, uint16_t fst);
+  // Fills `buf` with dirents from `cookie` on; *used == buf.size() means there may be more.
+  Errno Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t* used);
+
+  // Paths, each relative to directory fd `dirfd`, exactly as the guest gave them.
+  Errno PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint16_t oflags,
+                 uint64_t rights, uint64_t inheriting, uint16_t fdflags, uint32_t* fd);
+  Errno PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path, FileStat* out);
+  Errno PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view path,
+                             uint64_t atim, uint64_t mtim, uint16_t fst);
+  Errno PathCreateDirectory(uint32_t dirfd, std::string_view path);
+  Errno PathRemoveDirectory(uint32_t dirfd, std::string_view path);
+  Errno PathUnlinkFile(uint32_t dirfd, std::string_view path);
+  Errno PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd, std::string_view to);
+  Errno PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint32_t to_dirfd,
+                 std::string_view to);
+  Errno PathSymlink(std::string_view target, uint32_t dirfd, std::string_view path);
+  Errno PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t> buf,
+                     uint32_t* used);
+
+  // Bytes written to files so far (for the report and tests).
+  uint64_t bytes_written() const { return bytes_written_; }
+  uint64_t files_created() const { return files_created_; }
+
+ private:
+  struct Parent;
+  Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events);
+
+  void Deny(std::string_view op, std::string_view subject, std::string reason);
+  Errno FileFor(uint32_t fd, uint64_t right, FdEntry** out);
+  Errno DirFor(uint32_t fd, uint64_t right, FdEntry** out);
+  Errno CheckPath(std::string_view op, std::string_view path);
+  Errno OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
+                    bool follow, int* fd, std::string* rel);
+  Errno ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path,
+                      Parent* out);
+  Errno RefuseReadOnly(std::string_view op, const FdEntry& dir, std::string_view path);
+  Errno ChargeCreate(std::string_view op, std::string_view path);
+  Errno ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed);
+  uint32_t Insert(FdEntry e);
+  bool RealRel(int fd, int mount, std::string* rel) const;
+  bool IsHidden(std::string_view rel) const { return hidden_.Hidden(rel); }
+
+  const ExecRequest& req_;
+  std::vector<CapabilityEvent>* events_;
+  HiddenPaths hidden_;
+  std::vector<std::string> mount_real_;  // realpath of each mount root
+  std::vector<std::unique_ptr<FdEntry>> table_;
+  size_t open_count_ = 0;  // guest-opened fds (not stdio or preopens)
+  uint64_t bytes_written_ = 0;
+  uint64_t files_created_ = 0;
+};
+
+}  // namespace moat::wasi
