@@ -52,6 +52,7 @@ moat_guest_wat(bad_pointers guests/hostile/bad_pointers.wat)
 moat_guest_wat(grow_beyond guests/hostile/grow_beyond.wat)
 moat_guest_wat(big_initial_memory guests/hostile/big_initial_memory.wat)
 moat_guest_wat(start_section_loop guests/hostile/start_section_loop.wat)
+moat_guest_c(fsprobe guests/fs/fsprobe.c -Wno-unused-result)
 # Modules the pipeline must refuse, each for a named reason.
 moat_guest_wat(uses_simd guests/invalid/uses_simd.wat)
 moat_guest_wat(uses_threads guests/invalid/uses_threads.wat --enable-threads)

@@ -16,8 +16,8 @@
 namespace moat {
 
 std::vector<std::string> DefaultHiddenPatterns() {
-  return {".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", ".git/config",
-          ".npmrc", ".netrc"};
+  return {".env",        ".env.*",      "*.pem",  "*.key", "id_rsa*",
+          "id_ed25519*", ".git/config", ".npmrc", ".netrc"};
 }
 
 namespace wasi {
@@ -471,10 +471,11 @@ Errno Fs::ChargeCreate(std::string_view op, std::string_view path) {
 }
 
 Errno Fs::ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed) {
-  uint64_t room = req_.limits.max_write_bytes - std::min(bytes_written_, req_.limits.max_write_bytes);
+  uint64_t room =
+      req_.limits.max_write_bytes - std::min(bytes_written_, req_.limits.max_write_bytes);
   if (bytes > 0 && room == 0) {
-    Deny(op, "fd", "quota of " + std::to_string(req_.limits.max_write_bytes) +
-                       " written bytes reached");
+    Deny(op, "fd",
+         "quota of " + std::to_string(req_.limits.max_write_bytes) + " written bytes reached");
     return kEdquot;
   }
   *allowed = std::min(bytes, room);
@@ -547,9 +548,10 @@ Errno Fs::PrestatDirName(uint32_t fd, std::string* name) {
 }
 
 Errno Fs::Read(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
+  // An fd opened without this access mode is EBADF (as Wasmtime answers), before rights.
+  if (FdEntry* x = Get(fd); x && x->kind == FdKind::kFile && !x->readable) return kEbadf;
   FdEntry* e;
   if (Errno r = FileFor(fd, kRightFdRead, &e)) return r;
-  if (!e->readable) return kEbadf;
   ssize_t got;
   do {
     got = readv(e->host_fd, iov.data(), static_cast<int>(iov.size()));
@@ -560,9 +562,10 @@ Errno Fs::Read(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
 }
 
 Errno Fs::Pread(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n) {
+  // An fd opened without this access mode is EBADF (as Wasmtime answers), before rights.
+  if (FdEntry* x = Get(fd); x && x->kind == FdKind::kFile && !x->readable) return kEbadf;
   FdEntry* e;
   if (Errno r = FileFor(fd, kRightFdRead | kRightFdSeek, &e)) return r;
-  if (!e->readable) return kEbadf;
   if (offset > static_cast<uint64_t>(INT64_MAX)) return kEinval;
   ssize_t got;
   do {
@@ -594,9 +597,10 @@ uint64_t Total(std::span<const iovec> iov) {
 }  // namespace
 
 Errno Fs::Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
+  // An fd opened without this access mode is EBADF (as Wasmtime answers), before rights.
+  if (FdEntry* x = Get(fd); x && x->kind == FdKind::kFile && !x->writable) return kEbadf;
   FdEntry* e;
   if (Errno r = FileFor(fd, kRightFdWrite, &e)) return r;
-  if (!e->writable) return kEbadf;
   uint64_t allowed;
   if (Errno r = ChargeWrite("fd_write", Total(iov), &allowed)) return r;
   std::vector<iovec> v = Trim(iov, allowed);
@@ -611,9 +615,10 @@ Errno Fs::Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
 }
 
 Errno Fs::Pwrite(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint64_t* n) {
+  // An fd opened without this access mode is EBADF (as Wasmtime answers), before rights.
+  if (FdEntry* x = Get(fd); x && x->kind == FdKind::kFile && !x->writable) return kEbadf;
   FdEntry* e;
   if (Errno r = FileFor(fd, kRightFdWrite | kRightFdSeek, &e)) return r;
-  if (!e->writable) return kEbadf;
   if (offset > static_cast<uint64_t>(INT64_MAX)) return kEinval;
   uint64_t allowed;
   if (Errno r = ChargeWrite("fd_pwrite", Total(iov), &allowed)) return r;
@@ -637,8 +642,10 @@ Errno Fs::Seek(uint32_t fd, int64_t offset, uint8_t whence, uint64_t* pos) {
   if (e->kind == FdKind::kDir) return kEbadf;
   uint64_t need = (whence == kWhenceCur && offset == 0) ? kRightFdTell : kRightFdSeek;
   if (!(e->rights & need)) return kEnotcapable;
-  int w = whence == kWhenceSet ? SEEK_SET : whence == kWhenceCur ? SEEK_CUR
-          : whence == kWhenceEnd ? SEEK_END : -1;
+  int w = whence == kWhenceSet   ? SEEK_SET
+          : whence == kWhenceCur ? SEEK_CUR
+          : whence == kWhenceEnd ? SEEK_END
+                                 : -1;
   if (w < 0) return kEinval;
   off_t r = lseek(e->host_fd, static_cast<off_t>(offset), w);
   if (r < 0) return FromHostErrno(errno);
@@ -933,8 +940,7 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
   return kSuccess;
 }
 
-Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path,
-                          FileStat* out) {
+Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path, FileStat* out) {
   constexpr std::string_view op = "path_filestat_get";
   FdEntry* d;
   if (Errno e = DirFor(dirfd, kRightPathFilestatGet, &d)) return e;
