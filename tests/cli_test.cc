@@ -213,5 +213,51 @@ TEST(Cli, CompileAndCacheCommands) {
   EXPECT_NE(Cli("cache ls").out.find("(0 entries)"), std::string::npos);
 }
 
+// Mounts from the command line: a read-only one refuses writes and the JSON report lists the
+// denial with the path as the guest gave it; hidden patterns and quotas are flags.
+TEST(Cli, MountsHiddenPathsAndQuotas) {
+  std::string dir = test::TempDir("cli-mounts");
+  ASSERT_EQ(system(("mkdir -p " + dir + "/ws " + dir + "/ro && echo hi > " + dir +
+                    "/ro/a.txt && echo S > " + dir + "/ws/.env && echo t > " + dir +
+                    "/ws/notes.txt")
+                       .c_str()),
+            0);
+  std::string mounts = "--dir " + dir + "/ws::/w --dir " + dir + "/ro::/r:ro ";
+  CliResult r = Cli("run " + mounts + "--report json " + G("fsprobe") +
+                    " read /r:a.txt -- write /r:a.txt x -- read /w:.env");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "read errno=0 content=hi\nwrite errno=63\nread errno=44\n");
+  auto j = nlohmann::json::parse(r.err.substr(r.err.find('{')));
+  ASSERT_EQ(j["denied"].size(), 2u) << r.err;
+  EXPECT_EQ(j["denied"][0]["operation"], "path_open");
+  EXPECT_EQ(j["denied"][0]["subject"], "a.txt");
+  EXPECT_EQ(j["denied"][0]["reason"], "mount is read-only");
+  EXPECT_EQ(j["denied"][1]["subject"], ".env");
+  EXPECT_EQ(j["denied"][1]["reason"], "hidden path");
+
+  r = Cli("run " + mounts + "--no-default-hide --hide 'notes.*' " + G("fsprobe") +
+          " read /w:.env -- read /w:notes.txt");
+  EXPECT_EQ(r.out, "read errno=0 content=S\nread errno=44\n") << r.err;
+
+  r = Cli("run " + mounts + "--max-files 1 --max-write 3 " + G("fsprobe") +
+          " write /w:one abcdef -- create /w:two");
+  EXPECT_EQ(r.out, "write errno=0\ncreate errno=19\n") << r.err;
+  EXPECT_EQ(Slurp(dir + "/ws/one"), "abc");
+
+  EXPECT_EQ(Cli("run --max-fds 0 " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --max-write lots " + G("hello")).status, 2);
+  EXPECT_EQ(Cli("run --dir " + dir + "/missing " + G("hello")).status, 2);
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+}
+
+TEST(Cli, DeterministicRunsRepeat) {
+  CliResult a = Cli("run --seed 42 " + G("clock_random") + " 5000");
+  CliResult b = Cli("run --seed 42 " + G("clock_random") + " 5000");
+  EXPECT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out.find("slept_ms 5000"), std::string::npos) << a.out;
+  EXPECT_LT(a.ms, 3000);
+}
+
 }  // namespace
 }  // namespace moat

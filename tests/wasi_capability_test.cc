@@ -400,3 +400,41 @@ TEST(HiddenPaths, Patterns) {
 
 }  // namespace
 }  // namespace moat
+
+namespace moat {
+namespace {
+
+ExecResult RunClock(bool deterministic, uint64_t seed, const char* sleep_ms) {
+  ExecRequest req;
+  req.argv = {"clock_random", sleep_ms};
+  req.deterministic = deterministic;
+  req.seed = seed;
+  return test::RunGuest("clock_random", req);
+}
+
+TEST(DeterministicMode, SameSeedSameRunAndSleepsAreVirtual) {
+  auto a = RunClock(true, 7, "10000");
+  auto b = RunClock(true, 7, "10000");
+  ASSERT_EQ(a.status, RunStatus::kOk) << a.message;
+  EXPECT_EQ(a.stdout_bytes, b.stdout_bytes);
+  EXPECT_EQ(a.fuel_used, b.fuel_used);
+  // A 10 s sleep is a jump of the virtual clock, not a wait.
+  EXPECT_NE(a.stdout_bytes.find("slept_ms 10000"), std::string::npos) << a.stdout_bytes;
+  EXPECT_LT(a.wall_us, 2'000'000u);
+  // The clock starts at 2000-01-01T00:00:00Z.
+  EXPECT_EQ(a.stdout_bytes.rfind("realtime 9466848", 0), 0u) << a.stdout_bytes;
+  auto c = RunClock(true, 8, "0");
+  EXPECT_NE(a.stdout_bytes.substr(0, a.stdout_bytes.find("slept")),
+            c.stdout_bytes.substr(0, c.stdout_bytes.find("slept")));
+}
+
+TEST(DeterministicMode, OffByDefault) {
+  auto a = RunClock(false, 0, "0");
+  auto b = RunClock(false, 0, "0");
+  ASSERT_EQ(a.status, RunStatus::kOk) << a.message;
+  EXPECT_NE(a.stdout_bytes, b.stdout_bytes);  // host clock and host entropy
+  EXPECT_EQ(a.stdout_bytes.rfind("realtime 9466848", 0), std::string::npos);
+}
+
+}  // namespace
+}  // namespace moat

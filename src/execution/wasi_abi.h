@@ -92,18 +92,17 @@ constexpr uint64_t kRightPollFdReadwrite = 1ull << 27;
 constexpr uint64_t kRightSockShutdown = 1ull << 28;
 constexpr uint64_t kRightSockAccept = 1ull << 29;
 
-constexpr uint64_t kFileRights = kRightFdDatasync | kRightFdRead | kRightFdSeek |
-                                 kRightFdFdstatSetFlags | kRightFdSync | kRightFdTell |
-                                 kRightFdWrite | kRightFdAdvise | kRightFdAllocate |
-                                 kRightFdFilestatGet | kRightFdFilestatSetSize |
-                                 kRightFdFilestatSetTimes | kRightPollFdReadwrite;
+constexpr uint64_t kFileRights =
+    kRightFdDatasync | kRightFdRead | kRightFdSeek | kRightFdFdstatSetFlags | kRightFdSync |
+    kRightFdTell | kRightFdWrite | kRightFdAdvise | kRightFdAllocate | kRightFdFilestatGet |
+    kRightFdFilestatSetSize | kRightFdFilestatSetTimes | kRightPollFdReadwrite;
 constexpr uint64_t kDirRights =
     kRightFdFdstatSetFlags | kRightFdSync | kRightFdAdvise | kRightPathCreateDirectory |
     kRightPathCreateFile | kRightPathLinkSource | kRightPathLinkTarget | kRightPathOpen |
     kRightFdReaddir | kRightPathReadlink | kRightPathRenameSource | kRightPathRenameTarget |
     kRightPathFilestatGet | kRightPathFilestatSetSize | kRightPathFilestatSetTimes |
-    kRightFdFilestatGet | kRightFdFilestatSetTimes | kRightPathSymlink |
-    kRightPathRemoveDirectory | kRightPathUnlinkFile;
+    kRightFdFilestatGet | kRightFdFilestatSetTimes | kRightPathSymlink | kRightPathRemoveDirectory |
+    kRightPathUnlinkFile;
 constexpr uint64_t kStdioRights = kRightFdRead | kRightFdWrite | kRightFdFdstatSetFlags |
                                   kRightFdFilestatGet | kRightPollFdReadwrite;
 

@@ -30,8 +30,8 @@ enum class FdKind : uint8_t { kStdio, kFile, kDir };
 
 struct FdEntry {
   FdKind kind = FdKind::kFile;
-  int host_fd = -1;    // owned; -1 for stdio
-  uint8_t stdio = 0;   // 0, 1 or 2 for kStdio
+  int host_fd = -1;   // owned; -1 for stdio
+  uint8_t stdio = 0;  // 0, 1 or 2 for kStdio
   uint8_t filetype = kFileTypeUnknown;
   uint16_t fdflags = 0;
   uint64_t rights = 0;
@@ -114,8 +114,8 @@ class Fs {
   Errno PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint16_t oflags,
                  uint64_t rights, uint64_t inheriting, uint16_t fdflags, uint32_t* fd);
   Errno PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path, FileStat* out);
-  Errno PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view path,
-                             uint64_t atim, uint64_t mtim, uint16_t fst);
+  Errno PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view path, uint64_t atim,
+                             uint64_t mtim, uint16_t fst);
   Errno PathCreateDirectory(uint32_t dirfd, std::string_view path);
   Errno PathRemoveDirectory(uint32_t dirfd, std::string_view path);
   Errno PathUnlinkFile(uint32_t dirfd, std::string_view path);
@@ -123,8 +123,7 @@ class Fs {
   Errno PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint32_t to_dirfd,
                  std::string_view to);
   Errno PathSymlink(std::string_view target, uint32_t dirfd, std::string_view path);
-  Errno PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t> buf,
-                     uint32_t* used);
+  Errno PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t> buf, uint32_t* used);
 
   // Bytes written to files so far (for the report and tests).
   uint64_t bytes_written() const { return bytes_written_; }
@@ -140,8 +139,7 @@ class Fs {
   Errno CheckPath(std::string_view op, std::string_view path);
   Errno OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
                     bool follow, int* fd, std::string* rel);
-  Errno ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path,
-                      Parent* out);
+  Errno ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path, Parent* out);
   Errno RefuseReadOnly(std::string_view op, const FdEntry& dir, std::string_view path);
   Errno ChargeCreate(std::string_view op, std::string_view path);
   Errno ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed);
