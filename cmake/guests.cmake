@@ -10,10 +10,12 @@ function(moat_guest_c name src)
   set(out ${MOAT_GUEST_DIR}/${name}.wasm)
   add_custom_command(OUTPUT ${out}
     COMMAND ${MOAT_WASM_CC} --target=wasm32-wasi --sysroot=/usr -O2 ${ARGN}
+            -MD -MF ${MOAT_GUEST_DIR}/${name}.d
             -c ${CMAKE_SOURCE_DIR}/${src} -o ${MOAT_GUEST_DIR}/${name}.o
     COMMAND ${MOAT_WASM_CC} --target=wasm32-wasi --sysroot=/usr
             ${MOAT_GUEST_DIR}/${name}.o -o ${out} -Wl,--strip-debug
     DEPENDS ${CMAKE_SOURCE_DIR}/${src}
+    DEPFILE ${MOAT_GUEST_DIR}/${name}.d  # headers the source includes
     COMMENT "guest ${name}.wasm")
   set_property(GLOBAL APPEND PROPERTY MOAT_GUEST_FILES ${out})
 endfunction()
@@ -54,6 +56,14 @@ moat_guest_wat(grow_beyond guests/hostile/grow_beyond.wat)
 moat_guest_wat(big_initial_memory guests/hostile/big_initial_memory.wat)
 moat_guest_wat(start_section_loop guests/hostile/start_section_loop.wat)
 moat_guest_c(fsprobe guests/fs/fsprobe.c -Wno-unused-result)
+# moat's own WASI preview1 conformance programs (tests/wasi_conformance_test.cc runs them).
+moat_guest_c(wasi_fd_basic guests/wasi/fd_basic.c)
+moat_guest_c(wasi_path_basic guests/wasi/path_basic.c)
+moat_guest_c(wasi_trailing_slashes guests/wasi/trailing_slashes.c)
+moat_guest_c(wasi_symlinks guests/wasi/symlinks.c)
+moat_guest_c(wasi_readdir guests/wasi/readdir.c)
+moat_guest_c(wasi_paths_escape guests/wasi/paths_escape.c)
+moat_guest_c(wasi_misc guests/wasi/misc.c)
 # Modules the pipeline must refuse, each for a named reason.
 moat_guest_wat(uses_simd guests/invalid/uses_simd.wat)
 moat_guest_wat(uses_threads guests/invalid/uses_threads.wat --enable-threads)
