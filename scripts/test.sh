@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of fuzzing with triage, a benchmark
+# AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s of
+# WASI-layer fuzzing, a benchmark
 # smoke run (numbers printed, not enforced), then the format check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
@@ -23,6 +24,9 @@ cmake --build build-asan
 
 echo "==> fuzzing the wasm pipeline for 30 s, then triage (fuzz/run.sh)"
 fuzz/run.sh 30 1
+
+echo "==> fuzzing the WASI capability layer for 20 s (fuzz/run_wasi_fs.sh)"
+fuzz/run_wasi_fs.sh 20 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true
