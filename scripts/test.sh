@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s of
-# WASI-layer fuzzing, a benchmark
-# smoke run (numbers printed, not enforced), then the format check.
+# AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
+# of WASI-layer fuzzing, a benchmark smoke run (numbers printed, not enforced), then the
+# format check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
 set -euo pipefail

@@ -217,11 +217,11 @@ TEST(Cli, CompileAndCacheCommands) {
 // denial with the path as the guest gave it; hidden patterns and quotas are flags.
 TEST(Cli, MountsHiddenPathsAndQuotas) {
   std::string dir = test::TempDir("cli-mounts");
-  ASSERT_EQ(system(("mkdir -p " + dir + "/ws " + dir + "/ro && echo hi > " + dir +
-                    "/ro/a.txt && echo S > " + dir + "/ws/.env && echo t > " + dir +
-                    "/ws/notes.txt")
-                       .c_str()),
-            0);
+  ASSERT_EQ(
+      system(("mkdir -p " + dir + "/ws " + dir + "/ro && echo hi > " + dir +
+              "/ro/a.txt && echo S > " + dir + "/ws/.env && echo t > " + dir + "/ws/notes.txt")
+                 .c_str()),
+      0);
   std::string mounts = "--dir " + dir + "/ws::/w --dir " + dir + "/ro::/r:ro ";
   CliResult r = Cli("run " + mounts + "--report json " + G("fsprobe") +
                     " read /r:a.txt -- write /r:a.txt x -- read /w:.env");

@@ -302,8 +302,8 @@ TEST_F(WasiCapabilityTest, QuotasEndInErrnoNotInDamage) {
   EXPECT_TRUE(Denied("path_open", "file.txt"));
   q = Request({});
   q.limits.max_files_created = 3;
-  EXPECT_EQ(Probe({"create", "/w:n1", "--", "mkdir", "/w:n2", "--", "symlink", "file.txt",
-                   "/w:n3", "--", "create", "/w:n4", "--", "mkdir", "/w:n5"},
+  EXPECT_EQ(Probe({"create", "/w:n1", "--", "mkdir", "/w:n2", "--", "symlink", "file.txt", "/w:n3",
+                   "--", "create", "/w:n4", "--", "mkdir", "/w:n5"},
                   &q),
             "create errno=0\nmkdir errno=0\nsymlink errno=0\ncreate errno=19\nmkdir errno=19");
   EXPECT_FALSE(fs::exists(ws_ / "n4"));

@@ -108,8 +108,8 @@ TEST_F(WasiConformance, FdBasic) {
   Run("fd_basic", {"/sandbox", "/extra"}, {Scratch(), {extra.string(), "/extra", false}},
       {"read_fixture", "write_seek_tell", "pread_pwrite", "sync_datasync", "advise", "allocate",
        "filestat_set_size", "filestat_set_times", "fdstat_get", "fdstat_set_flags_append",
-       "fdstat_set_rights", "dir_fd_op_failures", "renumber", "close", "renumber_over_preopen",
-       "close_preopen"});
+       "fdstat_set_rights", "preopen_rights", "truncation_rights", "dir_fd_op_failures", "renumber",
+       "close", "renumber_over_preopen", "close_preopen"});
   EXPECT_EQ(Read(scratch_ / "guest.txt"), "from the guest\n");
   EXPECT_EQ(Read(scratch_ / "fixture.txt"), "0123456789abcdef");
   EXPECT_EQ(Read(scratch_ / "append.txt"), "ccaabbbbdd");

@@ -74,6 +74,8 @@ static void TestWriteSeekTell(void) {
   CHECK_ERRNO(__wasi_fd_seek(fd, -100, __WASI_WHENCE_CUR, &pos), EINVAL_);
   CHECK_EQ(Tell(fd), 5);                                 // a failed seek leaves the offset alone
   CHECK_ERRNO(__wasi_fd_seek(fd, 0, 3, &pos), EINVAL_);  // no such whence
+  CHECK_ERRNO(__wasi_fd_seek(fd, -1, __WASI_WHENCE_SET, &pos), EINVAL_);
+  CHECK_EQ(Tell(fd), 5);
   // Seeking past the end is allowed; a write there leaves a hole of zeros.
   CHECK_EQ(Seek(fd, 100, __WASI_WHENCE_SET), 100);
   CHECK_EQ(WriteAll(fd, "x", 1), 1);
@@ -177,6 +179,9 @@ static void TestSetSize(void) {
   CHECK_OK(__wasi_fd_pread(fd, &iov, 1, 0, &n));
   CHECK_EQ(n, 10);
   CHECK_ERRNO(__wasi_fd_filestat_set_size(77, 1), EBADF_);
+  // Beyond what a file can be: EFBIG (Linux), EINVAL, or moat's write quota.
+  CHECK_ERRNO(__wasi_fd_filestat_set_size(fd, 1ull << 63), EFBIG_, EINVAL_, EDQUOT_, ENOSPC_);
+  CHECK_EQ(FdStat(fd).size, 10);
   CHECK_OK(__wasi_fd_close(fd));
   PASS("filestat_set_size");
 }
@@ -284,6 +289,22 @@ static void TestAppend(void) {
   __wasi_size_t n = 0;
   CHECK_OK(__wasi_fd_pread(fd, &iov, 1, 0, &n));
   CHECK_STR(buf, n, "ccaabbbbdd");
+  // pwrite-with-append.c: pwrite leaves the offset alone; with APPEND it lands at the
+  // offset (POSIX) or at the end (Linux).
+  uint64_t before = Tell(fd);
+  __wasi_ciovec_t w = {(const uint8_t*)"xyz", 3};
+  CHECK_OK(__wasi_fd_pwrite(fd, &w, 1, 0, &n));
+  CHECK_EQ(n, 3);
+  CHECK_EQ(Tell(fd), before);
+  uint64_t size = Size("append.txt");
+  CHECK(size == 10 || size == 13, "pwrite with APPEND: at the offset or at the end");
+  if (size == 10) {
+    CHECK_OK(__wasi_fd_pwrite(fd, &(__wasi_ciovec_t){(const uint8_t*)"cca", 3}, 1, 0, &n));
+  } else {
+    CHECK_OK(__wasi_fd_filestat_set_size(fd, 10));
+  }
+  // Unknown flag bits are refused.
+  CHECK_ERRNO(__wasi_fd_fdstat_set_flags(fd, 0x20), EINVAL_);
   CHECK_OK(__wasi_fd_close(fd));
   PASS("fdstat_set_flags_append");
 }
@@ -351,6 +372,70 @@ static void TestSetRights(void) {
   CHECK_ERRNO(__wasi_path_open(dir, 0, "f", 0, 0, 0, 0, &child), ENOTCAPABLE_);
   CHECK_OK(__wasi_fd_close(dir));
   PASS("fdstat_set_rights");
+}
+
+// path_open_preopen.rs: a preopen carries (at least) the rights userland expects of a
+// directory, and reopening it with those rights, with none, or read-only works.
+static void TestPreopenRights(void) {
+  static const __wasi_rights_t kDirBase =
+      R(PATH_CREATE_DIRECTORY) | R(PATH_CREATE_FILE) | R(PATH_LINK_SOURCE) | R(PATH_LINK_TARGET) |
+      R(PATH_OPEN) | R(FD_READDIR) | R(PATH_READLINK) | R(PATH_RENAME_SOURCE) |
+      R(PATH_RENAME_TARGET) | R(PATH_SYMLINK) | R(PATH_REMOVE_DIRECTORY) | R(PATH_UNLINK_FILE) |
+      R(PATH_FILESTAT_GET) | R(PATH_FILESTAT_SET_TIMES) | R(FD_FILESTAT_GET) |
+      R(FD_FILESTAT_SET_TIMES);
+  static const __wasi_rights_t kDirInheriting =
+      kDirBase | R(FD_DATASYNC) | R(FD_READ) | R(FD_SEEK) | R(FD_FDSTAT_SET_FLAGS) | R(FD_SYNC) |
+      R(FD_TELL) | R(FD_WRITE) | R(FD_ADVISE) | R(FD_ALLOCATE) | R(FD_FILESTAT_GET) |
+      R(FD_FILESTAT_SET_SIZE) | R(FD_FILESTAT_SET_TIMES) | R(POLL_FD_READWRITE);
+  __wasi_fdstat_t st = FdFdstat(scratch);
+  CHECK_EQ(st.fs_rights_base & kDirBase, kDirBase);
+  CHECK_EQ(st.fs_rights_inheriting & kDirInheriting, kDirInheriting);
+  __wasi_fd_t fd;
+  CHECK_OK(__wasi_path_open(scratch, 0, ".", 0, st.fs_rights_base, st.fs_rights_inheriting, 0,
+                            &fd));
+  CHECK_OK(__wasi_fd_close(fd));
+  CHECK_OK(__wasi_path_open(scratch, 0, ".", 0, 0, 0, 0, &fd));
+  CHECK_OK(__wasi_fd_close(fd));
+  CHECK_OK(__wasi_path_open(scratch, 0, ".", __WASI_OFLAGS_DIRECTORY, R(FD_READ), 0, 0, &fd));
+  CHECK_OK(__wasi_fd_close(fd));
+  // A directory never holds the file-only right to set its size (truncation_rights.rs).
+  CHECK_EQ(st.fs_rights_base & R(FD_FILESTAT_SET_SIZE), 0);
+  PASS("preopen_rights");
+}
+
+// truncation_rights.rs: TRUNC needs PATH_FILESTAT_SET_SIZE on the directory, not
+// FD_FILESTAT_SET_SIZE on the file.
+static void TestTruncationRights(void) {
+  CHECK_OK(__wasi_path_create_directory(scratch, "trunc_dir"));
+  __wasi_fd_t dir = OpenDir(scratch, "trunc_dir");
+  MakeFile(dir, "file", "content");
+  __wasi_fdstat_t st = FdFdstat(dir);
+  CHECK(st.fs_rights_base & R(PATH_FILESTAT_SET_SIZE), "dir can set sizes by path");
+  __wasi_fd_t fd;
+  CHECK_OK(__wasi_path_open(dir, 0, "file", __WASI_OFLAGS_TRUNC, 0, 0, 0, &fd));
+  CHECK_OK(__wasi_fd_close(fd));
+  CHECK_EQ(StatAt(dir, 0, "file").size, 0);
+  MakeFile(dir, "file", "content");
+  CHECK_OK(__wasi_fd_fdstat_set_rights(dir, st.fs_rights_base,
+                                       st.fs_rights_inheriting & ~R(FD_FILESTAT_SET_SIZE)));
+  CHECK_OK(__wasi_path_open(dir, 0, "file", __WASI_OFLAGS_TRUNC, 0, 0, 0, &fd));
+  CHECK_OK(__wasi_fd_close(fd));
+  CHECK_EQ(StatAt(dir, 0, "file").size, 0);
+  MakeFile(dir, "file", "content");
+  CHECK_OK(__wasi_fd_fdstat_set_rights(dir, st.fs_rights_base & ~R(PATH_FILESTAT_SET_SIZE),
+                                       st.fs_rights_inheriting & ~R(FD_FILESTAT_SET_SIZE)));
+  CHECK_EQ(FdFdstat(dir).fs_rights_base & R(PATH_FILESTAT_SET_SIZE), 0);
+  CHECK_ERRNO(__wasi_path_open(dir, 0, "file", __WASI_OFLAGS_TRUNC, 0, 0, 0, &fd), EPERM_,
+              ENOTCAPABLE_);
+  CHECK_EQ(StatAt(dir, 0, "file").size, 7);
+  // Without the right to set a file's size through its fd.
+  fd = OpenAt(scratch, "trunc_dir/file", 0, R(FD_READ) | R(FD_WRITE), 0);
+  CHECK_ERRNO(__wasi_fd_filestat_set_size(fd, 1), ENOTCAPABLE_, EBADF_);
+  CHECK_ERRNO(__wasi_fd_filestat_set_times(fd, 0, 0, __WASI_FSTFLAGS_MTIM_NOW), ENOTCAPABLE_,
+              EBADF_);
+  CHECK_OK(__wasi_fd_close(fd));
+  CHECK_OK(__wasi_fd_close(dir));
+  PASS("truncation_rights");
 }
 
 // dir_fd_op_failures.rs: file operations on a directory fd fail with one of the listed
@@ -467,6 +552,8 @@ int main(int argc, char** argv) {
   TestFdstat();
   TestAppend();
   TestSetRights();
+  TestPreopenRights();
+  TestTruncationRights();
   TestDirFdOpFailures();
   TestRenumber();
   TestClose();

@@ -73,6 +73,18 @@ static void TestOpenMissing(void) {
   CHECK_ERRNO(TryOpen("existing.txt/x", 0, 0, &fd), ENOTDIR_);
   CHECK_ERRNO(TryOpen("existing.txt/x", __WASI_OFLAGS_CREAT, 0, &fd), ENOTDIR_);
   CHECK_ERRNO(__wasi_path_open(77, 0, "x", 0, 0, 0, 0, &fd), EBADF_);
+  // Unknown bits in oflags or lookupflags: EINVAL (wiggle validates flag types).
+  CHECK_ERRNO(TryOpen("existing.txt", 0x10, 0, &fd), EINVAL_);
+  CHECK_ERRNO(__wasi_path_open(scratch, 0x2, "existing.txt", 0, 0, 0, 0, &fd), EINVAL_);
+  // A component longer than NAME_MAX, a path longer than PATH_MAX: ENAMETOOLONG.
+  static char longname[300];
+  memset(longname, 'n', sizeof longname - 1);
+  CHECK_ERRNO(TryOpen(longname, __WASI_OFLAGS_CREAT, R(FD_WRITE), &fd), ENAMETOOLONG_);
+  CHECK_ERRNO(__wasi_path_create_directory(scratch, longname), ENAMETOOLONG_);
+  static char longpath[5000];
+  for (size_t i = 0; i + 2 < sizeof longpath; i += 2) memcpy(longpath + i, "./", 2);
+  longpath[sizeof longpath - 2] = 'x';
+  CHECK_ERRNO(TryOpen(longpath, 0, 0, &fd), ENAMETOOLONG_);
   PASS("path_open_missing");
 }
 
@@ -265,9 +277,14 @@ static void TestRename(void) {
   // A missing source; a missing destination directory.
   CHECK_ERRNO(__wasi_path_rename(scratch, "nothing", scratch, "x"), ENOENT_);
   CHECK_ERRNO(__wasi_path_rename(scratch, "fdst", scratch, "nodir/x"), ENOENT_);
-  // Onto itself: nothing happens.
+  // Onto itself, or onto another name of the same file: nothing happens.
   CHECK_OK(__wasi_path_rename(scratch, "fdst", scratch, "fdst"));
   ReadContent("fdst", "B");
+  CHECK_OK(__wasi_path_link(scratch, 0, "fdst", scratch, "fdst_hard"));
+  CHECK_OK(__wasi_path_rename(scratch, "fdst", scratch, "fdst_hard"));
+  ReadContent("fdst", "B");
+  ReadContent("fdst_hard", "B");
+  CHECK_OK(__wasi_path_unlink_file(scratch, "fdst_hard"));
   // Across two directory fds; the host checks renamed/final.txt.
   CHECK_OK(__wasi_path_create_directory(scratch, "renamed"));
   __wasi_fd_t sub = OpenDir(scratch, "renamed");
@@ -350,6 +367,8 @@ static void TestSymlinkReadlink(void) {
   CHECK_ERRNO(__wasi_path_symlink("x", scratch, "target"), EEXIST_);
   CHECK_ERRNO(__wasi_path_symlink("x", scratch, "symlink"), EEXIST_);
   CHECK_ERRNO(__wasi_path_symlink("x", scratch, "nodir/l"), ENOENT_);
+  CHECK_ERRNO(__wasi_path_symlink("", scratch, "empty_link"), ENOENT_);  // Linux symlinkat
+  CHECK(!Exists(scratch, "empty_link"), "no link made");
   // Opened through the link (following it).
   __wasi_fd_t fd;
   CHECK_OK(__wasi_path_open(scratch, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, "symlink", 0, R(FD_READ), 0,
