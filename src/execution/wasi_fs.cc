@@ -833,6 +833,7 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
   constexpr std::string_view op = "path_open";
   FdEntry* d;
   if (Errno e = DirFor(dirfd, kRightPathOpen, &d)) return e;
+  if (lookup & ~kLookupSymlinkFollow) return kEinval;
   if (Errno e = CheckPath(op, path)) return e;
   if (path.empty()) return kEnoent;
   if (oflags & ~(kOflagCreat | kOflagDirectory | kOflagExcl | kOflagTrunc)) return kEinval;
@@ -944,6 +945,7 @@ Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path
   constexpr std::string_view op = "path_filestat_get";
   FdEntry* d;
   if (Errno e = DirFor(dirfd, kRightPathFilestatGet, &d)) return e;
+  if (lookup & ~kLookupSymlinkFollow) return kEinval;
   if (Errno e = CheckPath(op, path)) return e;
   if (path.empty()) return kEnoent;
   bool follow = lookup & kLookupSymlinkFollow;
@@ -979,6 +981,7 @@ Errno Fs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view
   constexpr std::string_view op = "path_filestat_set_times";
   FdEntry* d;
   if (Errno e = DirFor(dirfd, kRightPathFilestatSetTimes, &d)) return e;
+  if (lookup & ~kLookupSymlinkFollow) return kEinval;
   if (Errno e = CheckPath(op, path)) return e;
   timespec ts[2];
   if (!TimesFrom(atim, mtim, fst, ts)) return kEinval;
@@ -1114,6 +1117,7 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
   FdEntry *d, *td;
   if (Errno e = DirFor(dirfd, kRightPathLinkSource, &d)) return e;
   if (Errno e = DirFor(to_dirfd, kRightPathLinkTarget, &td)) return e;
+  if (lookup & ~kLookupSymlinkFollow) return kEinval;
   if (Errno e = CheckPath(op, from)) return e;
   if (Errno e = CheckPath(op, to)) return e;
   if (lookup & kLookupSymlinkFollow) return kEinval;
