@@ -234,13 +234,17 @@ TEST(Cli, MountsHiddenPathsAndQuotas) {
   EXPECT_EQ(j["denied"][0]["reason"], "mount is read-only");
   EXPECT_EQ(j["denied"][1]["subject"], ".env");
   EXPECT_EQ(j["denied"][1]["reason"], "hidden path");
+  EXPECT_EQ(j["fs_bytes_written"], 0);
 
   r = Cli("run " + mounts + "--no-default-hide --hide 'notes.*' " + G("fsprobe") +
           " read /w:.env -- read /w:notes.txt");
   EXPECT_EQ(r.out, "read errno=0 content=S\nread errno=44\n") << r.err;
 
-  r = Cli("run " + mounts + "--max-files 1 --max-write 3 " + G("fsprobe") +
+  r = Cli("run " + mounts + "--max-files 1 --max-write 3 --report json " + G("fsprobe") +
           " write /w:one abcdef -- create /w:two");
+  j = nlohmann::json::parse(r.err.substr(r.err.find('{')));
+  EXPECT_EQ(j["fs_bytes_written"], 3);
+  EXPECT_EQ(j["fs_files_created"], 1);
   EXPECT_EQ(r.out, "write errno=0\ncreate errno=19\n") << r.err;
   EXPECT_EQ(Slurp(dir + "/ws/one"), "abc");
 

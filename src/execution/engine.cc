@@ -420,6 +420,10 @@ ExecResult Instance::Finish() {
   r.fuel_used = h.FuelUsed();
   r.peak_memory_bytes = h.peak_memory_bytes;
   r.denied = std::move(h.events);
+  if (h.fs) {
+    r.fs_bytes_written = h.fs->bytes_written();
+    r.fs_files_created = h.fs->files_created();
+  }
   r.message = h.stop_message;
   switch (h.stop) {
     case StopReason::kNone:

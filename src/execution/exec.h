@@ -71,6 +71,8 @@ struct ExecResult {
   uint64_t peak_memory_bytes = 0;
   uint64_t wall_us = 0;
   std::vector<CapabilityEvent> denied;
+  uint64_t fs_bytes_written = 0;  // to files in mounts
+  uint64_t fs_files_created = 0;  // files, directories and links
   std::string module_sha256;
   double compile_ms = 0;  // time spent compiling (0 on a cache hit)
   bool cache_hit = false;

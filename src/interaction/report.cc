@@ -24,6 +24,8 @@ std::string ReportJson(const ExecResult& r) {
     denied.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
   }
   j["denied"] = denied;
+  j["fs_bytes_written"] = r.fs_bytes_written;
+  j["fs_files_created"] = r.fs_files_created;
   j["module_sha256"] = r.module_sha256;
   j["compile_ms"] = r.compile_ms;
   j["cache_hit"] = r.cache_hit;
