@@ -1,7 +1,8 @@
 // moat's WASI preview1 conformance programs (guests/wasi/*.c), each run in-process on a
 // fresh scratch directory with its fixtures. A program prints "ok <group>" per passed group
-// and exits 0; on its first failed check it prints "FAIL file:line: call: got E, expected
-// E" and exits 1. The host then checks what the guest left behind (or did not touch).
+// and exits 0; each failed check prints "FAIL file:line: call: got E, expected E", its
+// group ends "not ok <group>", and the program exits 1. The host then checks what the guest
+// left behind (or did not touch).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,12 +56,17 @@ std::string Lines(const std::vector<std::string>& v) {
   return s;
 }
 
-// The "ok" and "FAIL" lines of a guest's stdout (it may print other things too).
+// The verdict lines ("ok", "not ok", "FAIL") of a guest's stdout; it may print more.
 std::string Verdicts(const std::string& out) {
   std::istringstream in(out);
   std::string line, s;
   while (std::getline(in, line)) {
-    if (line.rfind("ok ", 0) == 0 || line.rfind("FAIL ", 0) == 0) s += line + "\n";
+    for (const char* p : {"ok ", "not ok ", "FAIL "}) {
+      if (line.rfind(p, 0) == 0) {
+        s += line + "\n";
+        break;
+      }
+    }
   }
   return s;
 }
@@ -131,6 +137,31 @@ TEST_F(WasiConformance, PathBasic) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(scratch_ / "to_delete.txt")));
   EXPECT_EQ(Read(scratch_ / "hostdir" / "inner.txt"), "inner");
   EXPECT_FALSE(fs::exists(fs::symlink_status(scratch_ / "foo")));
+}
+
+// The testsuite's layout: the scratch directory is the preopen named "/".
+TEST_F(WasiConformance, PathBasicMountedAtRoot) {
+  Write(scratch_ / "existing.txt", "keep me");
+  Write(scratch_ / "to_delete.txt", "bye");
+  Write(scratch_ / "hostdir" / "inner.txt", "inner");
+  Run("path_basic", {"/"}, {{scratch_.string(), "/", false}},
+      {"path_open_create", "path_open_missing", "path_open_directories", "dirfd_not_dir",
+       "path_open_rights", "path_create_directory", "path_remove_directory", "path_unlink_file",
+       "path_rename", "path_link", "path_symlink_readlink", "path_filestat", "path_strings"});
+  EXPECT_EQ(Read(scratch_ / "created.txt"), "made by guest");
+  EXPECT_EQ(Read(scratch_ / "renamed" / "final.txt"), "moved");
+}
+
+TEST_F(WasiConformance, LibcPosix) {
+  Write(scratch_ / "lseek.txt", "01234567");
+  Write(scratch_ / "file", "f");
+  fs::path outside = root_ / "outside.txt";
+  Run("libc_posix", {"/sandbox"}, {Scratch()},
+      {"fopen_no_access", "stdio_files", "lseek", "stat_dev_ino", "posix_calls", "dirent",
+       "pwrite_append", "sock_isatty", "clocks_entropy"});
+  EXPECT_EQ(Read(scratch_ / "data.txt"), "line one\nline 2\nthree\n");
+  EXPECT_FALSE(fs::exists(outside));
+  EXPECT_FALSE(fs::exists(scratch_ / "d"));
 }
 
 TEST_F(WasiConformance, TrailingSlashes) {

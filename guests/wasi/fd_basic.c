@@ -259,8 +259,8 @@ static uint64_t Size(const char* path) { return StatAt(scratch, 0, path).size; }
 
 // fd_flags_set.rs: APPEND on open, then cleared and set again with fd_fdstat_set_flags.
 static void TestAppend(void) {
-  __wasi_rights_t rights =
-      R(FD_READ) | R(FD_WRITE) | R(FD_SEEK) | R(FD_TELL) | R(FD_FDSTAT_SET_FLAGS);
+  __wasi_rights_t rights = R(FD_READ) | R(FD_WRITE) | R(FD_SEEK) | R(FD_TELL) |
+                           R(FD_FDSTAT_SET_FLAGS) | R(FD_FILESTAT_SET_SIZE);
   __wasi_fd_t fd = OpenAt(scratch, "append.txt", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_TRUNC, rights,
                           __WASI_FDFLAGS_APPEND);
   CHECK_EQ(FdFdstat(fd).fs_flags & __WASI_FDFLAGS_APPEND, __WASI_FDFLAGS_APPEND);
@@ -391,8 +391,8 @@ static void TestPreopenRights(void) {
   CHECK_EQ(st.fs_rights_base & kDirBase, kDirBase);
   CHECK_EQ(st.fs_rights_inheriting & kDirInheriting, kDirInheriting);
   __wasi_fd_t fd;
-  CHECK_OK(__wasi_path_open(scratch, 0, ".", 0, st.fs_rights_base, st.fs_rights_inheriting, 0,
-                            &fd));
+  CHECK_OK(
+      __wasi_path_open(scratch, 0, ".", 0, st.fs_rights_base, st.fs_rights_inheriting, 0, &fd));
   CHECK_OK(__wasi_fd_close(fd));
   CHECK_OK(__wasi_path_open(scratch, 0, ".", 0, 0, 0, 0, &fd));
   CHECK_OK(__wasi_fd_close(fd));
@@ -542,7 +542,7 @@ static void TestPreopenRenumberClose(const char* extra_name) {
 
 int main(int argc, char** argv) {
   scratch = ScratchDir(argc, argv);
-  if (argc < 3) Fail(__FILE__, __LINE__, "usage: fd_basic SCRATCH EXTRA");
+  if (argc < 3) return 2;
   TestReadFixture();
   TestWriteSeekTell();
   TestPreadPwrite();
@@ -558,5 +558,5 @@ int main(int argc, char** argv) {
   TestRenumber();
   TestClose();
   TestPreopenRenumberClose(argv[2]);
-  return 0;
+  return Finish();
 }

@@ -384,5 +384,5 @@ int main(int argc, char** argv) {
   TestStdio();
   TestSockets();
   TestBadPointers();
-  return 0;
+  return Finish();
 }

@@ -76,6 +76,11 @@ static void TestOpenMissing(void) {
   // Unknown bits in oflags or lookupflags: EINVAL (wiggle validates flag types).
   CHECK_ERRNO(TryOpen("existing.txt", 0x10, 0, &fd), EINVAL_);
   CHECK_ERRNO(__wasi_path_open(scratch, 0x2, "existing.txt", 0, 0, 0, 0, &fd), EINVAL_);
+  __wasi_filestat_t st;
+  CHECK_ERRNO(__wasi_path_filestat_get(scratch, 0x2, "existing.txt", &st), EINVAL_);
+  CHECK_ERRNO(__wasi_path_filestat_set_times(scratch, 0x2, "existing.txt", 0, 0, 0), EINVAL_);
+  CHECK_ERRNO(__wasi_path_link(scratch, 0x2, "existing.txt", scratch, "x"), EINVAL_);
+  CHECK(!Exists(scratch, "x"), "no link made");
   // A component longer than NAME_MAX, a path longer than PATH_MAX: ENAMETOOLONG.
   static char longname[300];
   memset(longname, 'n', sizeof longname - 1);
@@ -470,5 +475,5 @@ int main(int argc, char** argv) {
   TestSymlinkReadlink();
   TestPathFilestat();
   TestBadStrings();
-  return 0;
+  return Finish();
 }

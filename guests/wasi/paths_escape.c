@@ -213,12 +213,12 @@ static void TestReadOnly(void) {
 
 int main(int argc, char** argv) {
   scratch = ScratchDir(argc, argv);
-  if (argc < 3) Fail(__FILE__, __LINE__, "usage: paths_escape SCRATCH READONLY");
+  if (argc < 3) return 2;
   ro = FindPreopen(argv[2]);
   TestAbsolute();
   TestDotDot();
   TestSymlinkEscapes();
   TestPreopenRoot();
   TestReadOnly();
-  return 0;
+  return Finish();
 }

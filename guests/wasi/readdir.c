@@ -237,5 +237,5 @@ int main(int argc, char** argv) {
   TestLots();
   TestSeesChanges();
   TestErrors();
-  return 0;
+  return Finish();
 }

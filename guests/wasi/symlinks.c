@@ -173,5 +173,5 @@ int main(int argc, char** argv) {
   TestHardLinksToLinks();
   TestHostLink();
   TestGuestLinkForHost();
-  return 0;
+  return Finish();
 }

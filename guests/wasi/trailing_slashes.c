@@ -136,5 +136,5 @@ int main(int argc, char** argv) {
   TestSymlink();
   TestLink();
   TestSymlinkToDirSlash();
-  return 0;
+  return Finish();
 }

@@ -2,8 +2,9 @@
 // (so errno values are exact), checks that name the call, the file:line and the errno
 // got/expected, and small helpers to find preopens and make fixtures.
 //
-// A failed check prints "FAIL file:line: call: got ENAME, expected ENAME[|ENAME...]" on
-// stdout and stderr and exits with status 1. Each passed group prints "ok <name>".
+// A failed check prints "FAIL file:line: call: got ENAME (n), expected ENAME[|ENAME...]"
+// on stdout and stderr; the program goes on and exits 1 at the end. Each group of checks
+// ends with "ok <name>" (all passed) or "not ok <name>".
 #pragma once
 
 #include <stdarg.h>
@@ -102,13 +103,20 @@ enum {
   ENOTCAPABLE_ = __WASI_ERRNO_NOTCAPABLE,
 };
 
+// Failed checks so far, in the program and in the current group. A failed check is
+// reported and the program goes on (so one run shows every failure); the group then prints
+// "not ok", and the program exits 1 at the end (or at once after kMaxFailures).
+static int g_failures, g_group_failures;
+enum { kMaxFailures = 60 };
+
 static inline void FailV(const char* file, int line, const char* fmt, va_list ap) {
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
   printf("FAIL %s:%d: %s\n", file, line, msg);
   fflush(stdout);
   fprintf(stderr, "FAIL %s:%d: %s\n", file, line, msg);
-  exit(1);
+  ++g_group_failures;
+  if (++g_failures >= kMaxFailures) exit(1);
 }
 
 static inline void Fail(const char* file, int line, const char* fmt, ...) {
@@ -169,11 +177,16 @@ static inline void CheckErrno(const char* file, int line, const char* call, int 
            (const char*)(got), (want));                                               \
   } while (0)
 
-#define PASS(name)           \
-  do {                       \
-    printf("ok %s\n", name); \
-    fflush(stdout);          \
+// Ends a group of checks: "ok <name>" when all passed, else "not ok <name>".
+#define PASS(name)                                               \
+  do {                                                           \
+    printf("%s %s\n", g_group_failures ? "not ok" : "ok", name); \
+    fflush(stdout);                                              \
+    g_group_failures = 0;                                        \
   } while (0)
+
+// main's return value: 1 when any check failed.
+static inline int Finish(void) { return g_failures ? 1 : 0; }
 
 // Rights.
 #define R(x) __WASI_RIGHTS_##x
@@ -203,12 +216,15 @@ static inline __wasi_fd_t FindPreopen(const char* name) {
     if (n == strlen(name) && memcmp(buf, name, n) == 0) return fd;
   }
   Fail(__FILE__, __LINE__, "no preopen named %s", name);
-  return 0;
+  exit(1);
 }
 
 // The scratch preopen: argv[1] names it (the harness passes it).
 static inline __wasi_fd_t ScratchDir(int argc, char** argv) {
-  if (argc < 2) Fail(__FILE__, __LINE__, "usage: %s PREOPEN_NAME", argc ? argv[0] : "?");
+  if (argc < 2) {
+    Fail(__FILE__, __LINE__, "usage: %s PREOPEN_NAME", argc ? argv[0] : "?");
+    exit(1);
+  }
   return FindPreopen(argv[1]);
 }
 
