@@ -380,6 +380,21 @@ TEST_F(WasiCapabilityTest, RaceWithHostSwappingDirectoriesAndSymlinks) {
   printf("race: %s, %ld host swaps\n", line.c_str(), swaps.load());
 }
 
+// A directory the guest holds open is moved out of the mount by someone else: paths from
+// its fd are resolved through the mount, so the guest neither reads nor creates there.
+TEST_F(WasiCapabilityTest, DirectoryMovedOutOfTheMountTakesNoGuestAlong) {
+  Write(ws_ / "held" / "f", "INSIDE");
+  std::thread mover([&] {
+    usleep(100'000);
+    fs::rename(ws_ / "held", out_ / "held");
+  });
+  std::string out = Probe({"holddir", "/w:held", "600"});
+  mover.join();
+  EXPECT_EQ(out, "holddir.read errno=44\nholddir.create errno=44") << out;
+  EXPECT_FALSE(fs::exists(out_ / "held" / "created"));
+  fs::remove_all(out_ / "held");  // the mover's doing; the snapshot check covers the rest
+}
+
 TEST(HiddenPaths, Patterns) {
   wasi::HiddenPaths h(DefaultHiddenPatterns());
   EXPECT_TRUE(h.Hidden(".env"));

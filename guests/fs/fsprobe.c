@@ -251,6 +251,31 @@ static int Run(int argc, char** argv) {
     int e = OpenT(t, 0, __WASI_OFLAGS_CREAT, kRead | kWrite, 0, &fd);
     if (!e) e = __wasi_fd_filestat_set_size(fd, strtoull(argv[2], 0, 10));
     Report("grow", e);
+  } else if (!strcmp(op, "holddir") && argc == 3) {  // holddir MOUNT:DIR MS
+    // Opens DIR, sleeps (someone may move DIR meanwhile), then reads and creates through
+    // the directory fd.
+    Target t = Parse(argv[1]);
+    __wasi_fd_t dir;
+    int e = OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, __WASI_OFLAGS_DIRECTORY,
+                  kRead | __WASI_RIGHTS_PATH_OPEN | __WASI_RIGHTS_PATH_CREATE_FILE, 0, &dir);
+    if (e) {
+      Report("holddir.open", e);
+      return 0;
+    }
+    __wasi_subscription_t sub = {0};
+    sub.u.tag = __WASI_EVENTTYPE_CLOCK;
+    sub.u.u.clock.id = __WASI_CLOCKID_MONOTONIC;
+    sub.u.u.clock.timeout = (uint64_t)atoi(argv[2]) * 1000000ull;
+    __wasi_event_t ev;
+    __wasi_size_t nev;
+    __wasi_poll_oneoff(&sub, &ev, 1, &nev);
+    __wasi_fd_t fd;
+    e = __wasi_path_open(dir, 0, "f", 0, kRead, 0, 0, &fd);
+    printf("holddir.read errno=%d", e);
+    if (!e) PrintContent(fd);
+    printf("\n");
+    e = __wasi_path_open(dir, 0, "created", __WASI_OFLAGS_CREAT, kRead | kWrite, 0, 0, &fd);
+    Report("holddir.create", e);
   } else if (!strcmp(op, "race") && argc == 3) {  // race MOUNT ITERATIONS
     // Opens, reads, creates and renames through paths a host thread keeps swapping; prints
     // LEAK for any content that did not come from inside the mount.

@@ -277,6 +277,7 @@ bool HiddenPaths::Hidden(std::string_view rel) const {
 
 // The directory a path operation acts in, and the last component of its path.
 struct Fs::Parent {
+  std::string full;  // the path from the mount root; `name` points into it
   int fd = -1;
   bool owned = false;
   std::string rel;        // mount-relative path of the parent directory
@@ -294,6 +295,7 @@ Fs::~Fs() {
   for (auto& e : table_) {
     if (e && e->host_fd >= 0) close(e->host_fd);
   }
+  for (int fd : mount_fd_) close(fd);
 }
 
 Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req,
@@ -318,6 +320,11 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req,
                        "cannot open mount '" + m.host_path + "': " + strerror(e));
     }
     fs->mount_real_.push_back(real);
+    fs->mount_fd_.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (fs->mount_fd_.back() < 0) {
+      close(fd);
+      return MakeError(ErrorCode::kInternal, "cannot duplicate a mount fd");
+    }
     FdEntry e;
     e.kind = FdKind::kDir;
     e.host_fd = fd;
@@ -400,51 +407,90 @@ bool Fs::RealRel(int fd, int mount, std::string* rel) const {
   return true;
 }
 
-Errno Fs::OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
-                      bool follow, int* out, std::string* rel) {
-  if (path.empty()) return kEnoent;
-  std::string p(path);
+Errno Fs::Anchor(std::string_view op, const FdEntry& dir, std::string_view path,
+                 std::string* full) {
+  if (dir.rel.empty()) {
+    full->assign(path);
+    return kSuccess;
+  }
+  // A directory the guest opened is reached again from its mount's root, so a directory
+  // moved out of the mount by someone else cannot take the guest along; ".." may not climb
+  // above the directory itself.
+  std::string folded;
+  if (!JoinLexical("", path, &folded)) {
+    Deny(op, path, "path escapes its directory");
+    return kEperm;
+  }
+  *full = dir.rel + "/" + std::string(path);
+  return kSuccess;
+}
+
+Errno Fs::OpenAt(std::string_view op, int mount, std::string_view subject, const std::string& full,
+                 int flags, bool follow, int* out, std::string* rel) {
+  if (full.empty()) return kEnoent;
+  int root = mount_fd_[static_cast<size_t>(mount)];
   if (!follow) flags |= O_NOFOLLOW;
   // First without symlinks: then the lexical path is the real one.
-  int fd = OpenAt2(dir.host_fd, p, flags, kResolve | RESOLVE_NO_SYMLINKS);
+  int fd = OpenAt2(root, full, flags, kResolve | RESOLVE_NO_SYMLINKS);
   bool lexical = fd >= 0;
-  if (fd < 0 && errno == ELOOP) fd = OpenAt2(dir.host_fd, p, flags, kResolve);
+  if (fd < 0 && errno == ELOOP) fd = OpenAt2(root, full, flags, kResolve);
   if (fd < 0) {
     int e = errno;
     if (e == EXDEV) {
-      Deny(op, path, "path escapes its mount");
+      Deny(op, subject, "path escapes its mount");
       return kEperm;
     }
     return FromHostErrno(e);
   }
-  bool ok = lexical ? JoinLexical(dir.rel, path, rel) : RealRel(fd, dir.mount, rel);
+  bool ok = lexical ? JoinLexical("", full, rel) : RealRel(fd, mount, rel);
   if (!ok) {
     close(fd);
-    Deny(op, path, "path resolves outside its mount");
+    Deny(op, subject, "path resolves outside its mount");
     return kEperm;
   }
   if (IsHidden(*rel)) {
     close(fd);
-    Deny(op, path, "hidden path");
+    Deny(op, subject, "hidden path");
     return kEnoent;
   }
   *out = fd;
   return kSuccess;
 }
 
+Errno Fs::OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
+                      bool follow, int* out, std::string* rel) {
+  if (path.empty()) return kEnoent;
+  std::string full;
+  if (Errno e = Anchor(op, dir, path, &full)) return e;
+  return OpenAt(op, dir.mount, path, full, flags, follow, out, rel);
+}
+
+void Fs::MovedDirectory(const std::string& from, const std::string& to) {
+  for (auto& e : table_) {
+    if (!e || e->kind != FdKind::kDir || e->rel.size() < from.size()) continue;
+    if (e->rel == from) {
+      e->rel = to;
+    } else if (e->rel.compare(0, from.size(), from) == 0 && e->rel[from.size()] == '/') {
+      e->rel = to + e->rel.substr(from.size());
+    }
+  }
+}
+
 Errno Fs::ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path,
                         Parent* out) {
   if (path.empty()) return kEnoent;
+  if (Errno e = Anchor(op, dir, path, &out->full)) return e;
   std::string_view parent;
-  SplitLast(path, &parent, &out->name);
+  SplitLast(out->full, &parent, &out->name);
   out->mount = dir.mount;
   if (parent.empty()) {
-    out->fd = dir.host_fd;
-    out->rel = dir.rel;
+    out->fd = mount_fd_[static_cast<size_t>(dir.mount)];
+    out->rel.clear();
     return kSuccess;
   }
   int fd = -1;
-  if (Errno e = OpenBeneath(op, dir, parent, O_PATH | O_DIRECTORY, true, &fd, &out->rel)) {
+  if (Errno e = OpenAt(op, dir.mount, path, std::string(parent), O_PATH | O_DIRECTORY, true, &fd,
+                       &out->rel)) {
     return e;
   }
   out->fd = fd;
@@ -772,19 +818,29 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
   if (cookie == 0 || !e->listed) {
     e->listing.clear();
     e->listed = false;
-    int dfd = openat(e->host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return FromHostErrno(errno);
+    int dfd = -1;
+    if (e->rel.empty()) {
+      dfd = openat(mount_fd_[static_cast<size_t>(e->mount)], ".",
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0) return FromHostErrno(errno);
+    } else {
+      std::string rel;
+      if (Errno r = OpenAt("fd_readdir", e->mount, e->rel, e->rel, O_RDONLY | O_DIRECTORY, true,
+                           &dfd, &rel)) {
+        return r;
+      }
+    }
     DIR* d = fdopendir(dfd);
     if (!d) {
       close(dfd);
       return FromHostErrno(errno);
     }
     struct stat self {};
-    fstat(e->host_fd, &self);
+    fstat(dirfd(d), &self);
     uint64_t up_ino = self.st_ino;
     if (!e->rel.empty()) {
       struct stat up {};
-      if (fstatat(e->host_fd, "..", &up, 0) == 0) up_ino = up.st_ino;
+      if (fstatat(dirfd(d), "..", &up, 0) == 0) up_ino = up.st_ino;
     }
     e->listing.push_back({".", self.st_ino, kFileTypeDirectory});
     e->listing.push_back({"..", up_ino, kFileTypeDirectory});
@@ -796,7 +852,7 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
       DirEntry ent{std::string(name), de->d_ino, FileTypeOfDirent(de->d_type)};
       if (de->d_type == DT_UNKNOWN) {
         struct stat st {};
-        if (fstatat(e->host_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
           ent.type = FileTypeOf(st.st_mode);
         }
       }
@@ -1108,6 +1164,7 @@ Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
   }
   std::string x(a.name), y(b.name);
   if (renameat(a.fd, x.c_str(), b.fd, y.c_str()) != 0) return FromHostErrno(errno);
+  MovedDirectory(JoinRel(a.rel, an), JoinRel(b.rel, bn));
   return kSuccess;
 }
 

@@ -40,7 +40,9 @@ struct FdEntry {
   bool writable = false;
   bool preopen = false;
   int mount = -1;   // index into the request's mounts
-  std::string rel;  // for directories: path relative to the mount root ("" is the root)
+  // For directories: the path relative to the mount root ("" is the root). Paths from a
+  // directory are resolved from the mount root through it, never from its own fd.
+  std::string rel;
   // fd_readdir snapshot, taken when a listing starts at cookie 0.
   std::vector<DirEntry> listing;
   bool listed = false;
@@ -137,8 +139,13 @@ class Fs {
   Errno FileFor(uint32_t fd, uint64_t right, FdEntry** out);
   Errno DirFor(uint32_t fd, uint64_t right, FdEntry** out);
   Errno CheckPath(std::string_view op, std::string_view path);
+  Errno Anchor(std::string_view op, const FdEntry& dir, std::string_view path,
+               std::string* full);
+  Errno OpenAt(std::string_view op, int mount, std::string_view subject, const std::string& full,
+               int flags, bool follow, int* fd, std::string* rel);
   Errno OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
                     bool follow, int* fd, std::string* rel);
+  void MovedDirectory(const std::string& from, const std::string& to);
   Errno ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path, Parent* out);
   Errno RefuseReadOnly(std::string_view op, const FdEntry& dir, std::string_view path);
   Errno ChargeCreate(std::string_view op, std::string_view path);
@@ -151,6 +158,7 @@ class Fs {
   std::vector<CapabilityEvent>* events_;
   HiddenPaths hidden_;
   std::vector<std::string> mount_real_;  // realpath of each mount root
+  std::vector<int> mount_fd_;            // each mount root, whatever the guest does to its fds
   std::vector<std::unique_ptr<FdEntry>> table_;
   size_t open_count_ = 0;  // guest-opened fds (not stdio or preopens)
   uint64_t bytes_written_ = 0;
