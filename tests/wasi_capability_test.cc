@@ -208,6 +208,47 @@ TEST_F(WasiCapabilityTest, MutationsCannotLeaveTheMount) {
   for (const char* l : {"l1", "l2", "l3"}) EXPECT_FALSE(fs::is_symlink(ws_ / l)) << l;
 }
 
+// Wasmtime's trailing-slash symlink advisory and uvwasi's host-planted symlinks: a slash
+// after a link, or a dangling link pointing out, must not create or open anything outside.
+TEST_F(WasiCapabilityTest, TrailingSlashAndDanglingSymlinksStayInside) {
+  fs::create_symlink("../outside/newfile", ws_ / "dangle");
+  fs::create_symlink(out_ / "newdir", ws_ / "dangle_abs");
+  for (const char* p : {"abs_link/", "rel_escape/", "dir_escape/", "dir_escape//", "dangle",
+                        "dangle/", "dangle_abs", "dangle_abs/", "chain1/"}) {
+    std::string path = std::string("/w:") + p;
+    EXPECT_NE(Probe({"write", path, "x"}), E("write", 0)) << p;
+    EXPECT_NE(Probe({"create", path}), E("create", 0)) << p;
+    EXPECT_NE(Probe({"mkdir", path}), E("mkdir", 0)) << p;
+    EXPECT_NE(Probe({"read", path}).rfind("read errno=0", 0), 0u) << p;
+    EXPECT_NE(Probe({"symlink", "file.txt", path}), E("symlink", 0)) << p;
+    EXPECT_NE(Probe({"link", "/w:file.txt", path}), E("link", 0)) << p;
+    if (path.back() == '/') {
+      EXPECT_NE(Probe({"rename", "/w:file.txt", path}), E("rename", 0)) << p;
+      ASSERT_TRUE(fs::exists(ws_ / "file.txt")) << p;
+    }
+  }
+  // Renaming onto a link replaces the link itself, inside the mount.
+  EXPECT_EQ(Probe({"rename", "/w:file.txt", "/w:dangle"}), E("rename", 0));
+  EXPECT_EQ(Read(ws_ / "dangle"), "hello");
+  EXPECT_FALSE(fs::exists(out_ / "newfile"));
+  EXPECT_FALSE(fs::exists(out_ / "newdir"));
+}
+
+// Wasmtime's other advisory: a read-only mount stays read-only when the same folder is
+// also mounted read-write, and the other way round nothing leaks between the two.
+TEST_F(WasiCapabilityTest, SameFolderMountedReadOnlyAndReadWrite) {
+  ExecRequest req = Request({});
+  req.mounts.push_back({ws_.string(), "/same_ro", true});
+  EXPECT_EQ(Probe({"write", "/same_ro:file.txt", "x"}, &req), E("write", kPerm));
+  EXPECT_EQ(Probe({"unlink", "/same_ro:file.txt"}, &req), E("unlink", kPerm));
+  EXPECT_EQ(Probe({"rename", "/same_ro:file.txt", "/w:moved"}, &req), E("rename", kPerm));
+  EXPECT_EQ(Probe({"rename", "/w:file.txt", "/same_ro:moved"}, &req), E("rename", kPerm));
+  EXPECT_EQ(Probe({"link", "/same_ro:file.txt", "/w:hl"}, &req), E("link", kPerm));
+  EXPECT_EQ(Probe({"read", "/same_ro:file.txt"}, &req), "read errno=0 content=hello");
+  EXPECT_EQ(Probe({"write", "/w:file.txt", "changed"}, &req), E("write", 0));
+  EXPECT_EQ(Read(ws_ / "file.txt"), "changed");
+}
+
 TEST_F(WasiCapabilityTest, ReadOnlyMountRefusesEveryMutation) {
   struct Case {
     std::vector<std::string> args;
