@@ -971,7 +971,9 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     Deny(op, path, "not a regular file or directory");
     return kEacces;
   }
-  if (!(fdflags & kFdflagNonblock)) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // O_NONBLOCK changes nothing for regular files and directories (the only kinds opened),
+  // so it is left set rather than cleared with two more syscalls; fdflags reports what the
+  // guest asked for.
   FdEntry e;
   e.host_fd = fd;
   e.mount = d->mount;
