@@ -15,6 +15,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   clang-format clang-tidy valgrind
 )
+# npm fetches third-party sources (scripts/fetch_third_party.sh). Debian's package only
+# when no npm is there: it conflicts with a Node.js that bundles its own (NodeSource).
+command -v npm >/dev/null || PACKAGES+=(npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Sources of real programs built as guests (SQLite, QuickJS), pinned by version and sha256.
+scripts/fetch_third_party.sh
 
 echo "==> building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
