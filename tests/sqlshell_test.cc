@@ -71,11 +71,9 @@ class SqlShell : public ::testing::Test {
   }
 
   static Outcome Wasm(const std::string& args, const std::string& input = "") {
-    // Fuel: the metering charges a loop header for its whole body, every branch, and
-    // SQLite's VDBE is one loop around a large switch, so each opcode costs tens of
-    // thousands of units. The creating script alone takes most of the 1e10 default.
-    return Shell(std::string(MOAT_BINARY) + " run --fuel 1000G --timeout 2m --dir " +
-                     Quote(wasm_dir_) + "::/data " + test::Guest("sqlshell") + " " + args,
+    // Default fuel: the metering charges each case of SQLite's VDBE switch on its own.
+    return Shell(std::string(MOAT_BINARY) + " run --timeout 2m --dir " + Quote(wasm_dir_) +
+                     "::/data " + test::Guest("sqlshell") + " " + args,
                  input);
   }
   static Outcome Native(const std::string& args, const std::string& input = "") {

@@ -26,6 +26,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <unordered_set>
 
 #include "execution/host_imports.h"
 #include "execution/limits.h"
@@ -348,9 +349,15 @@ Status ShiftFuncIndices(wabt::Module& m, Index from) {
   return OkStatus();
 }
 
-// Charges fuel at every function entry and loop header: cost = the instructions of that
-// body, including nested blocks and both arms of ifs but not nested loops, which charge
-// for themselves. A loop iteration or a call therefore always costs at least one unit.
+// Charges fuel in advance for straight-line segments of code: at every function entry and
+// loop header, and at the start of an if arm or of the code after a block when that code
+// costs more than kFoldCost on its own (smaller ones are folded into the enclosing
+// segment, so hot loops keep one check per iteration). A segment's cost is its instruction
+// count up to the next place that charges for itself; block and loop markers are free.
+// Branching out of a segment early leaves its rest paid for: fuel is an upper bound that
+// stays within kFoldCost per skipped piece, and a loop iteration or a call always costs at
+// least one unit. (An interpreter's dispatch loop, one loop around a switch of hundreds
+// of cases, pays for the case it runs, not for all of them.)
 //
 // Within a function the counter lives in a local (a register in the generated C), synced
 // with the global around calls (callees and host functions charge the global), before
@@ -363,19 +370,17 @@ class FuelPass {
   FuelPass(Index fuel_global, Index exhausted_func) : g_(fuel_global), exhausted_(exhausted_func) {}
 
   void MeterFunction(wabt::Func& f) {
-    costs_.clear();
-    uint64_t entry_cost = Cost(f.exprs);
     scratch_ = f.GetNumParamsAndLocals();  // i32: length operand of bulk operations
     f.local_types.AppendDecl(Type::I32, 1);
     if (f.GetNumResults() > 1) {
       // Multi-value bodies cannot be wrapped in an inline-typed block: charge the global.
-      Instrument(f.exprs, false);
+      uint64_t entry_cost = Segment(f.exprs, false);
       Prepend(f.exprs, Charge(entry_cost, Glob, false));
       return;
     }
     local_ = f.GetNumParamsAndLocals();
     f.local_types.AppendDecl(Type::I64, 1);
-    Instrument(f.exprs, true);
+    uint64_t entry_cost = Segment(f.exprs, true);
     auto body = std::make_unique<wabt::BlockExpr>();
     body->block.decl.sig.result_types = f.decl.sig.result_types;
     body->block.exprs.splice(body->block.exprs.begin(), f.exprs);
@@ -385,6 +390,9 @@ class FuelPass {
     Append(f.exprs, Get(Loc));
     Append(f.exprs, Set(Glob));
   }
+
+  // Pieces of code this long or shorter are paid for by the enclosing segment.
+  static constexpr uint64_t kFoldCost = 32;
 
  private:
   enum Where { Glob, Loc };
@@ -400,37 +408,6 @@ class FuelPass {
   }
   static void Append(ExprList& l, std::unique_ptr<Expr> e) { l.push_back(std::move(e)); }
   static void Prepend(ExprList& l, ExprList seq) { l.splice(l.begin(), seq); }
-
-  // Pass 1: cost of a list (see above); records each loop's own cost.
-  uint64_t Cost(ExprList& list) {
-    uint64_t cost = 0;
-    for (Expr& e : list) {
-      cost += 1;
-      switch (e.type()) {
-        case ExprType::Block: cost += Cost(wabt::cast<wabt::BlockExpr>(&e)->block.exprs); break;
-        case ExprType::If: {
-          auto* ie = wabt::cast<wabt::IfExpr>(&e);
-          cost += Cost(ie->true_.exprs);
-          cost += Cost(ie->false_);
-          break;
-        }
-        case ExprType::Loop: {
-          auto* le = wabt::cast<wabt::LoopExpr>(&e);
-          costs_.push_back({le, Cost(le->block.exprs)});
-          break;
-        }
-        default: break;
-      }
-    }
-    return cost;
-  }
-
-  uint64_t LoopCost(const wabt::LoopExpr* le) const {
-    for (const auto& [loop, cost] : costs_) {
-      if (loop == le) return std::max<uint64_t>(1, cost);
-    }
-    return 1;
-  }
 
   // [new counter value on stack] -> stored in the counter; if it is negative, refill:
   // local mode: local.tee; if (< 0) { sync; fuel_exhausted(); reload }
@@ -496,19 +473,28 @@ class FuelPass {
     return seq;
   }
 
-  // Pass 2: charges loop headers and bulk operations; in local mode also syncs the
-  // counter around calls and before returns.
-  void Instrument(ExprList& list, bool local_mode) {
+  // Instruments `list` (charges for the pieces that pay for themselves, bulk operations,
+  // and in local mode the counter sync around calls and before returns) and returns the
+  // cost of the rest, which whoever enters the list charges.
+  uint64_t Segment(ExprList& list, bool local_mode) {
+    // The list splits at the end of each block it contains: piece 0 runs from the start,
+    // piece k from just after the k-th block (kept as the block's iterator: code inserted
+    // later before the next instruction must come after the piece's charge). Each piece is
+    // decided from the last one back.
+    std::vector<std::pair<ExprList::iterator, uint64_t>> pieces = {{list.end(), 0}};
     for (auto it = list.begin(); it != list.end(); ++it) {
       Expr& e = *it;
+      uint64_t& cost = pieces.back().second;
       if (int shift = BulkShift(e.type()); shift >= 0) {
         ExprList charge = ChargeBulk(shift, local_mode);
         list.splice(it, charge);
+        cost += 1;
         continue;
       }
       switch (e.type()) {
         case ExprType::Call:
         case ExprType::CallIndirect:
+          cost += 1;
           if (!local_mode) break;
           list.insert(it, Get(Loc));
           list.insert(it, Set(Glob));
@@ -520,35 +506,90 @@ class FuelPass {
           }
           break;
         case ExprType::Return:
+          cost += 1;
           if (!local_mode) break;
           list.insert(it, Get(Loc));
           list.insert(it, Set(Glob));
           break;
         case ExprType::Block:
-          Instrument(wabt::cast<wabt::BlockExpr>(&e)->block.exprs, local_mode);
+          labels_.push_back(&e);
+          cost += Segment(wabt::cast<wabt::BlockExpr>(&e)->block.exprs, local_mode);
+          labels_.pop_back();
+          pieces.push_back({it, 0});
           break;
+        case ExprType::Br:
+          cost += 1;
+          Target(wabt::cast<wabt::BrExpr>(&e)->var);
+          break;
+        case ExprType::BrIf:
+          cost += 1;
+          Target(wabt::cast<wabt::BrIfExpr>(&e)->var);
+          break;
+        case ExprType::BrTable: {
+          cost += 1;
+          auto* bt = wabt::cast<wabt::BrTableExpr>(&e);
+          for (const wabt::Var& v : bt->targets) Target(v);
+          Target(bt->default_target);
+          break;
+        }
         case ExprType::If: {
           auto* ie = wabt::cast<wabt::IfExpr>(&e);
-          Instrument(ie->true_.exprs, local_mode);
-          Instrument(ie->false_, local_mode);
+          labels_.push_back(&e);
+          uint64_t arms[2] = {Segment(ie->true_.exprs, local_mode),
+                              Segment(ie->false_, local_mode)};
+          labels_.pop_back();
+          ExprList* lists[2] = {&ie->true_.exprs, &ie->false_};
+          for (int k = 0; k < 2; ++k) {
+            if (arms[k] > kFoldCost) {
+              Prepend(*lists[k], Charge(arms[k], local_mode ? Loc : Glob, local_mode));
+              arms[k] = 0;
+            }
+          }
+          cost += 1 + std::max(arms[0], arms[1]);
           break;
         }
         case ExprType::Loop: {
           auto* le = wabt::cast<wabt::LoopExpr>(&e);
-          Instrument(le->block.exprs, local_mode);
-          Prepend(le->block.exprs, Charge(LoopCost(le), local_mode ? Loc : Glob, local_mode));
+          labels_.push_back(&e);
+          uint64_t body = Segment(le->block.exprs, local_mode);
+          labels_.pop_back();
+          Prepend(le->block.exprs, Charge(body, local_mode ? Loc : Glob, local_mode));
           break;
         }
-        default: break;
+        default: cost += 1; break;
       }
     }
+    // Code after a block that a branch leaves is a merge point: it pays for itself, or an
+    // interpreter's switch (nested blocks, a case after each) would pay for every case.
+    // Code after a block only fallen out of runs in sequence and may be folded.
+    uint64_t rest = 0;
+    for (size_t k = pieces.size() - 1; k > 0; --k) {
+      rest += pieces[k].second;
+      bool merge = targeted_.count(&*pieces[k].first) > 0;
+      if (rest > kFoldCost || (merge && rest > 0)) {
+        ExprList charge = Charge(rest, local_mode ? Loc : Glob, local_mode);
+        list.splice(std::next(pieces[k].first), charge);
+        rest = 0;
+      }
+    }
+    return pieces[0].second + rest;
   }
 
+  // Marks the block, loop or if that a branch label refers to.
+  void Target(const wabt::Var& v) {
+    if (!v.is_index()) {  // named labels (text format): every enclosing block is a target
+      targeted_.insert(labels_.begin(), labels_.end());
+      return;
+    }
+    if (v.index() < labels_.size()) targeted_.insert(labels_[labels_.size() - 1 - v.index()]);
+  }
+
+  std::vector<const Expr*> labels_;  // enclosing blocks, loops and ifs, innermost last
+  std::unordered_set<const Expr*> targeted_;
   Index g_;
   Index exhausted_;
   Index local_ = 0;
   Index scratch_ = 0;
-  std::vector<std::pair<const wabt::LoopExpr*, uint64_t>> costs_;
 };
 
 Status AddFuelMetering(wabt::Module& m) {
