@@ -820,8 +820,8 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     e->listed = false;
     int dfd = -1;
     if (e->rel.empty()) {
-      dfd = openat(mount_fd_[static_cast<size_t>(e->mount)], ".",
-                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd =
+          openat(mount_fd_[static_cast<size_t>(e->mount)], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (dfd < 0) return FromHostErrno(errno);
     } else {
       std::string rel;

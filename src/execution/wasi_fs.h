@@ -39,7 +39,7 @@ struct FdEntry {
   bool readable = false;
   bool writable = false;
   bool preopen = false;
-  int mount = -1;   // index into the request's mounts
+  int mount = -1;  // index into the request's mounts
   // For directories: the path relative to the mount root ("" is the root). Paths from a
   // directory are resolved from the mount root through it, never from its own fd.
   std::string rel;
@@ -139,8 +139,7 @@ class Fs {
   Errno FileFor(uint32_t fd, uint64_t right, FdEntry** out);
   Errno DirFor(uint32_t fd, uint64_t right, FdEntry** out);
   Errno CheckPath(std::string_view op, std::string_view path);
-  Errno Anchor(std::string_view op, const FdEntry& dir, std::string_view path,
-               std::string* full);
+  Errno Anchor(std::string_view op, const FdEntry& dir, std::string_view path, std::string* full);
   Errno OpenAt(std::string_view op, int mount, std::string_view subject, const std::string& full,
                int flags, bool follow, int* fd, std::string* rel);
   Errno OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
