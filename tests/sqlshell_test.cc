@@ -205,5 +205,21 @@ TEST_F(SqlShell, SameOutputCreatingQueryingAndReopeningADatabase) {
   EXPECT_NE(wasm_db.out.find("2500|6250000|3125000.0|"), std::string::npos) << wasm_db.out;
 }
 
+// A database in a read-only mount: SQLite's WASI locking creates a directory beside the
+// file, which the mount refuses; opened immutable, the same database reads fine.
+TEST_F(SqlShell, ReadOnlyMountNeedsImmutable) {
+  Outcome made =
+      Native(Quote(native_dir_ + "/ro.db"), "CREATE TABLE t(x); INSERT INTO t VALUES (42);");
+  ASSERT_EQ(made.status, 0) << made.err;
+  std::string run = std::string(MOAT_BINARY) + " run --dir " + Quote(native_dir_) + "::/ro:ro " +
+                    test::Guest("sqlshell") + " ";
+  Outcome locked = Shell(run + "/ro/ro.db 'SELECT x FROM t'", "");
+  EXPECT_EQ(locked.status, 1);
+  EXPECT_NE(locked.err.find("error:"), std::string::npos) << locked.err;
+  Outcome immutable = Shell(run + "'file:/ro/ro.db?immutable=1' 'SELECT x FROM t'", "");
+  EXPECT_EQ(immutable.status, 0) << immutable.err;
+  EXPECT_EQ(immutable.out, "42\n");
+}
+
 }  // namespace
 }  // namespace moat

@@ -348,6 +348,22 @@ TEST_F(WasiCapabilityTest, QuotasEndInErrnoNotInDamage) {
                   &q),
             "create errno=0\nmkdir errno=0\nsymlink errno=0\ncreate errno=19\nmkdir errno=19");
   EXPECT_FALSE(fs::exists(ws_ / "n4"));
+  // The quota counts what the run created and still exists: removing gives it back, so a
+  // program that keeps creating and deleting a lock file never runs out.
+  std::vector<std::string> churn;
+  for (int i = 0; i < 20; ++i) {
+    for (const char* a : {"mkdir", "/w:lock", "--", "rmdir", "/w:lock", "--", "create", "/w:tmp",
+                          "--", "unlink", "/w:tmp", "--"}) {
+      churn.push_back(a);
+    }
+  }
+  churn.insert(churn.end(), {"create", "/w:c1", "--", "create", "/w:c2", "--", "rename", "/w:c2",
+                             "/w:c1", "--", "create", "/w:c3", "--", "create", "/w:c4"});
+  q.limits.max_files_created = 2;
+  std::string out = Probe(churn, &q);
+  EXPECT_EQ(out.find("errno=19"), out.rfind("errno=19")) << out;  // only the last create
+  EXPECT_EQ(out.substr(out.rfind('\n') + 1), "create errno=19") << out;
+  EXPECT_EQ(last_.fs_files_created, 2u);
   // Opening an existing file with CREAT creates nothing and costs nothing.
   q.limits.max_files_created = 0;
   EXPECT_EQ(Probe({"write", "/w:file.txt", "again"}, &q), E("write", 0));

@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
 
   sqlite3* db = NULL;
   int status;
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
     fprintf(stderr, "error: %s\n", db != NULL ? sqlite3_errmsg(db) : "out of memory");
     status = 1;
   } else {

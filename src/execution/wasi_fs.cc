@@ -516,6 +516,15 @@ Errno Fs::ChargeCreate(std::string_view op, std::string_view path) {
   return kSuccess;
 }
 
+void Fs::NoteCreated(const struct stat& st) { ++created_[{st.st_dev, st.st_ino}]; }
+
+void Fs::NoteRemoved(const struct stat& st) {
+  auto it = created_.find({st.st_dev, st.st_ino});
+  if (it == created_.end()) return;
+  if (--it->second == 0) created_.erase(it);
+  if (files_created_ > 0) --files_created_;
+}
+
 Errno Fs::ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed) {
   uint64_t room =
       req_.limits.max_write_bytes - std::min(bytes_written_, req_.limits.max_write_bytes);
@@ -953,6 +962,8 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
         } else {
           return FromHostErrno(err);
         }
+      } else if (struct stat cs{}; fstat(fd, &cs) == 0) {
+        NoteCreated(cs);
       }
       rel = full;
     }
@@ -1092,6 +1103,9 @@ Errno Fs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
     --files_created_;
     return FromHostErrno(errno);
   }
+  if (struct stat st{}; fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    NoteCreated(st);
+  }
   return kSuccess;
 }
 
@@ -1112,7 +1126,10 @@ Errno Fs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
     return kEnoent;
   }
   std::string nm(par.name);
+  struct stat st {};
+  bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (unlinkat(par.fd, nm.c_str(), AT_REMOVEDIR) != 0) return FromHostErrno(errno);
+  if (known) NoteRemoved(st);
   return kSuccess;
 }
 
@@ -1132,7 +1149,10 @@ Errno Fs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
     return kEnoent;
   }
   std::string nm(par.name);
+  struct stat st {};
+  bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (unlinkat(par.fd, nm.c_str(), 0) != 0) return FromHostErrno(errno);
+  if (known) NoteRemoved(st);
   return kSuccess;
 }
 
@@ -1165,7 +1185,13 @@ Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
     return kEperm;
   }
   std::string x(a.name), y(b.name);
+  struct stat src {
+  }, dst{};
+  bool replaces = fstatat(b.fd, y.c_str(), &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  fstatat(a.fd, x.c_str(), &src, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  (src.st_dev != dst.st_dev || src.st_ino != dst.st_ino);
   if (renameat(a.fd, x.c_str(), b.fd, y.c_str()) != 0) return FromHostErrno(errno);
+  if (replaces) NoteRemoved(dst);
   MovedDirectory(JoinRel(a.rel, an), JoinRel(b.rel, bn));
   return kSuccess;
 }
@@ -1207,6 +1233,9 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
     --files_created_;
     return FromHostErrno(errno);
   }
+  if (struct stat st{}; fstatat(b.fd, y.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    NoteCreated(st);
+  }
   return kSuccess;
 }
 
@@ -1244,6 +1273,9 @@ Errno Fs::PathSymlink(std::string_view target, uint32_t dirfd, std::string_view 
   if (symlinkat(t.c_str(), par.fd, nm.c_str()) != 0) {
     --files_created_;
     return FromHostErrno(errno);
+  }
+  if (struct stat st{}; fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    NoteCreated(st);
   }
   return kSuccess;
 }

@@ -6,9 +6,11 @@
 // of guest memory. Every function returns a WASI errno.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -127,7 +129,8 @@ class Fs {
   Errno PathSymlink(std::string_view target, uint32_t dirfd, std::string_view path);
   Errno PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t> buf, uint32_t* used);
 
-  // Bytes written to files so far (for the report and tests).
+  // Bytes written to files so far, and entries (files, directories, links) the run created
+  // that still exist: what the quotas count, also in the report.
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t files_created() const { return files_created_; }
 
@@ -150,6 +153,8 @@ class Fs {
   Errno ChargeCreate(std::string_view op, std::string_view path);
   Errno ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed);
   uint32_t Insert(FdEntry e);
+  void NoteCreated(const struct stat& st);
+  void NoteRemoved(const struct stat& st);
   bool RealRel(int fd, int mount, std::string* rel) const;
   bool IsHidden(std::string_view rel) const { return hidden_.Hidden(rel); }
 
@@ -162,6 +167,8 @@ class Fs {
   size_t open_count_ = 0;  // guest-opened fds (not stdio or preopens)
   uint64_t bytes_written_ = 0;
   uint64_t files_created_ = 0;
+  // Names the run created, per inode: removing one gives its quota back.
+  std::map<std::pair<uint64_t, uint64_t>, uint32_t> created_;
 };
 
 }  // namespace moat::wasi
