@@ -30,6 +30,7 @@ fuzz/run_wasi_fs.sh 20 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true
+MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_wasi --quick || true
 
 echo "==> clang-format check"
 scripts/format.sh --check
