@@ -2,14 +2,17 @@
 // and races, each driven through the real sandbox by guests/fs/fsprobe.c. Every refusal must
 // also be a denial event naming the operation and the path as the guest gave it.
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -468,6 +471,53 @@ TEST(HiddenPaths, Patterns) {
   EXPECT_FALSE(h.Hidden("config"));
   EXPECT_FALSE(h.Hidden("src/main.c"));
   EXPECT_FALSE(h.Hidden(""));
+}
+
+// The fast matcher agrees with fnmatch(3) over every window of components, and
+// HiddenLeaf agrees with Hidden whenever the directory itself is visible.
+TEST(HiddenPaths, FastMatcherAgreesWithFnmatch) {
+  std::vector<std::string> patterns = DefaultHiddenPatterns();
+  for (const char* p : {"*.log", "tmp*", "a?c", "[xy]z", "cache/*.bin", "build", "\\*lit"}) {
+    patterns.push_back(p);
+  }
+  wasi::HiddenPaths h(patterns);
+  auto reference = [&](const std::vector<std::string>& comps) {
+    for (const std::string& p : patterns) {
+      size_t k = std::count(p.begin(), p.end(), '/') + 1;
+      for (size_t s = 0; s + k <= comps.size(); ++s) {
+        std::string w;
+        for (size_t i = 0; i < k; ++i) w += (i ? "/" : "") + comps[s + i];
+        if (fnmatch(p.c_str(), w.c_str(), FNM_PATHNAME) == 0) return true;
+      }
+    }
+    return false;
+  };
+  const std::vector<std::string> names = {
+      ".env",    ".env.x", "env",    "x.pem", "pem", "id_rsa", "id_rsa.pub", ".git",
+      "config",  "cache",  "a.bin",  "abc",   "a/c", "xz",     "zz",         "tmp",
+      "tmpfile", "build",  "builds", "*lit",  "lit", ".netrc", "x.key",      "k.ey"};
+  std::mt19937 rng(7);
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::vector<std::string> comps;
+    size_t n = 1 + rng() % 4;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& c = names[rng() % names.size()];
+      if (c.find('/') != std::string::npos) continue;  // not a component
+      comps.push_back(c);
+    }
+    if (comps.empty()) continue;
+    std::string rel, dir;
+    for (size_t i = 0; i < comps.size(); ++i) {
+      rel += (i ? "/" : "") + comps[i];
+      if (i + 1 < comps.size()) dir += (i ? "/" : "") + comps[i];
+    }
+    bool want = reference(comps);
+    ASSERT_EQ(h.Hidden(rel), want) << rel;
+    std::vector<std::string> dir_comps(comps.begin(), comps.end() - 1);
+    if (!reference(dir_comps)) {
+      ASSERT_EQ(h.HiddenLeaf(dir, comps.back()), want) << rel;
+    }
+  }
 }
 
 }  // namespace

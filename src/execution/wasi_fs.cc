@@ -241,38 +241,110 @@ std::string_view StripSlashes(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+bool HasGlobMeta(std::string_view s) { return s.find_first_of("*?[\\") != std::string_view::npos; }
+
+// Splits a mount-relative path into its non-empty components.
+void SplitComponents(std::string_view rel, std::vector<std::string_view>* out) {
+  size_t i = 0;
+  while (i <= rel.size()) {
+    size_t j = rel.find('/', i);
+    if (j == std::string_view::npos) j = rel.size();
+    if (j > i) out->push_back(rel.substr(i, j - i));
+    i = j + 1;
+  }
+}
+
+}  // namespace
+
+bool HiddenPaths::Piece::Matches(std::string_view c) const {
+  switch (kind) {
+    case kLiteral: return c == text;
+    case kPrefix: return c.starts_with(text);
+    case kSuffix: return c.ends_with(text);
+    case kGlob: {
+      char buf[NAME_MAX + 2];
+      if (c.size() > NAME_MAX) {
+        return fnmatch(text.c_str(), std::string(c).c_str(), FNM_PATHNAME) == 0;
+      }
+      std::memcpy(buf, c.data(), c.size());
+      buf[c.size()] = '\0';
+      return fnmatch(text.c_str(), buf, FNM_PATHNAME) == 0;
+    }
+  }
+  return false;
+}
+
 HiddenPaths::HiddenPaths(const std::vector<std::string>& patterns) {
   for (const std::string& p : patterns) {
     if (p.empty()) continue;
-    Pattern pat{p, static_cast<size_t>(std::count(p.begin(), p.end(), '/')) + 1};
+    Pattern pat;
+    size_t i = 0;
+    while (true) {
+      size_t j = p.find('/', i);
+      std::string_view part =
+          std::string_view(p).substr(i, j == std::string::npos ? std::string::npos : j - i);
+      Piece piece;
+      if (!HasGlobMeta(part)) {
+        piece = {Piece::kLiteral, std::string(part)};
+      } else if (part.size() > 1 && part.back() == '*' &&
+                 !HasGlobMeta(part.substr(0, part.size() - 1))) {
+        piece = {Piece::kPrefix, std::string(part.substr(0, part.size() - 1))};
+      } else if (part.size() > 1 && part.front() == '*' && !HasGlobMeta(part.substr(1))) {
+        piece = {Piece::kSuffix, std::string(part.substr(1))};
+      } else {
+        piece = {Piece::kGlob, std::string(part)};
+      }
+      pat.pieces.push_back(std::move(piece));
+      if (j == std::string::npos) break;
+      i = j + 1;
+    }
+    multi_ = multi_ || pat.pieces.size() > 1;
     patterns_.push_back(std::move(pat));
   }
+}
+
+bool HiddenPaths::EndsHidden(std::span<const std::string_view> comps) const {
+  for (const Pattern& p : patterns_) {
+    size_t k = p.pieces.size();
+    if (k > comps.size()) continue;
+    size_t base = comps.size() - k;
+    bool match = true;
+    for (size_t i = k; i-- > 0;) {  // last piece first: it rejects most names
+      if (!p.pieces[i].Matches(comps[base + i])) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return true;
+  }
+  return false;
 }
 
 bool HiddenPaths::Hidden(std::string_view rel) const {
   if (patterns_.empty() || rel.empty()) return false;
   std::vector<std::string_view> comps;
-  size_t i = 0;
-  while (i <= rel.size()) {
-    size_t j = rel.find('/', i);
-    if (j == std::string_view::npos) j = rel.size();
-    if (j > i) comps.push_back(rel.substr(i, j - i));
-    i = j + 1;
-  }
-  std::string window;
-  for (const Pattern& p : patterns_) {
-    for (size_t s = 0; s + p.components <= comps.size(); ++s) {
-      window.clear();
-      for (size_t k = 0; k < p.components; ++k) {
-        if (k) window.push_back('/');
-        window.append(comps[s + k]);
-      }
-      if (fnmatch(p.text.c_str(), window.c_str(), FNM_PATHNAME) == 0) {
-        return true;
-      }
-    }
+  comps.reserve(16);
+  SplitComponents(rel, &comps);
+  for (size_t end = 1; end <= comps.size(); ++end) {
+    if (EndsHidden(std::span(comps.data(), end))) return true;
   }
   return false;
+}
+
+bool HiddenPaths::HiddenLeaf(std::string_view dir_rel, std::string_view name) const {
+  if (patterns_.empty() || name.empty()) return false;
+  if (!multi_) {
+    for (const Pattern& p : patterns_) {
+      if (p.pieces[0].Matches(name)) return true;
+    }
+    return false;
+  }
+  std::vector<std::string_view> comps;
+  SplitComponents(dir_rel, &comps);
+  comps.push_back(name);
+  return EndsHidden(comps);
 }
 
 // The directory a path operation acts in, and the last component of its path.
@@ -857,7 +929,7 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     while (struct dirent* de = readdir(d)) {
       std::string_view name(de->d_name);
       if (name == "." || name == "..") continue;
-      if (!hidden_.empty() && IsHidden(JoinRel(e->rel, name))) continue;
+      if (hidden_.HiddenLeaf(e->rel, name)) continue;
       DirEntry ent{std::string(name), de->d_ino, FileTypeOfDirent(de->d_type)};
       if (de->d_type == DT_UNKNOWN) {
         struct stat st {};
@@ -1026,7 +1098,7 @@ Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path
       return FromHostErrno(errno);
     }
     if (!follow || !S_ISLNK(st.st_mode)) {
-      if (IsHidden(JoinRel(d->rel, name))) {
+      if (hidden_.HiddenLeaf(d->rel, name)) {
         Deny(op, path, "hidden path");
         return kEnoent;
       }

@@ -63,20 +63,33 @@ struct FileStat {
   uint64_t nlink = 0, size = 0, atim = 0, mtim = 0, ctim = 0;
 };
 
-// Compiled hidden-path patterns.
+// Compiled hidden-path patterns. A pattern is matched one path component at a
+// time (a `*` never crosses '/'); a pattern of k components hides any path with
+// k consecutive components that match it. Most patterns are a literal, a
+// `prefix*` or a `*suffix`, which are matched without fnmatch(3).
 class HiddenPaths {
  public:
   explicit HiddenPaths(const std::vector<std::string>& patterns);
   // `rel` is a path relative to a mount root, components separated by '/'.
   bool Hidden(std::string_view rel) const;
+  // Whether `dir_rel`/`name` is hidden, given that `dir_rel` itself is not:
+  // only the windows that end at `name` are checked.
+  bool HiddenLeaf(std::string_view dir_rel, std::string_view name) const;
   bool empty() const { return patterns_.empty(); }
 
  private:
-  struct Pattern {
-    std::string text;
-    size_t components = 1;
+  struct Piece {
+    enum Kind : uint8_t { kLiteral, kPrefix, kSuffix, kGlob } kind = kLiteral;
+    std::string text;  // the fixed part, or the whole glob for kGlob
+    bool Matches(std::string_view component) const;
   };
+  struct Pattern {
+    std::vector<Piece> pieces;  // one per component
+  };
+  // Whether a pattern matches the components ending at comps.back().
+  bool EndsHidden(std::span<const std::string_view> comps) const;
   std::vector<Pattern> patterns_;
+  bool multi_ = false;  // some pattern has more than one component
 };
 
 class Fs {
