@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build tools, the wasm2c engine (libwabt), the guest toolchain (clang-16 for wasm32-wasi),
-# and the libraries moat links. Nothing else is needed; see README for what each is for.
+# Build tools, the wasm2c engine (libwabt), the guest toolchains (clang-16 for wasm32-wasi;
+# rustc with its wasm32-wasi std for the Rust test guest), and the libraries moat links.
+# Nothing else is needed; see README for what each is for.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   wabt
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libclang-rt-16-dev
+  rustc libstd-rust-dev-wasm32
   libssl-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
   clang-format clang-tidy valgrind

@@ -12,36 +12,9 @@
 namespace moat {
 namespace {
 
-struct CliResult {
-  int status = -1;
-  std::string out, err;
-  double ms = 0;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Runs `[prefix |] moat ARGS` through the shell.
-CliResult Cli(const std::string& args, const std::string& stdin_prefix = "") {
-  static int n = 0;
-  std::string base = "/tmp/moat-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++);
-  std::string cmd = (stdin_prefix.empty() ? std::string("</dev/null ") : stdin_prefix + " | ") +
-                    MOAT_BINARY + " " + args + " >" + base + ".out 2>" + base + ".err";
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = system(cmd.c_str());
-  CliResult r;
-  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = Slurp(base + ".out");
-  r.err = Slurp(base + ".err");
-  unlink((base + ".out").c_str());
-  unlink((base + ".err").c_str());
-  return r;
-}
+using test::Cli;
+using test::CliResult;
+using test::Slurp;
 
 std::string G(const std::string& name) { return test::Guest(name); }
 
