@@ -64,9 +64,9 @@ const char kAllAs[] = "ok args_env\nok files\nok confinement\nok time_random\n";
 
 TEST_F(Languages, RustStdProgram) {
   if (!Have("rust_std_probe")) GTEST_SKIP() << "rustc for wasm32-wasi was not found at build";
-  CliResult r = Cli("run --dir " + sandbox_.string() + "::/ --dir " + ro_.string() +
-                    "::/ro:ro --env MOAT_LANG=rust " + test::Guest("rust_std_probe") +
-                    " check a b");
+  CliResult r =
+      Cli("run --dir " + sandbox_.string() + "::/ --dir " + ro_.string() +
+          "::/ro:ro --env MOAT_LANG=rust " + test::Guest("rust_std_probe") + " check a b");
   EXPECT_EQ(r.out, kAllRust) << r.err;
   EXPECT_EQ(r.status, 0) << r.err;
   ExpectFixturesIntact();
@@ -79,8 +79,8 @@ TEST_F(Languages, RustStdProgram) {
 TEST_F(Languages, RustSeesOnlyWhatItIsGiven) {
   if (!Have("rust_std_probe")) GTEST_SKIP() << "rustc for wasm32-wasi was not found at build";
   // No --env and no read-only mount: the groups that depend on them fail, and say so.
-  CliResult r = Cli("run --dir " + sandbox_.string() + "::/ " +
-                    test::Guest("rust_std_probe") + " check a b");
+  CliResult r =
+      Cli("run --dir " + sandbox_.string() + "::/ " + test::Guest("rust_std_probe") + " check a b");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("not ok args_env"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("not ok confinement"), std::string::npos) << r.out;

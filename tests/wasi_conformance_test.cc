@@ -254,5 +254,39 @@ TEST_F(WasiConformance, Misc) {
   EXPECT_EQ(Snapshot(scratch_).size(), 1u) << "the guest's links are gone again";
 }
 
+// The areas of the WASI test suite's C and AssemblyScript programs
+// (guests/wasi/suite_c_as_areas.c), through the real binary with the suite's kind of
+// command line: several arguments, environment variables with quotes and a newline.
+TEST_F(WasiConformance, SuiteCAndAssemblyScriptAreas) {
+  std::string m = test::Guest("wasi_suite_c_as_areas");
+  test::CliResult r =
+      test::Cli("run --dir " + scratch_.string() +
+                "::/sandbox --env a=text --env 'b=escap \" ing' --env 'c=new\nline' " + m +
+                " /sandbox first 'the \"second\" arg' 3");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(Verdicts(r.out),
+            Lines({"args_multiple", "environ_multiple", "fd_write_invalid_fd", "random_zero_length",
+                   "random_non_zero_length", "clock_getres", "clock_gettime", "fixtures",
+                   "fopen_with_access", "fopen_with_no_access", "lseek", "pread_with_access",
+                   "pwrite_with_access", "pwrite_with_append", "sock_shutdown_invalid_fd",
+                   "sock_shutdown_not_sock", "stat_dev_ino", "fdopendir_with_access"}))
+      << r.out << r.err;
+  // Nothing given: no arguments beyond the name, no variables.
+  test::CliResult none = test::Cli("run " + m);
+  EXPECT_EQ(none.status, 0) << none.err;
+  EXPECT_EQ(none.out, "ok args_none\nok environ_none\n");
+  // Exact stdout, and proc_exit's code as the process status.
+  test::CliResult out =
+      test::Cli("run --dir " + scratch_.string() + "::/sandbox " + m + " /sandbox stdout");
+  EXPECT_EQ(out.status, 0) << out.err;
+  EXPECT_EQ(out.out, "hello");
+  for (int code : {0, 33}) {
+    test::CliResult ex = test::Cli("run --dir " + scratch_.string() + "::/sandbox " + m +
+                                   " /sandbox exit " + std::to_string(code));
+    EXPECT_EQ(ex.status, code) << ex.err;
+    EXPECT_EQ(ex.out, "");
+  }
+}
+
 }  // namespace
 }  // namespace moat
