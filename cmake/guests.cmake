@@ -66,7 +66,9 @@ moat_guest_c(wasi_paths_escape guests/wasi/paths_escape.c)
 moat_guest_c(wasi_misc guests/wasi/misc.c)
 moat_guest_c(wasi_libc_posix guests/wasi/libc_posix.c)
 # Checks the behaviours the WASI test suite (wasi-testsuite, prod/testsuite-base) tests,
-# written afresh from its specs: its C and AssemblyScript programs' areas.
+# written afresh from its specs: the areas of its Rust programs, and of its C and
+# AssemblyScript programs.
+moat_guest_c(wasi_suite_rust_areas guests/wasi/suite_rust_areas.c)
 moat_guest_c(wasi_suite_c_as_areas guests/wasi/suite_c_as_areas.c)
 # Modules the pipeline must refuse, each for a named reason.
 moat_guest_wat(uses_simd guests/invalid/uses_simd.wat)

@@ -254,6 +254,60 @@ TEST_F(WasiConformance, Misc) {
   EXPECT_EQ(Snapshot(scratch_).size(), 1u) << "the guest's links are gone again";
 }
 
+// The areas of the WASI test suite's Rust programs (guests/wasi/suite_rust_areas.c): the
+// suite's rights, call orders and errno values (Linux's where it branches by platform).
+// The last groups renumber over and close preopens and move stdio, so they run last.
+TEST_F(WasiConformance, SuiteRustAreas) {
+  fs::path extra = root_ / "extra";
+  fs::create_directories(extra);
+  Run("suite_rust_areas", {"/sandbox", "/extra"}, {Scratch(), {extra.string(), "/extra", false}},
+      {"dangling_fd",
+       "dangling_symlink",
+       "dir_fd_op_failures",
+       "directory_seek",
+       "fd_advise",
+       "fd_fdstat_set_rights",
+       "fd_filestat_get",
+       "fd_filestat_set",
+       "fd_flags_set",
+       "fd_readdir",
+       "file_allocate",
+       "file_pread_pwrite",
+       "file_seek_tell",
+       "file_truncation",
+       "file_unbuffered_write",
+       "fstflags_validate",
+       "interesting_paths",
+       "isatty",
+       "nofollow_errors",
+       "path_exists",
+       "path_filestat",
+       "path_link",
+       "path_open_create_existing",
+       "path_open_dirfd_not_dir",
+       "path_open_missing",
+       "path_open_nonblock",
+       "path_open_preopen",
+       "path_open_read_write",
+       "path_rename",
+       "path_rename_dir_trailing_slashes",
+       "path_symlink_trailing_slashes",
+       "readlink",
+       "remove_directory_trailing_slashes",
+       "remove_nonempty_directory",
+       "renumber",
+       "symlink_create",
+       "symlink_filestat",
+       "symlink_loop",
+       "truncation_rights",
+       "unlink_file_trailing_slashes",
+       "close_preopen",
+       "overwrite_preopen",
+       "stdio"});
+  EXPECT_TRUE(Snapshot(scratch_).empty()) << "every group cleans up after itself";
+  EXPECT_TRUE(fs::is_directory(extra));
+}
+
 // The areas of the WASI test suite's C and AssemblyScript programs
 // (guests/wasi/suite_c_as_areas.c), through the real binary with the suite's kind of
 // command line: several arguments, environment variables with quotes and a newline.
