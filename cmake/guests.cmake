@@ -70,6 +70,8 @@ moat_guest_c(wasi_libc_posix guests/wasi/libc_posix.c)
 # AssemblyScript programs.
 moat_guest_c(wasi_suite_rust_areas guests/wasi/suite_rust_areas.c)
 moat_guest_c(wasi_suite_c_as_areas guests/wasi/suite_c_as_areas.c)
+# A tool that answers by the contract, or breaks it on purpose (tests/tools_test.cc).
+moat_guest_c(contract_probe guests/tools_test/contract_probe.c)
 # Modules the pipeline must refuse, each for a named reason.
 moat_guest_wat(uses_simd guests/invalid/uses_simd.wat)
 moat_guest_wat(uses_threads guests/invalid/uses_threads.wat --enable-threads)

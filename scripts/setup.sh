@@ -12,9 +12,10 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   wabt
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libclang-rt-16-dev
+  libc++-16-dev-wasm32 libc++abi-16-dev-wasm32
   rustc libstd-rust-dev-wasm32
   libssl-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev json-schema-test-suite
   clang-format clang-tidy valgrind
 )
 # npm fetches third-party sources (scripts/fetch_third_party.sh). Debian's package only

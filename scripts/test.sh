@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
-# of WASI-layer fuzzing, a benchmark smoke run (numbers printed, not enforced), then the
-# format check.
+# of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, a benchmark smoke run (numbers
+# printed, not enforced), then the format check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
 set -euo pipefail
@@ -16,17 +16,20 @@ cmake --build build
 
 if [ "${1:-}" = "--fast" ]; then exit 0; fi
 
-echo "==> ASan + UBSan build (build-asan/), execution tests"
+echo "==> ASan + UBSan build (build-asan/), execution and orchestration tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON \
   -DMOAT_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 MOAT_QUICK=1 ctest --output-on-failure -L execution)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 MOAT_QUICK=1 ctest --output-on-failure -L "execution|orchestration")
 
 echo "==> fuzzing the wasm pipeline for 30 s, then triage (fuzz/run.sh)"
 fuzz/run.sh 30 1
 
 echo "==> fuzzing the WASI capability layer for 20 s (fuzz/run_wasi_fs.sh)"
 fuzz/run_wasi_fs.sh 20 1
+
+echo "==> fuzzing the tool-argument JSON Schema validator for 20 s (fuzz/run_json_schema.sh)"
+fuzz/run_json_schema.sh 20 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true

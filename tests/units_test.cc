@@ -32,7 +32,11 @@ TEST(Units, Counts) {
   EXPECT_EQ(*ParseCount("1000"), 1000u);
   EXPECT_EQ(*ParseCount("10M"), 10'000'000u);
   EXPECT_EQ(*ParseCount("2G"), 2'000'000'000u);
-  EXPECT_FALSE(ParseCount("ten").ok());
+  EXPECT_EQ(*ParseCount("1e9"), 1'000'000'000u);
+  EXPECT_EQ(*ParseCount("2.5e10"), 25'000'000'000u);
+  for (const char* bad : {"ten", "1e", "1e19", "1e999", "1ee9", "e9", "1e-3"}) {
+    EXPECT_FALSE(ParseCount(bad).ok()) << bad;
+  }
 }
 
 TEST(LimitsBounds, EachFieldHasABound) {

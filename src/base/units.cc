@@ -123,9 +123,18 @@ Result<uint64_t> ParseCount(std::string_view text) {
     f = 1e9;
   else if (u == "t")
     f = 1e12;
-  else {
+  else if (u.size() >= 2 && u.size() <= 3 && u[0] == 'e' &&
+           u.find_first_not_of("0123456789", 1) == std::string::npos) {
+    int exp = std::stoi(u.substr(1));  // "1e9", "2.5e10": a power of ten up to 10^18
+    if (exp > 18) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "number too large: '" + std::string(text) + "'");
+    }
+    f = 1;
+    for (int i = 0; i < exp; ++i) f *= 10;
+  } else {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "unknown suffix in '" + std::string(text) + "' (use K, M, G)");
+                     "unknown suffix in '" + std::string(text) + "' (use K, M, G or 1e9)");
   }
   return Scale(s.number, f, text);
 }

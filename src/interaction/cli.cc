@@ -10,14 +10,14 @@
 #include <iostream>
 
 #include "base/units.h"
+#include "interaction/cli_util.h"
 #include "interaction/report.h"
+#include "interaction/tools_cli.h"
 #include "orchestration/exec_service.h"
 
 namespace moat {
 
 namespace {
-
-constexpr int kUsageError = 2;
 
 struct RunOptions {
   std::vector<std::string> dirs;
@@ -31,37 +31,6 @@ struct RunOptions {
   std::string report = "none";
   std::string report_file;
 };
-
-int Usage(const std::string& msg) {
-  fprintf(stderr, "moat: %s\n", msg.c_str());
-  return kUsageError;
-}
-
-// HOST[::GUEST][:ro], as the wasmtime CLI spells it.
-Result<Mount> ParseDir(std::string spec) {
-  Mount m;
-  if (spec.size() > 3 && spec.compare(spec.size() - 3, 3, ":ro") == 0) {
-    m.read_only = true;
-    spec.resize(spec.size() - 3);
-  }
-  size_t sep = spec.find("::");
-  if (sep == std::string::npos) {
-    m.host_path = m.guest_path = spec;
-  } else {
-    m.host_path = spec.substr(0, sep);
-    m.guest_path = spec.substr(sep + 2);
-  }
-  if (m.host_path.empty() || m.guest_path.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "--dir needs HOST[::GUEST][:ro], got '" + spec + "'");
-  }
-  struct stat st {};
-  if (stat(m.host_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "--dir: '" + m.host_path + "' is not a directory");
-  }
-  return m;
-}
 
 Status ApplyLimits(const RunOptions& o, Limits* l) {
   if (!o.fuel.empty()) {
@@ -121,17 +90,7 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     if (!m) return Usage(m.error().message);
     req.mounts.push_back(*m);
   }
-  for (const std::string& e : o.envs) {
-    size_t eq = e.find('=');
-    std::string key = e.substr(0, eq);
-    if (key.empty()) return Usage("--env needs KEY=VALUE or KEY, got '" + e + "'");
-    if (eq == std::string::npos) {
-      const char* v = getenv(key.c_str());  // --env KEY passes the host's value
-      if (v) req.env.emplace_back(key, v);
-    } else {
-      req.env.emplace_back(key, e.substr(eq + 1));
-    }
-  }
+  if (auto s = ParseEnv(o.envs, &req.env); !s) return Usage(s.error().message);
   if (o.no_default_hide) req.hidden.clear();
   for (const std::string& p : o.hide) {
     if (p.empty()) return Usage("--hide needs a pattern");
@@ -289,6 +248,8 @@ int CliMain(int argc, char** argv) {
   CLI::App* cache_ls = cache->add_subcommand("ls", "List cached modules");
   CLI::App* cache_clear = cache->add_subcommand("clear", "Remove every cached module");
 
+  ToolCommands tool_commands(&app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -297,6 +258,7 @@ int CliMain(int argc, char** argv) {
   if (run->parsed()) return RunCommand(ro, run->remaining());
   if (compile->parsed()) return CompileCommand(compile_modules);
   if (cache->parsed()) return CacheCommand(cache_ls->parsed(), cache_clear->parsed());
+  if (int rc = tool_commands.Dispatch(); rc >= 0) return rc;
   return kUsageError;
 }
 

@@ -1,0 +1,115 @@
+// The live set of tools: the built-in ones plus those in extension folders, each a
+// validated, compiled module with its manifest. Lookups are lock-free for callers in the
+// sense that matters: a call holds a shared_ptr to an immutable Tool, so a reload swaps
+// the entry atomically and never changes a tool under a running call. A module that
+// fails to load never replaces a working one.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "execution/engine.h"
+#include "orchestration/tools/manifest.h"
+
+namespace moat::tools {
+
+inline constexpr uint64_t kMaxToolModuleBytes = 64ull << 20;
+
+struct Tool {
+  ToolManifest manifest;
+  std::string path;    // the module file it was loaded from
+  std::string sha256;  // of the module bytes
+  bool builtin = false;
+  ModuleHandle module;
+};
+
+struct RegistryOptions {
+  std::vector<std::string> builtin_dirs;    // read once
+  std::vector<std::string> extension_dirs;  // rescanned, watched
+  std::map<std::string, std::string> pins;  // tool name -> required sha256 (hex)
+  // Load every built-in tool up front. Off: a built-in is read and loaded the first time
+  // it is looked up (by its file name, NAME.wasm), which keeps one-shot commands fast.
+  bool preload_builtins = true;
+  // Each change (added, updated, removed, rejected) as one JSON object.
+  std::function<void(const nlohmann::json&)> on_event;
+};
+
+// How one call runs: where the workspace is and what the caller lowers or adds.
+struct CallOptions {
+  std::string workspace;            // host folder mounted at /workspace; empty: none
+  std::vector<Mount> extra_mounts;  // more grants from the caller
+  std::vector<std::pair<std::string, std::string>> env;  // offered; only manifest-listed pass
+  std::optional<uint64_t> fuel, memory_bytes, timeout_us, max_output_bytes;
+  std::optional<Limits> base_limits;  // quotas etc.; defaults when unset
+  std::shared_ptr<CancelToken> cancel;
+};
+
+struct CallResult {
+  nlohmann::json result;  // the contract's {"ok":...} object, always present
+  bool ok = false;        // result["ok"]
+  ExecResult exec;        // what the sandbox saw (status none-run when refused early)
+  bool ran = false;       // false when refused before running (unknown tool, bad arguments)
+  uint64_t host_us = 0;   // time in the host outside the guest run
+};
+
+class Registry {
+ public:
+  static Result<std::unique_ptr<Registry>> Create(Engine* engine, RegistryOptions options);
+  ~Registry();
+
+  std::shared_ptr<const Tool> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<const Tool>> List() const;  // sorted by name
+  // Why a tool could not be loaded, when Find() came back empty for a known name.
+  std::string LoadError(const std::string& name) const;
+
+  // Reads a module's manifest (custom section, else NAME.manifest.json beside it), checks
+  // its pin, validates and compiles it. Does not register it.
+  Result<std::shared_ptr<const Tool>> LoadModule(const std::string& path, bool builtin) const;
+
+  // Brings the extension folders' tools up to date; emits one event per change.
+  void Rescan();
+  // Rescans in a background thread whenever an extension folder changes (inotify).
+  Status StartWatching();
+  void StopWatching();
+
+  // Validates `args` against the tool's schema and runs it through the sandbox with its
+  // manifest's limits and capabilities. Every failure is a contract error result.
+  CallResult Call(const std::string& name, const nlohmann::json& args,
+                  const CallOptions& options) const;
+
+ private:
+  Registry(Engine* engine, RegistryOptions options);
+  void Emit(nlohmann::json event) const;
+  void WatchLoop();
+
+  Engine* engine_;
+  RegistryOptions options_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::shared_ptr<const Tool>> tools_;  // by name
+  mutable std::map<std::string, std::string> builtin_index_;  // name -> path, not loaded yet
+  mutable std::map<std::string, std::string> load_errors_;    // name -> why it failed
+  std::mutex scan_mu_;                                        // one rescan at a time
+  std::map<std::string, std::string> seen_;                   // extension path -> sha256 tried
+  int inotify_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread watcher_;
+};
+
+// The contract's error object.
+nlohmann::json ErrorResult(std::string_view code, std::string_view message);
+// The folder of built-in tools: $MOAT_TOOLS_DIR, else `tools/` beside the executable.
+std::string DefaultBuiltinToolsDir();
+// The user's extension folder: $MOAT_TOOL_PATH's first entry, else
+// $XDG_CONFIG_HOME/moat/tools or ~/.config/moat/tools.
+std::vector<std::string> DefaultExtensionDirs();
+
+}  // namespace moat::tools
