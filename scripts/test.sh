@@ -34,6 +34,7 @@ fuzz/run_json_schema.sh 20 1
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_wasi --quick || true
+MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_tools --quick || true
 
 echo "==> clang-format check"
 scripts/format.sh --check

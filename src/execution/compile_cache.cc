@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <ctime>
 
 #include <cerrno>
 #include <climits>
@@ -174,12 +175,35 @@ std::string CompileCache::DefaultDir() {
   return "/tmp/moat-cache-" + std::to_string(geteuid());
 }
 
+namespace {
+
+// The identity of an object file as the kernel keeps it. Any write, truncation, chmod or
+// rename of the file moves its ctime, which a process without root cannot set back, so
+// an unchanged fingerprint means unchanged bytes since the digest was last checked.
+std::string Fingerprint(const struct stat& st) {
+  return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino) + " " +
+         std::to_string(st.st_size) + " " + std::to_string(st.st_ctim.tv_sec) + "." +
+         std::to_string(st.st_ctim.tv_nsec);
+}
+
+}  // namespace
+
 Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
   std::string index_path = dir_ + "/index/" + key;
-  auto rec = ReadFile(index_path, 256);
+  auto rec = ReadFile(index_path, 512);
   if (!rec) return VerifiedObject{};  // absent or unreadable: rebuild
-  std::string digest(rec->begin(), rec->end());
-  while (!digest.empty() && (digest.back() == '\n' || digest.back() == ' ')) digest.pop_back();
+  // "DIGEST\n", or "DIGEST\nFINGERPRINT CHECKED_AT\n" once a full check has passed.
+  std::string text(rec->begin(), rec->end());
+  size_t nl = text.find('\n');
+  std::string digest = text.substr(0, nl);
+  std::string recorded;
+  if (nl != std::string::npos) {
+    recorded = text.substr(nl + 1);
+    while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) {
+      recorded.pop_back();
+    }
+  }
+  while (!digest.empty() && digest.back() == ' ') digest.pop_back();
   if (!IsHexDigest(digest)) {
     unlink(index_path.c_str());
     return VerifiedObject{};
@@ -190,6 +214,18 @@ Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
     unlink(index_path.c_str());
     return VerifiedObject{};
   }
+  struct stat st {};
+  if (fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) return VerifiedObject{};
+  VerifiedObject found{obj, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  // The fingerprint line ends with the time of the last full check; older than a day, the
+  // bytes are hashed again (so even corruption that keeps the inode's ctime is caught).
+  time_t now = time(nullptr);
+  size_t sp = recorded.rfind(' ');
+  if (sp != std::string::npos && recorded.substr(0, sp) == Fingerprint(st)) {
+    long long checked = atoll(recorded.c_str() + sp + 1);
+    if (checked <= now && now - checked < 24 * 3600) return found;
+  }
+  // First use since it was built, the file changed, or the last check is old: hash it all.
   auto actual = Sha256Fd(fd.fd);
   if (!actual) return actual.error();
   if (ToHex(*actual) != digest) {
@@ -198,9 +234,10 @@ Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
     unlink(index_path.c_str());
     return VerifiedObject{};
   }
-  struct stat st {};
-  if (fstat(fd.fd, &st) != 0) return VerifiedObject{};
-  return VerifiedObject{obj, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  std::string updated =
+      digest + "\n" + Fingerprint(st) + " " + std::to_string(static_cast<long long>(now)) + "\n";
+  (void)WriteFileAtomic(dir_ + "/index", key, updated.data(), updated.size(), 0600);
+  return found;
 }
 
 Result<VerifiedObject> CompileCache::FindOrBuild(
