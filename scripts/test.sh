@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
-# of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, a benchmark smoke run (numbers
+# of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, a benchmark smoke run (numbers
 # printed, not enforced), then the format check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
@@ -30,6 +30,9 @@ fuzz/run_wasi_fs.sh 20 1
 
 echo "==> fuzzing the tool-argument JSON Schema validator for 20 s (fuzz/run_json_schema.sh)"
 fuzz/run_json_schema.sh 20 1
+
+echo "==> fuzzing the tool-module reader for 15 s (fuzz/run_manifest.sh)"
+fuzz/run_manifest.sh 15 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true

@@ -1,6 +1,7 @@
 // Tool manifests, the moat.manifest custom section, the registry (loading, pinning, hot
 // reload, calls through the sandbox) and the `moat tools` / `moat call` commands.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -431,6 +432,52 @@ TEST(ToolsCli, PackInspectAddListCallRemove) {
   EXPECT_EQ(test::Cli("tools remove probe" + flags).status, 0);
   EXPECT_FALSE(fs::exists(dir + "/ext/probe.wasm"));
   EXPECT_NE(test::Cli("tools remove probe" + flags).status, 0);
+  fs::remove_all(dir);
+}
+
+// `moat tools watch` prints one JSON line per change while modules come and go.
+TEST(ToolsCli, WatchPrintsOneEventPerChange) {
+  std::string dir = test::TempDir("tools-watch");
+  fs::create_directories(dir + "/ext");
+  std::string out = dir + "/events.jsonl";
+  std::string cmd = std::string(MOAT_BINARY) + " tools watch --tools-dir " + dir + "/ext >" + out +
+                    " 2>" + dir + "/err & echo $!";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  int pid = 0;
+  ASSERT_EQ(fscanf(p, "%d", &pid), 1);
+  pclose(p);
+  auto events = [&] {
+    std::vector<json> v;
+    std::ifstream f(out);
+    std::string line;
+    while (std::getline(f, line)) {
+      json j = json::parse(line, nullptr, false);
+      EXPECT_FALSE(j.is_discarded()) << "not one JSON object per line: " << line;
+      if (!j.is_discarded()) v.push_back(j);
+    }
+    return v;
+  };
+  auto wait_for = [&](const std::string& kind) {
+    for (int i = 0; i < 400; ++i) {  // up to 40 s: the first compile of the probe
+      for (const json& e : events()) {
+        if (e.value("event", "") == kind) return true;
+      }
+      usleep(100'000);
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("watching")) << test::Slurp(dir + "/err");
+  Put(dir + "/ext/.tmp", Packed(kProbeManifest));
+  fs::rename(dir + "/ext/.tmp", dir + "/ext/probe.wasm");
+  EXPECT_TRUE(wait_for("tool_added")) << test::Slurp(dir + "/err");
+  Put(dir + "/ext/probe.wasm", std::string("garbage"));
+  EXPECT_TRUE(wait_for("tool_rejected"));
+  fs::remove(dir + "/ext/probe.wasm");
+  EXPECT_TRUE(wait_for("tool_removed"));
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i) usleep(100'000);
+  EXPECT_NE(kill(pid, 0), 0) << "watch stops on SIGTERM";
   fs::remove_all(dir);
 }
 
