@@ -25,7 +25,7 @@ set(MOAT_TOOLS_CXXFLAGS
   -isystem /usr/lib/llvm-16/include/wasm32-wasi/c++/v1 -isystem ${_tools_inc})
 
 set(MOAT_BUILTIN_TOOLS
-  read_file write_file edit_file list_dir glob grep move delete make_dir)
+  read_file write_file edit_file apply_patch list_dir glob grep move delete make_dir)
 
 function(_moat_tool_object name)
   set(src ${CMAKE_SOURCE_DIR}/guests/tools/${name}.cc)

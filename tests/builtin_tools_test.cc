@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -24,8 +26,8 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-const char* const kTools[] = {"read_file", "write_file", "edit_file", "list_dir", "glob",
-                              "grep",      "move",       "delete",    "make_dir"};
+const char* const kTools[] = {"read_file", "write_file", "edit_file", "apply_patch", "list_dir",
+                              "glob",      "grep",       "move",      "delete",      "make_dir"};
 
 class BuiltinTools : public ::testing::Test {
  protected:
@@ -451,6 +453,32 @@ TEST_F(BuiltinTools, GrepCapsAndCatastrophicPatterns) {
   EXPECT_EQ(r["content"]["count"], 1);  // the line of only a's
 }
 
+// Without context lines grep reads files whole behind a literal prefilter; with context it
+// streams lines. Both must find the same lines.
+TEST_F(BuiltinTools, GrepPrefilterFindsWhatTheLineScanFinds) {
+  Put("a.c",
+      "int main(void) {\r\n  FIXME(x): fix\r\n  fixme(y)\n  abcabc ab+c\n  colour color\n"
+      "  x{2} xx \\.dot\n  Kelvin \xE2\x84\xAA SKI ski\n  a|b\n  tail without newline");
+  Put("b.txt", std::string(3000, 'z') + " FIXME(long)\n");
+  for (const char* p :
+       {"FIXME\\([a-z]+\\)", "fix(me)?", "colou?r", "(ab)+c", "ab\\+c", "x{2}", "\\\\\\.dot",
+        "a\\|b", "a|zzz", "newline$", "^  [a-z]+\\(", "ski", "[[:upper:]]{3}", "c\\r$"}) {
+    for (bool icase : {false, true}) {
+      json fast = Run("grep", json{{"pattern", p}, {"ignore_case", icase}});
+      json slow = Run("grep", json{{"pattern", p}, {"ignore_case", icase}, {"context_lines", 1}});
+      ASSERT_EQ(Code(fast), Code(slow)) << p;
+      if (Code(fast) != "(ok)") continue;
+      for (auto& m : slow["content"]["matches"]) {
+        m.erase("before");
+        m.erase("after");
+      }
+      EXPECT_EQ(fast["content"]["matches"], slow["content"]["matches"]) << p << " " << icase;
+    }
+  }
+  json fixed = Run("grep", json{{"pattern", "fixme("}, {"regex", false}, {"ignore_case", true}});
+  EXPECT_EQ(fixed["content"]["count"], 3);
+}
+
 // --- move, delete, make_dir ---------------------------------------------------------------
 
 TEST_F(BuiltinTools, MoveDeleteMakeDir) {
@@ -506,6 +534,254 @@ TEST_F(BuiltinTools, RecursiveDeleteNeverFollowsSymlinksOut) {
   EXPECT_EQ(r["content"]["deleted"], 4) << r.dump();
   EXPECT_FALSE(fs::exists(ws_ + "/d"));
   EXPECT_EQ(test::Slurp(root_ + "/outside/precious"), "keep");
+}
+
+// --- apply_patch --------------------------------------------------------------------------
+
+// Entries of the directory tree below `dir` as "path=bytes", so a test can tell that
+// nothing changed, temporaries and backups included.
+std::string Snapshot(const std::string& dir) {
+  std::string out;
+  std::vector<std::string> lines;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    std::string rel = fs::relative(e.path(), dir).string();
+    lines.push_back(e.is_directory() ? rel + "/" : rel + "=" + test::Slurp(e.path().string()));
+  }
+  std::sort(lines.begin(), lines.end());
+  for (auto& l : lines) out += l + "\n";
+  return out;
+}
+
+TEST_F(BuiltinTools, ApplyPatchModifiesCreatesAndDeletes) {
+  Put("src/a.c", "int a;\nint b;\nint c;\n");
+  Put("old.txt", "bye\nnow\n");
+  const std::string patch =
+      "diff --git a/src/a.c b/src/a.c\n"
+      "index 1111111..2222222 100644\n"
+      "--- a/src/a.c\n"
+      "+++ b/src/a.c\n"
+      "@@ -1,3 +1,3 @@\n"
+      " int a;\n"
+      "-int b;\n"
+      "+long b;\n"
+      " int c;\n"
+      "diff --git a/new/dir/n.txt b/new/dir/n.txt\n"
+      "new file mode 100644\n"
+      "--- /dev/null\n"
+      "+++ b/new/dir/n.txt\n"
+      "@@ -0,0 +1,2 @@\n"
+      "+hello\n"
+      "+world\n"
+      "--- a/old.txt\n"
+      "+++ /dev/null\n"
+      "@@ -1,2 +0,0 @@\n"
+      "-bye\n"
+      "-now\n";
+  json dry = Run("apply_patch", json{{"patch", patch}, {"dry_run", true}});
+  EXPECT_EQ(dry["content"]["dry_run"], true) << dry.dump();
+  EXPECT_EQ(Get("src/a.c"), "int a;\nint b;\nint c;\n");
+  EXPECT_FALSE(fs::exists(ws_ + "/new"));
+  json r = Run("apply_patch", json{{"patch", patch}});
+  EXPECT_EQ(r, json::parse(R"({"ok":true,"content":{"files":[
+      {"path":"src/a.c","status":"modified","hunks":1,"added":1,"removed":1,"offsets":[0]},
+      {"path":"new/dir/n.txt","status":"created","hunks":1,"added":2,"removed":0,"offsets":[0]},
+      {"path":"old.txt","status":"deleted","hunks":1,"added":0,"removed":2,"offsets":[0]}]}})"));
+  EXPECT_EQ(Get("src/a.c"), "int a;\nlong b;\nint c;\n");
+  EXPECT_EQ(Get("new/dir/n.txt"), "hello\nworld\n");
+  EXPECT_FALSE(fs::exists(ws_ + "/old.txt"));
+  EXPECT_EQ(Snapshot(ws_),
+            "new/\nnew/dir/\nnew/dir/n.txt=hello\nworld\n\nsrc/\nsrc/a.c=int "
+            "a;\nlong b;\nint c;\n\n");
+  // Applying it again: the file to create exists now.
+  EXPECT_EQ(Code(Run("apply_patch", json{{"patch", patch}})), "patch_failed");
+}
+
+TEST_F(BuiltinTools, ApplyPatchOffsetsAndMismatches) {
+  std::string text;
+  for (int i = 1; i <= 40; ++i) text += "line " + std::to_string(i) + "\n";
+  Put("f.txt", "extra 1\nextra 2\nextra 3\n" + text);  // 3 lines above what the patch saw
+  Put("g.txt", "untouched\n");
+  const std::string hunks =
+      "@@ -4,3 +4,3 @@\n line 4\n-line 5\n+LINE 5\n line 6\n"
+      "@@ -30,3 +30,4 @@\n line 30\n line 31\n+inserted\n line 32\n";
+  json r = Run("apply_patch", json{{"patch", "--- f.txt\n+++ f.txt\n" + hunks}});
+  EXPECT_EQ(r["content"]["files"][0]["offsets"], json({3, 3})) << r.dump();
+  std::string want = text;
+  want.replace(want.find("line 5\n"), 7, "LINE 5\n");
+  want.insert(want.find("line 32\n"), "inserted\n");
+  EXPECT_EQ(Get("f.txt"), "extra 1\nextra 2\nextra 3\n" + want);
+
+  // A mismatch in the second file leaves the first one untouched too.
+  const std::string before = Snapshot(ws_);
+  json bad =
+      Run("apply_patch", json{{"patch",
+                               "--- a/g.txt\n+++ b/g.txt\n@@ -1 +1 @@\n-untouched\n+changed\n"
+                               "--- a/f.txt\n+++ b/f.txt\n@@ -10,2 +10,2 @@\n line 7\n"
+                               "-line 99\n+LINE 99\n"}});
+  EXPECT_EQ(Code(bad), "patch_failed");
+  EXPECT_EQ(bad["error"]["message"],
+            "f.txt: hunk 1 (line 10) does not match: expected 'line 99' found 'line 8' at line 11; "
+            "no match within 200 lines either")
+      << bad.dump();
+  EXPECT_EQ(Snapshot(ws_), before);
+  // Context never fuzzes by default; fuzz 1 lets an edge context line go.
+  const std::string fuzzy =
+      "--- f.txt\n+++ f.txt\n@@ -1,3 +1,3 @@\n nope\n-extra 2\n+EXTRA 2\n extra 3\n";
+  EXPECT_EQ(Code(Run("apply_patch", json{{"patch", fuzzy}})), "patch_failed");
+  json fz = Run("apply_patch", json{{"patch", fuzzy}, {"fuzz", 1}});
+  EXPECT_EQ(fz["content"]["files"][0]["fuzzed_hunks"], json({1})) << fz.dump();
+  EXPECT_EQ(Get("f.txt").substr(0, 24), "extra 1\nEXTRA 2\nextra 3\n");
+}
+
+TEST_F(BuiltinTools, ApplyPatchRejectsMalformedPatches) {
+  Put("a.txt", "one\ntwo\n");
+  const std::string before = Snapshot(ws_);
+  auto message = [this](const std::string& patch) {
+    json r = Run("apply_patch", json{{"patch", patch}});
+    EXPECT_EQ(Code(r), "invalid_arguments") << patch << " -> " << r.dump();
+    return r["error"].value("message", "");
+  };
+  // Truncated hunk.
+  EXPECT_EQ(message("--- a.txt\n+++ a.txt\n@@ -1,2 +1,2 @@\n one\n"),
+            "patch line 4: the hunk is truncated: 1 old and 1 new lines missing (the header at "
+            "line 3 counts 2 old and 2 new lines)");
+  // Bad headers.
+  EXPECT_NE(message("--- a.txt\n@@ -1 +1 @@\n-one\n+uno\n").find("patch line 1:"),
+            std::string::npos);
+  EXPECT_NE(message("--- a.txt\n+++ a.txt\n@@ -1 +1 @\n-one\n+uno\n").find("bad hunk header"),
+            std::string::npos);
+  EXPECT_NE(message("--- a.txt\n+++ a.txt\n@@ -x,1 +1 @@\n-one\n+uno\n").find("patch line 3"),
+            std::string::npos);
+  EXPECT_NE(message("just some text\n").find("no file headers"), std::string::npos);
+  EXPECT_NE(message("--- a.txt\n+++ a.txt\n").find("no hunks"), std::string::npos);
+  // Counts that do not match the lines: too many lines, too few.
+  EXPECT_NE(message("--- a.txt\n+++ a.txt\n@@ -1,1 +1,1 @@\n-one\n+uno\n two\n")
+                .find("patch line 6: more lines than the hunk header says"),
+            std::string::npos);
+  EXPECT_NE(message("--- a.txt\n+++ a.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+dos\n"
+                    "--- b.txt\n+++ b.txt\n@@ -1 +1 @@\n-x\n+y\n")
+                .find("patch line 7: unexpected '--- b.txt'"),
+            std::string::npos);
+  EXPECT_EQ(Snapshot(ws_), before);
+  // Paths.
+  for (const char* p : {"../x.txt", "/etc/passwd", "sub/../../x.txt"}) {
+    std::string patch = std::string("--- /dev/null\n+++ ") + p + "\n@@ -0,0 +1 @@\n+x\n";
+    EXPECT_EQ(Code(Run("apply_patch", json{{"patch", patch}})), "outside_workspace") << p;
+  }
+  Put(".env", "SECRET=1\n");
+  EXPECT_EQ(Code(Run("apply_patch", json{{"patch",
+                                          "--- .env\n+++ .env\n@@ -1 +1 @@\n-SECRET=1\n"
+                                          "+SECRET=2\n"}})),
+            "not_found");
+  EXPECT_EQ(Code(Run("apply_patch",
+                     json{{"patch", "--- /dev/null\n+++ b/.env.local\n@@ -0,0 +1 @@\n+K=v\n"}})),
+            "permission_denied");
+  EXPECT_EQ(Get(".env"), "SECRET=1\n");
+  EXPECT_EQ(Snapshot(ws_), ".env=SECRET=1\n\n" + before);
+}
+
+TEST_F(BuiltinTools, ApplyPatchLineEndings) {
+  // CRLF file, patch with CRLF lines (as diff writes it) and with plain LF lines.
+  Put("w.txt", "alpha\r\nbeta\r\ngamma\r\n");
+  Run("apply_patch",
+      json{{"patch",
+            "--- w.txt\n+++ w.txt\n@@ -1,3 +1,3 @@\n alpha\r\n-beta\r\n+BETA\r\n gamma\r\n"}});
+  EXPECT_EQ(Get("w.txt"), "alpha\r\nBETA\r\ngamma\r\n");
+  Run("apply_patch",
+      json{{"patch", "--- w.txt\n+++ w.txt\n@@ -2,2 +2,3 @@\n BETA\n gamma\n+delta\n"}});
+  EXPECT_EQ(Get("w.txt"), "alpha\r\nBETA\r\ngamma\r\ndelta\r\n");
+  // Adding the missing newline at the end, and taking it away.
+  Put("n.txt", "a\nb");
+  Run("apply_patch", json{{"patch",
+                           "--- n.txt\n+++ n.txt\n@@ -1,2 +1,2 @@\n a\n-b\n"
+                           "\\ No newline at end of file\n+b\n"}});
+  EXPECT_EQ(Get("n.txt"), "a\nb\n");
+  Run("apply_patch",
+      json{{"patch",
+            "--- n.txt\n+++ n.txt\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n\\ No newline at end of file\n"}});
+  EXPECT_EQ(Get("n.txt"), "a\nB");
+  // A patch that expects a newline the file lacks does not apply.
+  json r = Run("apply_patch", json{{"patch", "--- n.txt\n+++ n.txt\n@@ -2 +2 @@\n-B\n+C\n"}});
+  EXPECT_EQ(Code(r), "patch_failed") << r.dump();
+  EXPECT_EQ(Get("n.txt"), "a\nB");
+}
+
+TEST_F(BuiltinTools, ApplyPatchRollsBackOnTheWriteQuota) {
+  Put("small.txt", "s\n");
+  std::string big;
+  for (int i = 0; i < 2000; ++i) big += "row " + std::to_string(i) + "\n";
+  Put("big.txt", big);
+  const std::string before = Snapshot(ws_);
+  std::string patch =
+      "--- a/small.txt\n+++ b/small.txt\n@@ -1 +1 @@\n-s\n+S\n"
+      "--- /dev/null\n+++ b/made/dir/new.txt\n@@ -0,0 +1 @@\n+new\n"
+      "--- a/big.txt\n+++ b/big.txt\n@@ -1 +1 @@\n-row 0\n+ROW 0\n";
+  Limits small;
+  small.max_write_bytes = 4096;  // the two small files fit, big.txt (~17 KB) does not
+  json r = Run("apply_patch", json{{"patch", patch}}, false, small);
+  EXPECT_EQ(Code(r), "limit") << r.dump();
+  EXPECT_EQ(Snapshot(ws_), before);  // no temporaries, no new directories
+  Limits few;
+  few.max_files_created = 2;
+  r = Run("apply_patch", json{{"patch", patch}}, false, few);
+  EXPECT_EQ(Code(r), "limit") << r.dump();
+  EXPECT_EQ(Snapshot(ws_), before);
+  r = Run("apply_patch", json{{"patch", patch}});
+  EXPECT_EQ(Code(r), "(ok)") << r.dump();
+  EXPECT_EQ(Get("small.txt"), "S\n");
+  EXPECT_EQ(Get("made/dir/new.txt"), "new\n");
+  EXPECT_EQ(Get("big.txt").substr(0, 6), "ROW 0\n");
+}
+
+TEST_F(BuiltinTools, ApplyPatchFromRealDiff) {
+  // Fixtures in two trees; GNU diff writes the patch; the tool must turn one into the other.
+  const std::string a = root_ + "/a", b = root_ + "/b";
+  auto put = [](const std::string& path, const std::string& bytes) {
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path, std::ios::binary) << bytes;
+  };
+  std::string code;
+  for (int i = 0; i < 120; ++i)
+    code += "int f" + std::to_string(i) + "(void) { return " + std::to_string(i) + "; }\n";
+  std::string changed = code;
+  changed.replace(changed.find("return 7;"), 9, "return 70;");
+  changed.replace(changed.find("int f60"), 0, "// sixty\n");
+  changed.erase(changed.find("int f100"), changed.find("int f102") - changed.find("int f100"));
+  put(a + "/src/code.c", code);
+  put(b + "/src/code.c", changed);
+  put(a + "/crlf.txt", "one\r\ntwo\r\nthree\r\n");
+  put(b + "/crlf.txt", "one\r\n2\r\nthree\r\nfour");
+  put(a + "/gone.txt", "to be deleted\n");
+  put(b + "/fresh/new.md", "# new\n\ntext\n");
+  put(a + "/same.txt", "same\n");
+  put(b + "/same.txt", "same\n");
+  for (const auto& e : fs::recursive_directory_iterator(a)) {
+    if (e.is_regular_file())
+      put(ws_ + "/" + fs::relative(e.path(), a).string(), test::Slurp(e.path().string()));
+  }
+  std::string cmd = "cd '" + root_ + "' && LC_ALL=C diff -ruN a b";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string patch;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) patch.append(buf, n);
+  ASSERT_EQ(WEXITSTATUS(pclose(p)), 1) << patch;  // 1: differences found
+  json r = Run("apply_patch", json{{"patch", patch}});
+  ASSERT_EQ(Code(r), "(ok)") << r.dump() << "\n" << patch;
+  std::map<std::string, std::string> status;
+  for (const auto& f : r["content"]["files"]) status[f["path"]] = f["status"];
+  EXPECT_EQ(status, (std::map<std::string, std::string>{{"src/code.c", "modified"},
+                                                        {"crlf.txt", "modified"},
+                                                        {"gone.txt", "deleted"},
+                                                        {"fresh/new.md", "created"}}));
+  for (const auto& e : fs::recursive_directory_iterator(b)) {
+    if (!e.is_regular_file()) continue;
+    std::string rel = fs::relative(e.path(), b).string();
+    EXPECT_EQ(Get(rel), test::Slurp(e.path().string())) << rel;
+  }
+  EXPECT_FALSE(fs::exists(ws_ + "/gone.txt"));
+  EXPECT_EQ(Snapshot(ws_), Snapshot(b));
 }
 
 }  // namespace

@@ -1,6 +1,12 @@
 // grep: lines matching a POSIX extended regular expression (or a fixed string) in a file
 // or below a directory, with context, capped. musl's regexec (TRE) runs in time linear in
 // the line for patterns without back-references, so no pattern can backtrack for ages.
+//
+// Speed (bench/bench_grep.cc): TRE costs a call per line and tens of cycles per byte, so
+// without context lines a file is read whole and searched for a literal that every match
+// must contain (the fixed string, or one derived from the expression: RequiredLiteral);
+// only the lines holding it go through the same line test as the streaming path. Results
+// are the same either way.
 #include <fcntl.h>
 #include <regex.h>
 #include <unistd.h>
@@ -20,6 +26,7 @@ constexpr size_t kMaxLineBytes = 1u << 20;   // longer lines are matched on thei
 constexpr size_t kMaxOutputText = 2u << 20;  // text bytes in the result, all matches
 constexpr size_t kMaxNamesPerDir = 100000;
 constexpr size_t kMaxFiles = 100000;
+constexpr size_t kWholeFileBytes = 16u << 20;  // read whole (and prefiltered) up to this
 
 struct Search {
   bool use_regex = true;
@@ -36,7 +43,144 @@ struct Search {
   size_t binary_skipped = 0;
   bool truncated = false;
   bool stop = false;  // a cap was reached: the search ends
+  // The prefilter: every matching line contains `literal` (in the ASCII-lowercased text
+  // when `lower`); empty when none is known.
+  std::string literal;
+  bool lower = false;
+  std::string data, lowered, line;  // buffers reused from file to file
 };
+
+// The index of the ']' closing the bracket expression opening at p[i], or npos.
+size_t BracketEnd(const std::string& p, size_t i) {
+  size_t k = i + 1;
+  if (k < p.size() && p[k] == '^') ++k;
+  if (k < p.size() && p[k] == ']') ++k;
+  while (k < p.size() && p[k] != ']') {
+    if (p[k] == '[' && k + 1 < p.size() &&
+        (p[k + 1] == ':' || p[k + 1] == '=' || p[k + 1] == '.')) {
+      size_t end = p.find(std::string(1, p[k + 1]) + "]", k + 2);
+      if (end == std::string::npos) return end;
+      k = end + 2;
+    } else {
+      ++k;
+    }
+  }
+  return k < p.size() ? k : std::string::npos;
+}
+
+// The longest byte string every match of the ERE must contain, or "" when none is known.
+// Conservative: groups, brackets, '.', anchors and escapes of letters end a run; a
+// top-level '|' or anything unexpected gives up. With `icase` the literal is lowercased
+// and stops at letters a case-insensitive match might meet as other characters (i, k, s:
+// U+0130, U+0131, U+017F, U+212A).
+std::string RequiredLiteral(const std::string& p, bool icase) {
+  std::string best, run;
+  auto flush = [&] {
+    if (run.size() > best.size()) best = run;
+    run.clear();
+  };
+  // Skips quantifiers at `i`; returns how many and the minimum of the first one.
+  auto quantifiers = [&p](size_t* i, long* first_min) {
+    int n = 0;
+    while (*i < p.size()) {
+      char q = p[*i];
+      long min = -1;
+      if (q == '*' || q == '?') {
+        min = 0;
+        ++*i;
+      } else if (q == '+') {
+        min = 1;
+        ++*i;
+      } else if (q == '{') {
+        size_t close = p.find('}', *i);
+        if (close == std::string::npos || close == *i + 1 ||
+            !isdigit(static_cast<unsigned char>(p[*i + 1]))) {
+          return -1;
+        }
+        min = strtol(p.c_str() + *i + 1, nullptr, 10);
+        *i = close + 1;
+      } else {
+        break;
+      }
+      if (n++ == 0) *first_min = min;
+    }
+    return n;
+  };
+  size_t i = 0;
+  while (i < p.size()) {
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    std::string atom;
+    if (c == '|' || c == ')' || c == '*' || c == '+' || c == '?' || c == '{') return "";
+    if (c == '(' || c == '[' || c == '.' || c == '^' || c == '$' ||
+        (c == '\\' && i + 1 < p.size() && !ispunct(static_cast<unsigned char>(p[i + 1])))) {
+      // Not a literal: skip it whole.
+      if (c == '(') {
+        int depth = 0;
+        for (; i < p.size(); ++i) {
+          if (p[i] == '\\') {
+            ++i;
+          } else if (p[i] == '[') {
+            i = BracketEnd(p, i);
+            if (i == std::string::npos) return "";
+          } else if (p[i] == '(') {
+            ++depth;
+          } else if (p[i] == ')' && --depth == 0) {
+            break;
+          }
+        }
+        if (i >= p.size()) return "";
+        ++i;
+      } else if (c == '[') {
+        i = BracketEnd(p, i);
+        if (i == std::string::npos) return "";
+        ++i;
+      } else {
+        i += c == '\\' ? 2 : 1;
+      }
+      flush();
+      long min = 0;
+      if (quantifiers(&i, &min) < 0) return "";
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 >= p.size()) return "";
+      atom = p.substr(i + 1, 1);
+      i += 2;
+    } else {
+      size_t len = 1;
+      while (i + len < p.size() && c >= 0xC0 &&
+             (static_cast<unsigned char>(p[i + len]) & 0xC0) == 0x80) {
+        ++len;
+      }
+      atom = p.substr(i, len);
+      i += len;
+    }
+    long min = 0;
+    int n = quantifiers(&i, &min);
+    if (n < 0) return "";
+    bool letter_risk = false;
+    if (icase) {
+      for (char& a : atom) {
+        a = static_cast<char>(tolower(static_cast<unsigned char>(a)));
+        if (a == 'i' || a == 'k' || a == 's' || (a & 0x80)) letter_risk = true;
+      }
+    }
+    if (letter_risk) {
+      flush();
+      continue;
+    }
+    if (n == 0) {
+      run += atom;
+    } else if (n == 1 && min >= 1) {
+      run += atom;  // at least once: required here, but what follows may be more of it
+      flush();
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return best;
+}
 
 bool Matches(Search& s, std::string& line) {
   if (s.use_regex) return regexec(&s.re, line.c_str(), 0, nullptr, 0) == 0;
@@ -110,10 +254,99 @@ class LineReader {
   bool eof_ = false;
 };
 
+// Newlines in [p, end), eight bytes at a time.
+size_t CountNewlines(const char* p, const char* end) {
+  size_t n = 0;
+  for (; p < end && (reinterpret_cast<uintptr_t>(p) & 7) != 0; ++p) n += *p == '\n';
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  for (; end - p >= 8; p += 8) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    x ^= kOnes * '\n';                         // a newline is now a zero byte
+    uint64_t t = ((x & ~kHigh) + ~kHigh) | x;  // high bit clear exactly for zero bytes
+    n += static_cast<size_t>(__builtin_popcountll(~t & kHigh));
+  }
+  for (; p < end; ++p) n += *p == '\n';
+  return n;
+}
+
+// Records a matching line (the match count was checked by the caller).
+void Record(Search& s, const std::string& shown, uint64_t number, const std::string& line) {
+  bool cut = false;
+  json m = {{"file", shown}, {"line", number}, {"text", Shown(s, line, &cut)}};
+  if (cut) m["line_truncated"] = true;
+  s.matches.push_back(std::move(m));
+}
+
+// Without context lines: the file whole in memory, candidate lines found by the literal
+// prefilter, each tested as the streaming path would (same line bytes, same Matches).
+// Returns false when the file turns out larger than `size` (nothing recorded).
+bool SearchWhole(Search& s, int fd, size_t size, const std::string& shown) {
+  std::string& d = s.data;
+  d.resize(size + 1);  // one more byte tells that the file grew
+  size_t n = 0;
+  while (n < d.size()) {
+    ssize_t got = read(fd, d.data() + n, d.size() - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    n += static_cast<size_t>(got);
+  }
+  if (n > size) return false;
+  d.resize(n);
+  if (n > 0 && !tk::LooksLikeText(std::string_view(d).substr(0, kSniffBytes))) {
+    ++s.binary_skipped;
+    return true;
+  }
+  const char* hay = d.data();
+  if (s.lower && !s.literal.empty()) {
+    s.lowered.resize(n);
+    for (size_t i = 0; i < n; ++i) {  // tolower of the C locale: ASCII only
+      char c = d[i];
+      s.lowered[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c;
+    }
+    hay = s.lowered.data();
+  }
+  const char* base = d.data();
+  size_t counted_at = 0, counted = 0;  // newlines in d[0, counted_at)
+  size_t pos = 0;
+  while (pos < n) {
+    size_t start = pos;
+    if (!s.literal.empty()) {
+      const void* hit = memmem(hay + pos, n - pos, s.literal.data(), s.literal.size());
+      if (!hit) break;
+      size_t at = static_cast<size_t>(static_cast<const char*>(hit) - hay);
+      start = at;
+      while (start > pos && base[start - 1] != '\n') --start;
+    }
+    const char* nl = static_cast<const char*>(memchr(base + start, '\n', n - start));
+    size_t stop = nl ? static_cast<size_t>(nl - base) : n;
+    // The line as LineReader gives it: at most kMaxLineBytes, a '\r' before '\n' dropped.
+    size_t len = std::min(stop - start, kMaxLineBytes);
+    if (nl && len > 0 && base[start + len - 1] == '\r') --len;
+    s.line.assign(base + start, len);
+    if (Matches(s, s.line)) {
+      if (Full(s)) break;
+      counted += CountNewlines(base + counted_at, base + start);
+      counted_at = start;
+      Record(s, shown, counted + 1, s.line);
+    }
+    pos = nl ? stop + 1 : n;
+  }
+  return true;
+}
+
 void SearchFile(Search& s, const std::string& abs, const std::string& shown) {
   int fd = open(abs.c_str(), O_RDONLY);
   if (fd < 0) return;
   ++s.files_searched;
+  struct stat st;
+  if (s.context == 0 && fstat(fd, &st) == 0 && st.st_size <= static_cast<off_t>(kWholeFileBytes)) {
+    bool done = SearchWhole(s, fd, static_cast<size_t>(st.st_size), shown);
+    if (done || lseek(fd, 0, SEEK_SET) != 0) {
+      close(fd);
+      return;
+    }
+  }
   LineReader r(fd);
   if (r.Fill() && !tk::LooksLikeText(r.Peek().substr(0, kSniffBytes))) {
     ++s.binary_skipped;
@@ -211,12 +444,15 @@ tk::Outcome Grep(const json& j) {
       regerror(rc, &s.re, msg, sizeof msg);
       return tk::Fail("invalid_pattern", "invalid regular expression: " + std::string(msg));
     }
+    s.literal = RequiredLiteral(pattern, s.ignore_case);
   } else {
     s.needle = pattern;
     if (s.ignore_case) {
       for (char& c : s.needle) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     }
+    s.literal = s.needle;
   }
+  s.lower = s.ignore_case;
   struct stat st;
   int e = tk::Stat(path, &st);
   tk::Outcome out;

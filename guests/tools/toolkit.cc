@@ -425,25 +425,52 @@ size_t Utf8Prefix(std::string_view s, size_t max) {
   return n;
 }
 
-int WriteAtomically(const std::string& path, std::string_view data) {
-  std::string dir = Parent(path);
+namespace {
+
+std::string SiblingCandidate(const std::string& path, const char* tag) {
+  static uint32_t fallback = 0;
   uint32_t nonce = 0;
-  std::string tmp;
+  if (getentropy(&nonce, sizeof nonce) != 0) nonce = ++fallback * 0x9E3779B9u;
+  char suffix[16];
+  snprintf(suffix, sizeof suffix, "%08x", nonce);
+  return JoinPath(Parent(path), "." + BaseName(path) + ".moat-" + tag + "-" + suffix);
+}
+
+}  // namespace
+
+std::string SiblingName(const std::string& path, const char* tag) {
+  std::string name;
+  struct stat st;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    name = SiblingCandidate(path, tag);
+    if (Lstat(name, &st) == ENOENT) break;
+  }
+  return name;
+}
+
+int WriteTemporary(const std::string& path, std::string_view data, std::string* tmp) {
   int fd = -1;
   for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
-    if (getentropy(&nonce, sizeof nonce) != 0) nonce += 0x9E3779B9u;
-    char suffix[16];
-    snprintf(suffix, sizeof suffix, "%08x", nonce);
-    tmp = JoinPath(dir, "." + BaseName(path) + ".moat-tmp-" + suffix);
-    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    *tmp = SiblingCandidate(path, "tmp");
+    fd = open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0 && errno != EEXIST) return errno;
   }
   if (fd < 0) return EEXIST;
   int err = WriteAll(fd, data);
   if (close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) unlink(tmp.c_str());
+  if (err != 0) unlink(tmp->c_str());
   return err;
+}
+
+int WriteAtomically(const std::string& path, std::string_view data) {
+  std::string tmp;
+  if (int err = WriteTemporary(path, data, &tmp)) return err;
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return err;
+  }
+  return 0;
 }
 
 int ListNames(const std::string& dir, size_t cap, std::vector<std::string>* names, bool* capped) {

@@ -90,6 +90,12 @@ size_t Utf8Prefix(std::string_view s, size_t max);
 // Writes `data` to `path` through a temporary file in the same directory and a rename,
 // so the file is either the old one or the new one. Returns errno or 0.
 int WriteAtomically(const std::string& path, std::string_view data);
+// The first half of WriteAtomically: `data` in a new hidden file beside `path`
+// (".NAME.moat-tmp-XXXXXXXX"), named in *tmp. Returns errno or 0; on failure nothing is
+// left behind.
+int WriteTemporary(const std::string& path, std::string_view data, std::string* tmp);
+// A hidden name beside `path` (".NAME.moat-TAG-XXXXXXXX") that does not exist yet.
+std::string SiblingName(const std::string& path, const char* tag);
 // mkdir -p of an absolute directory path; returns errno or 0, and the path that failed.
 int MakeDirs(const std::string& dir, std::string* failed);
 // Names of a directory's entries except "." and "..", sorted bytewise; at most `cap`
