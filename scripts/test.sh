@@ -35,9 +35,15 @@ echo "==> fuzzing the tool-module reader for 15 s (fuzz/run_manifest.sh)"
 fuzz/run_manifest.sh 15 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
-MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_engine --quick || true
-MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_wasi --quick || true
-MOAT_CACHE_DIR="$PWD/build/bench-cache" build/bench/bench_tools --quick || true
+# The tests' cache: modules the tests compiled are not compiled again.
+export MOAT_CACHE_DIR="$PWD/build/test-cache"
+build/bench/bench_engine --quick || true
+build/bench/bench_wasi --quick || true
+build/bench/bench_tools --quick || true
+build/bench/bench_grep --quick || true
+for b in bench_js bench_sql; do  # built only when third_party/ has QuickJS and SQLite
+  if [ -x build/bench/$b ]; then build/bench/$b --quick || true; fi
+done
 
 echo "==> clang-format check"
 scripts/format.sh --check
