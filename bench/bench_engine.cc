@@ -15,26 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "execution/engine.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-int g_failures = 0;
-
-double Us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-void Check(const char* what, bool ok, const std::string& detail) {
-  printf("  %-58s %s  (%s)\n", what, ok ? "PASS" : "FAIL", detail.c_str());
-  if (!ok) ++g_failures;
-}
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 
 std::string Fmt(const char* f, double a, double b = 0) {
   char buf[160];
@@ -239,6 +227,6 @@ int main(int argc, char** argv) {
           Fmt("%.1f KB", overhead / 1024));
   }
 
-  printf("\n%s\n", g_failures ? "SOME TARGETS MISSED" : "all targets met");
-  return g_failures ? 1 : 0;
+  printf("\n%s\n", g_misses ? "SOME TARGETS MISSED" : "all targets met");
+  return g_misses ? 1 : 0;
 }

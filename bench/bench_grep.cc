@@ -23,32 +23,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "execution/engine.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
-int g_misses = 0;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  fprintf(stderr, "bench_grep: %s\n", what.c_str());
-  exit(1);
-}
-
-void Check(const char* what, bool ok, const std::string& detail) {
-  printf("  %-58s %s  (%s)\n", what, ok ? "PASS" : "MISS", detail.c_str());
-  if (!ok) ++g_misses;
-}
 
 // --- The tree ------------------------------------------------------------------------------
 

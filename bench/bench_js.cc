@@ -18,13 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "orchestration/tools/registry.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 
 const char* const kScript = R"JS(
@@ -57,18 +58,6 @@ console.log('primes below', input.limit, '=', primes);
 console.log('records checksum', recs);
 ({primes, recs})
 )JS";
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  fprintf(stderr, "bench_js: %s\n", what.c_str());
-  exit(1);
-}
 
 // One call of the tool; milliseconds, the result's content in *content.
 double ToolMs(const moat::tools::Registry& reg, const json& args, json* content) {
@@ -123,7 +112,7 @@ std::unique_ptr<moat::tools::Registry> MakeRegistry(moat::Engine* engine) {
 }
 
 void Print(const char* label, const std::vector<double>& v) {
-  printf("  %-52s min %8.1f ms   median %8.1f ms\n", label, Pct(v, 0), Pct(v, 0.5));
+  printf("  %-52s min %8.1f ms   median %8.1f ms\n", label, Percentile(v, 0), Percentile(v, 0.5));
 }
 
 }  // namespace
@@ -186,11 +175,12 @@ int main(int argc, char** argv) {
   Print("native_js, fork+exec (QuickJS's Linux configuration)", native);
   Print("native_js_wasm_config, fork+exec (reference)", native_cfg);
   Print("js tool without fuel metering (reference)", wasm_unmetered);
-  double ratio = Pct(wasm, 0) / Pct(native, 0);
+  double ratio = Percentile(wasm, 0) / Percentile(native, 0);
   printf("\n  wasm / native: %.2fx at the minimum, %.2fx at the median\n", ratio,
-         Pct(wasm, 0.5) / Pct(native, 0.5));
+         Percentile(wasm, 0.5) / Percentile(native, 0.5));
   printf("  wasm / native with the wasm configuration: %.2fx; metering costs %.0f%%\n",
-         Pct(wasm, 0) / Pct(native_cfg, 0), (Pct(wasm, 0) / Pct(wasm_unmetered, 0) - 1) * 100);
+         Percentile(wasm, 0) / Percentile(native_cfg, 0),
+         (Percentile(wasm, 0) / Percentile(wasm_unmetered, 0) - 1) * 100);
   bool pass = ratio <= 2.0;
   printf("  %-58s %s  (%.2fx)\n", "within 2x of the same QuickJS sources compiled natively",
          pass ? "PASS" : "MISS", ratio);

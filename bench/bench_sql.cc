@@ -25,33 +25,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "orchestration/tools/registry.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 namespace fs = std::filesystem;
-int g_misses = 0;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  fprintf(stderr, "bench_sql: %s\n", what.c_str());
-  exit(1);
-}
-
-void Check(const char* what, bool ok, const std::string& detail) {
-  printf("  %-58s %s  (%s)\n", what, ok ? "PASS" : "MISS", detail.c_str());
-  if (!ok) ++g_misses;
-}
 
 std::string InsertScript(int rows, int per_statement) {
   std::string s =
@@ -116,7 +99,7 @@ struct Series {
 };
 
 void Print(const char* label, const std::vector<double>& v) {
-  printf("    %-34s min %8.1f ms   median %8.1f ms\n", label, Pct(v, 0), Pct(v, 0.5));
+  printf("    %-34s min %8.1f ms   median %8.1f ms\n", label, Percentile(v, 0), Percentile(v, 0.5));
 }
 
 }  // namespace
@@ -220,10 +203,10 @@ int main(int argc, char** argv) {
     Print("sqlshell.wasm, in process", s.shell);
     Print("sqlshell.wasm, no fuel metering", s.unmetered);
     Print("native_sqlshell, fork+exec", s.native);
-    double rmin = Pct(s.tool, 0) / Pct(s.native, 0);
-    double rmed = Pct(s.tool, 0.5) / Pct(s.native, 0.5);
+    double rmin = Percentile(s.tool, 0) / Percentile(s.native, 0);
+    double rmed = Percentile(s.tool, 0.5) / Percentile(s.native, 0.5);
     printf("    tool / native: %.2fx (min), %.2fx (median); sqlshell.wasm / native: %.2fx (min)\n",
-           rmin, rmed, Pct(s.shell, 0) / Pct(s.native, 0));
+           rmin, rmed, Percentile(s.shell, 0) / Percentile(s.native, 0));
     if (w.target) {
       char detail[64];
       snprintf(detail, sizeof detail, "%.2fx of native, minimums", rmin);

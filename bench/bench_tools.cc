@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "bench_util.h"
 #include "orchestration/tools/manifest.h"
 #include "orchestration/tools/registry.h"
 
@@ -25,27 +26,9 @@ extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 namespace fs = std::filesystem;
-int g_misses = 0;
-
-double Us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  fprintf(stderr, "bench_tools: %s\n", what.c_str());
-  exit(1);
-}
-
-void Check(const char* what, bool ok, const std::string& detail) {
-  printf("  %-58s %s  (%s)\n", what, ok ? "PASS" : "MISS", detail.c_str());
-  if (!ok) ++g_misses;
-}
 
 // fork+exec with stdout to /dev/null; microseconds until it exited with status 0.
 double SpawnUs(const std::vector<std::string>& args) {
@@ -92,11 +75,11 @@ int main(int argc, char** argv) {
   }
   printf("whole process, %d runs each, interleaved\n", n);
   printf("  %-40s p50 %6.2f ms  p90 %6.2f ms\n", "moat call read_file (small file)",
-         Pct(t_call, 0.5), Pct(t_call, 0.9));
-  printf("  %-40s p50 %6.2f ms  p90 %6.2f ms\n", "moat run hello.wasm, baseline", Pct(t_hello, 0.5),
-         Pct(t_hello, 0.9));
-  Check("moat call read_file, whole process, p50 <= 5 ms", Pct(t_call, 0.5) <= 5.0,
-        std::to_string(Pct(t_call, 0.5)).substr(0, 4) + " ms");
+         Percentile(t_call, 0.5), Percentile(t_call, 0.9));
+  printf("  %-40s p50 %6.2f ms  p90 %6.2f ms\n", "moat run hello.wasm, baseline",
+         Percentile(t_hello, 0.5), Percentile(t_hello, 0.9));
+  Check("moat call read_file, whole process, p50 <= 5 ms", Percentile(t_call, 0.5) <= 5.0,
+        std::to_string(Percentile(t_call, 0.5)).substr(0, 4) + " ms");
 
   // In process.
   auto engine = moat::Engine::Create({});
@@ -135,14 +118,15 @@ int main(int argc, char** argv) {
     t_read_host.push_back(static_cast<double>(r2.host_us));
   }
   printf("\nin process, Registry::Call, %d calls each, interleaved\n", m);
-  printf("  %-40s p50 %7.1f us  p90 %7.1f us\n", "probe (echoes its arguments)", Pct(t_echo, 0.5),
-         Pct(t_echo, 0.9));
+  printf("  %-40s p50 %7.1f us  p90 %7.1f us\n", "probe (echoes its arguments)",
+         Percentile(t_echo, 0.5), Percentile(t_echo, 0.9));
   printf("  %-40s p50 %7.1f us  p90 %7.1f us\n", "read_file (small file), whole call",
-         Pct(t_read, 0.5), Pct(t_read, 0.9));
+         Percentile(t_read, 0.5), Percentile(t_read, 0.9));
   printf("  %-40s p50 %7.1f us\n", "  of which in the host, outside the run",
-         Pct(t_read_host, 0.5));
+         Percentile(t_read_host, 0.5));
   Check("in-process call of a cached tool, tool's own work ~0, p50 <= 100 us",
-        Pct(t_echo, 0.5) <= 100, std::to_string(Pct(t_echo, 0.5)).substr(0, 5) + " us");
+        Percentile(t_echo, 0.5) <= 100,
+        std::to_string(Percentile(t_echo, 0.5)).substr(0, 5) + " us");
 
   fs::remove_all(tmp);
   printf("\n%s\n", g_misses ? "SOME TARGETS MISSED" : "all targets met");

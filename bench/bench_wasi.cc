@@ -17,36 +17,19 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "execution/engine.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-int g_misses = 0;
-
-double Us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-void Check(const char* what, bool ok, const std::string& detail) {
-  printf("  %-58s %s  (%s)\n", what, ok ? "PASS" : "MISS", detail.c_str());
-  if (!ok) ++g_misses;
-}
+using namespace moat::bench;  // NOLINT(google-build-using-namespace)
 
 std::string Fmt(const char* f, double a, double b = 0) {
   char buf[160];
   snprintf(buf, sizeof buf, f, a, b);
   return buf;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  fprintf(stderr, "bench_wasi: %s\n", what.c_str());
-  exit(1);
 }
 
 std::string Guest(const char* name) { return std::string(MOAT_GUEST_DIR) + "/" + name + ".wasm"; }
