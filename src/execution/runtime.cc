@@ -344,7 +344,7 @@ class ReservationPool {
   // happens outside the lock, so a big release never stalls other threads' instances.
   void Release(uint8_t* base, uint64_t size) {
     bool keep = false;
-    if (size <= kMaxZeroBytes) {
+    if (size <= kMaxZeroBytes && recycle_.load(std::memory_order_relaxed)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (free_.size() + pending_ < kMaxEntries && pooled_bytes_ + size <= kMaxPooledBytes) {
         pooled_bytes_ += size;  // reserve room now
@@ -362,11 +362,14 @@ class ReservationPool {
     free_.push_back({base, size});
   }
 
+  void SetRecycling(bool on) { recycle_.store(on, std::memory_order_relaxed); }
+
  private:
   struct Entry {
     uint8_t* base;
     uint64_t rw;  // [0, rw) is read-write and zero
   };
+  std::atomic<bool> recycle_{true};
   std::mutex mu_;
   std::vector<Entry> free_;
   size_t pending_ = 0;         // releases being zeroed
@@ -379,6 +382,8 @@ ReservationPool& Pool() {
 }
 
 }  // namespace
+
+void SetMemoryRecycling(bool on) { Pool().SetRecycling(on); }
 
 void InitProcess() {
   static std::once_flag once;

@@ -12,6 +12,11 @@ namespace moat::rt {
 // Installs the fault handlers once per process. Safe to call from many threads.
 void InitProcess();
 
+// Whether freed linear memories are zeroed and kept for the next instance (the default:
+// a process running many instances). A one-shot command turns it off, so the memory of
+// its single run is simply unmapped instead of zeroed page by page just before exit.
+void SetMemoryRecycling(bool on);
+
 // Instantiates the module into fresh memory and runs _start, on this thread but on a
 // private stack with a guard page, and frees the instance. Whatever the guest does, it
 // returns with host.stop set (kNone when _start returned normally).

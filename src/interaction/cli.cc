@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "base/units.h"
+#include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "interaction/report.h"
 #include "interaction/tools_cli.h"
@@ -102,7 +103,8 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     if (!v) return Usage("--seed: " + v.error().message);
     req.seed = *v;
   }
-  req.argv = rest;  // argv[0] is the module path, as wasmtime passes it
+  req.argv = rest;                // argv[0] is the module path, as wasmtime passes it
+  rt::SetMemoryRecycling(false);  // one run, then exit
 
   EngineOptions eo;
   eo.show_progress = true;

@@ -13,6 +13,7 @@
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "base/units.h"
+#include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "orchestration/tools/registry.h"
 
@@ -332,6 +333,7 @@ struct ToolCommands::State {
       co.base_limits = l;
     }
     if (auto s = Open(false); !s) return Fail(s.error().message, 70);
+    rt::SetMemoryRecycling(false);  // one call, then exit
     json result;
     tools::CallResult r;
     if (args.is_discarded()) {
