@@ -444,7 +444,9 @@ TEST(JsonSchemaHostile, LongStringsAgainstPatterns) {
   evil += '!';
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(s.Validate(json(evil)).error().message, "/: must match the pattern \"^(a+)+$\"");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  // Bounds that catch exponential backtracking (which would take hours), with room for
+  // sanitizer builds on a loaded machine; speed itself is not what this checks.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
   std::string too_long(4097, 'a');
   EXPECT_EQ(s.Validate(json(too_long)).error().message,
             "/: too long to check against the pattern \"^(a+)+$\" (limit 4096 bytes)");
@@ -452,7 +454,7 @@ TEST(JsonSchemaHostile, LongStringsAgainstPatterns) {
   auto heavy = MustCompile(R"({"pattern":"(.{0,30}){0,30}x"})");
   t0 = std::chrono::steady_clock::now();
   EXPECT_FALSE(heavy.Validate(json(std::string(4096, 'a'))).ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60));
 }
 
 TEST(JsonSchemaHostile, EchoedTextIsEscapedAndCut) {
