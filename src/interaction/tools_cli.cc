@@ -147,8 +147,7 @@ struct ToolCommands::State {
       if (*section) {
         text = **section;
       } else {
-        std::string side = target.substr(0, target.size() - (target.ends_with(".wasm") ? 5 : 0)) +
-                           ".manifest.json";
+        std::string side = tools::SidecarPath(target);
         auto b = ReadFile(side, tools::kMaxManifestBytes + 1);
         if (!b) {
           return Fail(target + ": no " + std::string(tools::kManifestSection) + " section and no " +
@@ -208,6 +207,10 @@ struct ToolCommands::State {
   int Add() {
     std::string dest_dir = ExtensionDir();
     if (dest_dir.empty()) return Fail("no extension folder: set --tools-dir or HOME");
+    // A plain module with NAME.manifest.json beside it lands with that manifest embedded.
+    if (manifest_file.empty() && IsFile(tools::SidecarPath(target))) {
+      manifest_file = tools::SidecarPath(target);
+    }
     auto bytes = PackedBytes();
     if (!bytes) return Fail(bytes.error().message);
     if (auto s = EnsurePrivateDir(dest_dir); !s) return Fail(s.error().message);
@@ -218,23 +221,6 @@ struct ToolCommands::State {
       return Fail(s.error().message);
     }
     std::string tmp_path = dest_dir + "/" + tmp_name;
-    if (manifest_file.empty()) {
-      // A plain module with NAME.manifest.json beside it: check with that manifest.
-      std::string side =
-          target.substr(0, target.size() - (target.ends_with(".wasm") ? 5 : 0)) + ".manifest.json";
-      if (auto b = ReadFile(side, tools::kMaxManifestBytes + 1)) {
-        std::string text(b->begin(), b->end());
-        if (auto packed = tools::SetCustomSection(*bytes, tools::kManifestSection,
-                                                  json::parse(text, nullptr, false).dump())) {
-          *bytes = *packed;
-          unlink(tmp_path.c_str());
-          if (auto s = WriteFileAtomic(dest_dir, tmp_name, bytes->data(), bytes->size(), 0644);
-              !s) {
-            return Fail(s.error().message);
-          }
-        }
-      }
-    }
     if (auto s = Open(false, [](const json&) {}); !s) {
       unlink(tmp_path.c_str());
       return Fail(s.error().message);
@@ -263,8 +249,7 @@ struct ToolCommands::State {
     if (unlink(t->path.c_str()) != 0) {
       return Fail("cannot remove " + t->path + ": " + strerror(errno));
     }
-    std::string side = t->path.substr(0, t->path.size() - 5) + ".manifest.json";
-    unlink(side.c_str());
+    unlink(tools::SidecarPath(t->path).c_str());
     printf("removed %s (%s)\n", target.c_str(), t->path.c_str());
     return 0;
   }

@@ -48,13 +48,6 @@ std::string Quote(std::string_view s, size_t max = 200) {
   return out;
 }
 
-std::string SidecarPath(const std::string& module_path) {
-  std::string base = module_path;
-  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".wasm") == 0)
-    base.resize(base.size() - 5);
-  return base + ".manifest.json";
-}
-
 // Regular *.wasm files directly in `dir`, sorted; dotfiles (editors' temporaries) skipped.
 std::vector<std::string> ModulesIn(const std::string& dir) {
   std::vector<std::string> out;
@@ -95,6 +88,13 @@ std::optional<json> ParseToolOutput(const std::string& out) {
 }
 
 }  // namespace
+
+std::string SidecarPath(const std::string& module_path) {
+  std::string base = module_path;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".wasm") == 0)
+    base.resize(base.size() - 5);
+  return base + ".manifest.json";
+}
 
 json ErrorResult(std::string_view code, std::string_view message) {
   return {{"ok", false}, {"error", {{"code", code}, {"message", message}}}};

@@ -104,6 +104,8 @@ class Registry {
   std::thread watcher_;
 };
 
+// Where a plain module's manifest lives: MODULE.wasm -> MODULE.manifest.json.
+std::string SidecarPath(const std::string& module_path);
 // The contract's error object.
 nlohmann::json ErrorResult(std::string_view code, std::string_view message);
 // The folder of built-in tools: $MOAT_TOOLS_DIR, else `tools/` beside the executable.
