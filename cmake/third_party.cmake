@@ -31,10 +31,13 @@ foreach(lib IN LISTS _wasi_emulated)
   list(APPEND _wasm_libs -lwasi-emulated-${lib})
 endforeach()
 
-# Compile with -O2 -c; link without -O, so clang never runs wasm-opt (docs: FACTS). A 1 MiB
+# Compile with -O2 -c; link without -O, so clang never runs wasm-opt (docs: FACTS).
+# -mbulk-memory: memcpy and memset become memory.copy and memory.fill, which the host runs
+# with its own memcpy (and fuel charges per 64 bytes) instead of wasi-libc's byte loops;
+# every guest that moves data in bulk (SQLite, QuickJS, the tools) is built with it. A 1 MiB
 # stack instead of the 64 KiB default: the wasm stack has no guard page, and SQLite's
 # recursion (nested expressions, subqueries) must not run into static data.
-set(_wasm_flags --target=wasm32-wasi --sysroot=/usr -O2 -w ${_wasm_defs} -I${MOAT_SQLITE_DIR})
+set(_wasm_flags --target=wasm32-wasi --sysroot=/usr -O2 -mbulk-memory -w ${_wasm_defs} -I${MOAT_SQLITE_DIR})
 set(_sqlite_o ${MOAT_GUEST_DIR}/sqlite3.o)
 set(_shell_o ${MOAT_GUEST_DIR}/sqlshell.o)
 set(_sqlshell ${MOAT_GUEST_DIR}/sqlshell.wasm)

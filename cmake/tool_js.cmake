@@ -38,7 +38,7 @@ set(MOAT_QUICKJS_DEFS -DCONFIG_VERSION="${_qjs_version}" -UNDEBUG)
 # cc -O2, but the metered one, what tools run, is compiled at -O1 either way, and with -Os
 # the parser's recursion on '((((...' ran out of native stack before QuickJS's check on
 # the shadow stack fired.)
-set(_qjs_wasm_flags --target=wasm32-wasi --sysroot=/usr -O2 -w ${MOAT_QUICKJS_DEFS}
+set(_qjs_wasm_flags --target=wasm32-wasi --sysroot=/usr -O2 -mbulk-memory -w ${MOAT_QUICKJS_DEFS}
     -DEMSCRIPTEN -DCONFIG_STACK_CHECK -DFE_DOWNWARD=0x400 -DFE_UPWARD=0x800)
 set(_js_obj ${MOAT_TOOLS_DIR}/obj/js)
 file(MAKE_DIRECTORY ${_js_obj})

@@ -14,13 +14,19 @@ set(_tools_raw ${MOAT_TOOLS_DIR}/raw)
 set(_tools_obj ${MOAT_TOOLS_DIR}/obj)
 set(_tools_inc ${MOAT_TOOLS_DIR}/include)
 file(MAKE_DIRECTORY ${_tools_raw} ${_tools_obj} ${_tools_inc})
-# nlohmann/json's headers without the rest of /usr/include (which is for the host).
-if(NOT EXISTS ${_tools_inc}/nlohmann)
-  file(CREATE_LINK /usr/include/nlohmann ${_tools_inc}/nlohmann SYMBOLIC)
-endif()
+# nlohmann/json's and RapidJSON's headers without the rest of /usr/include (which is for
+# the host). RapidJSON reads the arguments (toolkit.cc); nlohmann/json holds and writes JSON.
+foreach(_lib nlohmann rapidjson)
+  if(NOT EXISTS /usr/include/${_lib})
+    message(FATAL_ERROR "/usr/include/${_lib} is missing: run scripts/setup.sh")
+  endif()
+  if(NOT EXISTS ${_tools_inc}/${_lib})
+    file(CREATE_LINK /usr/include/${_lib} ${_tools_inc}/${_lib} SYMBOLIC)
+  endif()
+endforeach()
 
 set(MOAT_TOOLS_CXXFLAGS
-  --target=wasm32-wasi --sysroot=/usr -std=c++20 -O2 -Wall -Wextra -Wno-unused-parameter
+  --target=wasm32-wasi --sysroot=/usr -std=c++20 -O2 -mbulk-memory -Wall -Wextra -Wno-unused-parameter
   -fno-exceptions -DJSON_NOEXCEPTION -DJSON_HAS_FILESYSTEM=0 -DJSON_HAS_EXPERIMENTAL_FILESYSTEM=0
   -isystem /usr/lib/llvm-16/include/wasm32-wasi/c++/v1 -isystem ${_tools_inc})
 

@@ -126,6 +126,52 @@ TEST_F(BuiltinTools, EveryToolSurvivesGarbageArguments) {
   }
 }
 
+// The tools read their arguments with RapidJSON, the host with nlohmann/json: both must
+// take the same text to the same value, and refuse the same text, with a message that says
+// where.
+TEST_F(BuiltinTools, ArgumentTextReadAsTheHostReadsIt) {
+  Put("a.txt", "alpha");
+  auto message = [&](const std::string& in) {
+    json r = Run("read_file", in);
+    EXPECT_EQ(Code(r), "invalid_arguments") << in.substr(0, 60);
+    return r["error"]["message"].get<std::string>();
+  };
+  EXPECT_EQ(message("{\"path\": \"a.txt\",}"),
+            "the arguments are not valid JSON: Missing a name for object member. (at byte 17)");
+  EXPECT_EQ(message(std::string("{\"path\":\"a.txt\"}\0junk", 22)),
+            "the arguments are not valid JSON: unexpected text after the value (at byte 16)");
+  EXPECT_EQ(message(std::string("[1]")), "the arguments must be a JSON object");
+  // Everything the host refuses, the tool refuses too.
+  const std::string refused[] = {
+      "{\"path\":\"a\x01.txt\"}",                    // raw control character in a string
+      "{\"path\":\"a\xC0\x80.txt\"}",                // overlong UTF-8
+      "{\"path\":\"a\xED\xA0\x80.txt\"}",            // UTF-16 surrogate in UTF-8
+      "{\"path\":\"a\\ud800.txt\"}",                 // lone high surrogate escape
+      "{\"path\":\"a.txt\", \"max_bytes\": 1e400}",  // number overflow
+      "{\"path\":\"a.txt\", \"max_bytes\": NaN}",
+      "{\"path\":\"a.txt\" /* comment */}",
+      "{'path':'a.txt'}",
+  };
+  for (const std::string& in : refused) {
+    EXPECT_TRUE(json::parse(in, nullptr, false).is_discarded()) << in;
+    EXPECT_EQ(Code(Run("read_file", in)), "invalid_arguments") << in;
+  }
+  // A repeated key keeps its last value, as in nlohmann/json.
+  const std::string twice = "{\"path\":\"missing.txt\",\"path\":\"a.txt\"}";
+  EXPECT_EQ(json::parse(twice)["path"], "a.txt");
+  EXPECT_EQ(Run("read_file", twice)["content"]["content"], "alpha");
+  // Escapes, including a NUL, reach the tool as the host decoded them.
+  EXPECT_EQ(Run("read_file", std::string("{\"path\":\"\\u0061.t\\u0078t\"}"))["content"]["content"],
+            "alpha");
+  EXPECT_EQ(Code(Run("read_file", std::string("{\"path\":\"a\\u0000.txt\"}"))),
+            "invalid_arguments");
+  // Nesting: 32 levels are read (and refused by the schema), 33 are too deep.
+  std::string deep32 = "{\"path\":" + std::string(31, '[') + std::string(31, ']') + "}";
+  std::string deep33 = "{\"path\":" + std::string(32, '[') + std::string(32, ']') + "}";
+  EXPECT_EQ(message(deep32), "argument \"path\" must be a string");
+  EXPECT_EQ(message(deep33), "the arguments are nested too deeply (more than 32 levels)");
+}
+
 // --- read_file ----------------------------------------------------------------------------
 
 TEST_F(BuiltinTools, ReadFileReturnsLineRanges) {

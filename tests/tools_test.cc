@@ -243,6 +243,11 @@ TEST_F(RegistryTest, CallsGoThroughSchemaAndSandbox) {
   EXPECT_EQ(Call("probe", {{"mood", "x"}})["error"]["code"], "invalid_arguments");
   EXPECT_EQ(Call("probe", json::array())["error"]["code"], "invalid_arguments");
   EXPECT_EQ(Call("nope", json::object())["error"]["code"], "unknown_tool");
+  // A string that is not UTF-8 (only a caller building the value itself can make one;
+  // parsed text never holds one) is refused by name, not thrown out of the host.
+  json not_utf8 = Call("probe", {{"mode", "echo\xC0\x80"}});
+  EXPECT_EQ(not_utf8["error"]["code"], "invalid_arguments") << not_utf8;
+  EXPECT_NE(not_utf8["error"]["message"].get<std::string>().find("/mode"), std::string::npos);
   // The tool's own error result passes through; every misbehaviour becomes one.
   EXPECT_EQ(Call("probe", {{"mode", "error"}})["error"]["code"], "not_found");
   EXPECT_EQ(Call("probe", {{"mode", "garbage"}})["error"]["code"], "bad_tool_output");

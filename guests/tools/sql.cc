@@ -830,9 +830,12 @@ tk::Outcome Sql(const json& j) {
   while (!OnlyTrivia(p, end)) {
     sqlite3_stmt* st = nullptr;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &st, &tail);
+    // The length counts the string's terminating NUL: given a length without one, SQLite
+    // copies the rest of the text before every statement (quadratic in a long script).
+    const int with_nul = static_cast<int>(end - p) + 1;
+    int rc = sqlite3_prepare_v2(db, p, with_nul, &st, &tail);
     if (rc == SQLITE_BUSY && BreakStaleLock(d)) {
-      rc = sqlite3_prepare_v2(db, p, static_cast<int>(end - p), &st, &tail);
+      rc = sqlite3_prepare_v2(db, p, with_nul, &st, &tail);
     }
     if (rc != SQLITE_OK) return sql_fail(statements + 1);
     if (tail == nullptr || tail <= p) {

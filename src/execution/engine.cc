@@ -433,6 +433,12 @@ ExecResult Instance::Finish() {
     r.fs_bytes_written = h.fs->bytes_written();
     r.fs_files_created = h.fs->files_created();
   }
+  // The counter is checked at loop headers, function entries and bulk operations; the
+  // charges in between can take it past the limit in code that then finishes. Such a run
+  // failed like one stopped at a check: an ok run never used more than its limit.
+  if ((h.stop == StopReason::kNone || h.stop == StopReason::kExit) && r.fuel_used > limits.fuel) {
+    h.stop = StopReason::kFuel;
+  }
   r.message = h.stop_message;
   switch (h.stop) {
     case StopReason::kNone:

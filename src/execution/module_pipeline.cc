@@ -372,6 +372,15 @@ class FuelPass {
   void MeterFunction(wabt::Func& f) {
     scratch_ = f.GetNumParamsAndLocals();  // i32: length operand of bulk operations
     f.local_types.AppendDecl(Type::I32, 1);
+    if (!LoopsOrCalls(f.exprs)) {
+      // A leaf without loops runs each instruction at most once, so it cannot run long:
+      // the counter in the global (one read-modify-write per charge, nothing to sync) and
+      // no refill check. The next loop header or function entry checks. Hot small
+      // functions (comparators, varint decoders) no longer pay for a check and two syncs.
+      uint64_t entry_cost = Segment(f.exprs, false);
+      Prepend(f.exprs, Charge(entry_cost, Glob, false, /*check=*/false));
+      return;
+    }
     if (f.GetNumResults() > 1) {
       // Multi-value bodies cannot be wrapped in an inline-typed block: charge the global.
       uint64_t entry_cost = Segment(f.exprs, false);
@@ -389,6 +398,33 @@ class FuelPass {
     f.exprs.push_back(std::move(body));
     Append(f.exprs, Get(Loc));
     Append(f.exprs, Set(Glob));
+  }
+
+  // Whether `list` has a loop or a call of any kind (nested blocks and arms included).
+  static bool LoopsOrCalls(const ExprList& list) {
+    for (const Expr& e : list) {
+      switch (e.type()) {
+        case ExprType::Loop:
+        case ExprType::Call:
+        case ExprType::CallIndirect:
+        case ExprType::CallRef:
+        case ExprType::ReturnCall:
+        case ExprType::ReturnCallIndirect:
+        case ExprType::Try:
+        case ExprType::Throw:
+        case ExprType::Rethrow: return true;
+        case ExprType::Block:
+          if (LoopsOrCalls(wabt::cast<wabt::BlockExpr>(&e)->block.exprs)) return true;
+          break;
+        case ExprType::If: {
+          auto* ie = wabt::cast<wabt::IfExpr>(&e);
+          if (LoopsOrCalls(ie->true_.exprs) || LoopsOrCalls(ie->false_)) return true;
+          break;
+        }
+        default: break;
+      }
+    }
+    return false;
   }
 
   // Pieces of code this long or shorter are paid for by the enclosing segment.
@@ -434,13 +470,18 @@ class FuelPass {
     l.push_back(std::move(iff));
   }
 
-  // counter -= cost, then the refill check. `from` is where the counter is read.
-  ExprList Charge(uint64_t cost, Where from, bool local_mode) const {
+  // counter -= cost, then the refill check unless `check` is false. `from` is where the
+  // counter is read.
+  ExprList Charge(uint64_t cost, Where from, bool local_mode, bool check = true) const {
     ExprList seq;
     Append(seq, Get(from));
     Append(seq, std::make_unique<wabt::ConstExpr>(wabt::Const::I64(std::max<uint64_t>(1, cost))));
     Append(seq, std::make_unique<wabt::BinaryExpr>(wabt::Opcode::I64Sub));
-    AppendStoreAndCheck(seq, local_mode);
+    if (check) {
+      AppendStoreAndCheck(seq, local_mode);
+    } else {
+      Append(seq, Set(local_mode ? Loc : Glob));
+    }
     return seq;
   }
 
@@ -541,7 +582,7 @@ class FuelPass {
           ExprList* lists[2] = {&ie->true_.exprs, &ie->false_};
           for (int k = 0; k < 2; ++k) {
             if (arms[k] > kFoldCost) {
-              Prepend(*lists[k], Charge(arms[k], local_mode ? Loc : Glob, local_mode));
+              Prepend(*lists[k], Charge(arms[k], local_mode ? Loc : Glob, local_mode, false));
               arms[k] = 0;
             }
           }
@@ -567,7 +608,7 @@ class FuelPass {
       rest += pieces[k].second;
       bool merge = targeted_.count(&*pieces[k].first) > 0;
       if (rest > kFoldCost || (merge && rest > 0)) {
-        ExprList charge = Charge(rest, local_mode ? Loc : Glob, local_mode);
+        ExprList charge = Charge(rest, local_mode ? Loc : Glob, local_mode, false);
         list.splice(std::next(pieces[k].first), charge);
         rest = 0;
       }

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/sha256.h"
 
 namespace moat::tools {
@@ -399,7 +400,9 @@ CallResult Registry::Call(const std::string& name, const json& args,
 
   ExecRequest req;
   req.argv = {tool->manifest.name};
-  req.stdin_bytes = args.dump();
+  auto text = CompactJson(args);
+  if (!text) return finish(ErrorResult("invalid_arguments", text.error().message));
+  req.stdin_bytes = std::move(*text);
   for (const auto& [k, v] : options.env) {
     const auto& allowed = tool->manifest.capabilities.env;
     if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) req.env.emplace_back(k, v);
