@@ -233,7 +233,9 @@ TEST(Cli, DeterministicRunsRepeat) {
   EXPECT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_NE(a.out.find("slept_ms 5000"), std::string::npos) << a.out;
-  EXPECT_LT(a.ms, 3000);
+  // The 5 s sleep is virtual. Timed on the second run: the first may include compiling
+  // the module on a cold cache, which took over 3 s on a loaded machine.
+  EXPECT_LT(b.ms, 3000);
 }
 
 }  // namespace

@@ -71,6 +71,16 @@ TEST(Runtime, FuelIsExactAndRepeatable) {
   EXPECT_EQ(RunGuest("sha256", req).status, RunStatus::kFuelExhausted);
 }
 
+// Fuel is an upper bound on the instructions run, close to it: also for calls to small
+// leaves that their callers pay for (guests/fuel_calls.wat), and through a table.
+TEST(Runtime, FuelCoversCallsToSmallLeaves) {
+  ExecResult r = RunGuest("fuel_calls");
+  ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
+  constexpr uint64_t kRun = 100'000 * (11 + 13) + 100'000 * (12 + 13);
+  EXPECT_GE(r.fuel_used, kRun);
+  EXPECT_LE(r.fuel_used, kRun + kRun / 50);
+}
+
 TEST(Runtime, FuelIsTheSameOnEveryThread) {
   ExecResult ref = RunGuest("sha256", Args({"sha256", "1"}));
   std::atomic<int> wrong{0};

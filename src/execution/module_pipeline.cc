@@ -369,7 +369,27 @@ class FuelPass {
  public:
   FuelPass(Index fuel_global, Index exhausted_func) : g_(fuel_global), exhausted_(exhausted_func) {}
 
-  void MeterFunction(wabt::Func& f) {
+  // Small leaves that only direct calls reach are not instrumented: each call site pays
+  // their whole instruction count (an upper bound: without loops, each instruction runs at
+  // most once), with no counter sync around the call. `cost[i]` > 0 marks function i.
+  void SetCallerCharged(std::vector<uint64_t> cost) { caller_charged_ = std::move(cost); }
+
+  // The instruction count of `f` if callers may pay for it: no loop, call or bulk
+  // operation, at most kCallerChargedMax instructions; else 0.
+  static uint64_t CallerChargeable(wabt::Func& f) {
+    if (LoopsOrCalls(f.exprs)) return 0;
+    uint64_t n = 0;
+    bool bulk = false;
+    Walk(f.exprs, [&](Expr& e) {
+      ++n;
+      if (BulkShift(e.type()) >= 0) bulk = true;
+    });
+    return !bulk && n <= kCallerChargedMax ? n : 0;
+  }
+  static constexpr uint64_t kCallerChargedMax = 48;
+
+  void MeterFunction(wabt::Func& f, Index index) {
+    if (index < caller_charged_.size() && caller_charged_[index] > 0) return;
     scratch_ = f.GetNumParamsAndLocals();  // i32: length operand of bulk operations
     f.local_types.AppendDecl(Type::I32, 1);
     if (!LoopsOrCalls(f.exprs)) {
@@ -534,6 +554,12 @@ class FuelPass {
       }
       switch (e.type()) {
         case ExprType::Call:
+          if (Index callee = wabt::cast<wabt::CallExpr>(&e)->var.index();
+              callee < caller_charged_.size() && caller_charged_[callee] > 0) {
+            cost += 1 + caller_charged_[callee];
+            break;
+          }
+          [[fallthrough]];
         case ExprType::CallIndirect:
           cost += 1;
           if (!local_mode) break;
@@ -627,6 +653,7 @@ class FuelPass {
 
   std::vector<const Expr*> labels_;  // enclosing blocks, loops and ifs, innermost last
   std::unordered_set<const Expr*> targeted_;
+  std::vector<uint64_t> caller_charged_;
   Index g_;
   Index exhausted_;
   Index local_ = 0;
@@ -684,8 +711,33 @@ Status AddFuelMetering(wabt::Module& m) {
   efield->export_.var = wabt::Var(fuel_global, wabt::Location());
   m.AppendField(std::move(efield));
 
+  // Functions reachable other than by a direct call (exported, the start function, named
+  // by ref.func in code, globals or element segments, so callable through a table) keep
+  // their own charges; small leaves reached only by direct calls are paid for by callers.
+  std::vector<bool> escapes(m.funcs.size(), false);
+  auto escape = [&](const wabt::Var& v) {
+    if (v.is_index() && v.index() < escapes.size()) escapes[v.index()] = true;
+  };
+  auto escape_refs = [&](Expr& e) {
+    if (e.type() == ExprType::RefFunc) escape(wabt::cast<wabt::RefFuncExpr>(&e)->var);
+  };
+  for (const wabt::Export* ex : m.exports) {
+    if (ex->kind == wabt::ExternalKind::Func) escape(ex->var);
+  }
+  for (const wabt::Var* v : m.starts) escape(*v);
+  for (wabt::Func* f : m.funcs) Walk(f->exprs, escape_refs);
+  for (wabt::Global* g : m.globals) Walk(g->init_expr, escape_refs);
+  for (wabt::ElemSegment* seg : m.elem_segments) {
+    for (ExprList& l : seg->elem_exprs) Walk(l, escape_refs);
+  }
+  std::vector<uint64_t> caller_charged(m.funcs.size(), 0);
+  for (Index i = m.num_func_imports; i < m.funcs.size(); ++i) {
+    if (!escapes[i]) caller_charged[i] = FuelPass::CallerChargeable(*m.funcs[i]);
+  }
+
   FuelPass pass(fuel_global, at);
-  for (Index i = m.num_func_imports; i < m.funcs.size(); ++i) pass.MeterFunction(*m.funcs[i]);
+  pass.SetCallerCharged(std::move(caller_charged));
+  for (Index i = m.num_func_imports; i < m.funcs.size(); ++i) pass.MeterFunction(*m.funcs[i], i);
   return OkStatus();
 }
 

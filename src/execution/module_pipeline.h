@@ -29,7 +29,7 @@ struct TranslatedModule {
 };
 
 // Version of everything this file does to a module; part of every cache key.
-inline constexpr std::string_view kPipelineVersion = "moat-pipeline-8";
+inline constexpr std::string_view kPipelineVersion = "moat-pipeline-9";
 
 // Parses and validates the module, checks imports and features, and returns its shape.
 // Errors are one line naming the problem (ErrorCode::kInvalidModule).

@@ -857,12 +857,23 @@ std::optional<Failure> Validator::CheckNumber(const Node* n, const json& v) {
 
 std::optional<Failure> Validator::CheckString(const Node* n, const std::string& s) {
   if (n->min_length || n->max_length) {
-    uint64_t len = Utf8Length(s);
+    // Characters are counted only as far as a bound needs: a string of B bytes has at most
+    // B characters, so under maxLength in bytes needs no count for it, and minLength stops
+    // counting once reached (a 3 MB argument is not walked for "minLength": 1).
+    const bool count_all = n->max_length && s.size() > *n->max_length;
+    size_t len = 0;
+    if (count_all) {
+      len = Utf8Length(s);
+    } else if (n->min_length) {
+      for (size_t i = 0; i < s.size() && len < *n->min_length; ++i) {
+        len += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+      }
+    }
     if (n->min_length && len < *n->min_length) {
       return Fail("must be at least " + Plural(*n->min_length, "character", "characters") +
                   " long");
     }
-    if (n->max_length && len > *n->max_length) {
+    if (count_all && len > *n->max_length) {
       return Fail("must be at most " + Plural(*n->max_length, "character", "characters") +
                   " long, got " + std::to_string(len));
     }
