@@ -13,6 +13,7 @@ enum class ErrorCode {
   kIo,               // file system or OS call failed
   kCompile,          // the C compiler failed
   kLimit,            // a configured limit was exceeded
+  kDenied,           // refused by policy (egress, secrets)
   kInternal,         // a bug or an impossible state
 };
 

@@ -1,0 +1,390 @@
+// The host's HTTP client (src/execution/net/http_client.h) against real HTTP and HTTPS
+// servers on loopback (cpp-httplib), with a resolver the test controls: allowed and denied
+// hosts, paths and methods; blocked addresses; DNS answers that change between lookups;
+// redirects into private addresses; oversized, endless and trickling responses.
+#include "execution/net/http_client.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "test_util.h"
+
+namespace moat::net {
+namespace {
+
+using std::chrono::steady_clock;
+
+// Answers from a script: each name has a list of answers, one per lookup (the last one
+// repeats); every lookup is counted.
+class ScriptedResolver : public Resolver {
+ public:
+  void Set(const std::string& host, std::vector<std::vector<std::string>> answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    answers_[host] = std::move(answers);
+    calls_[host] = 0;
+  }
+  int Calls(const std::string& host) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_[host];
+  }
+  Result<std::vector<IpAddress>> Resolve(const std::string& host) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = answers_.find(host);
+    if (it == answers_.end()) return MakeError(ErrorCode::kIo, "no such name: " + host);
+    int n = calls_[host]++;
+    const auto& list = it->second[std::min<size_t>(static_cast<size_t>(n), it->second.size() - 1)];
+    std::vector<IpAddress> out;
+    for (const auto& s : list) out.push_back(*IpAddress::Parse(s));
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::vector<std::string>>> answers_;
+  std::map<std::string, int> calls_;
+};
+
+// Percent-encodes a URL for a query parameter.
+std::string Enc(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Waits until the server's accept loop runs: stop() before that would be lost, and the
+// loop would never end.
+void WaitRunning(const httplib::Server& s) {
+  for (int i = 0; i < 5000 && !s.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void Routes(httplib::Server& s) {
+  s.Get("/hello", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content("hello from loopback", "text/plain");
+  });
+  s.Post("/echo", [](const httplib::Request& q, httplib::Response& r) {
+    std::string out = q.method + " " + q.body + " auth=" + q.get_header_value("Authorization");
+    r.set_content(out, "text/plain");
+  });
+  s.Get("/echo", [](const httplib::Request& q, httplib::Response& r) {
+    r.set_content(q.method + " auth=" + q.get_header_value("Authorization") +
+                      " x=" + q.get_header_value("X-Test"),
+                  "text/plain");
+  });
+  s.Get("/redirect", [](const httplib::Request& q, httplib::Response& r) {
+    r.status = std::atoi(q.has_param("code") ? q.get_param_value("code").c_str() : "302");
+    r.set_header("Location", q.get_param_value("to"));
+  });
+  s.Post("/redirect", [](const httplib::Request& q, httplib::Response& r) {
+    r.status = std::atoi(q.get_param_value("code").c_str());
+    r.set_header("Location", q.get_param_value("to"));
+  });
+  s.Get("/loop", [](const httplib::Request& q, httplib::Response& r) {
+    int n = std::atoi(q.get_param_value("n").c_str());
+    r.status = 302;
+    r.set_header("Location", "/loop?n=" + std::to_string(n + 1));
+  });
+  s.Get("/big", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content(std::string(3 << 20, 'b'), "application/octet-stream");
+  });
+  s.Get("/endless", [](const httplib::Request&, httplib::Response& r) {
+    r.set_chunked_content_provider("application/octet-stream",
+                                   [](size_t, httplib::DataSink& sink) {
+                                     std::string chunk(64 << 10, 'e');
+                                     return sink.write(chunk.data(), chunk.size());
+                                   });
+  });
+  s.Get("/trickle", [](const httplib::Request&, httplib::Response& r) {
+    r.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return sink.write("t", 1);
+    });
+  });
+}
+
+class HttpClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Routes(server_);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    WaitRunning(server_);
+    base_ = "http://svc.test:" + std::to_string(port_);
+    resolver_.Set("svc.test", {{"127.0.0.1"}});
+    policy_.rules.push_back(*EgressRule::Parse(base_));
+    policy_.granted_networks.push_back(*Cidr::Parse("127.0.0.1/32"));
+    ctx_.policy = &policy_;
+    ctx_.resolver = &resolver_;
+  }
+  void TearDown() override {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  Result<HttpResponse> Get(const std::string& path, HttpLimits limits = {}) {
+    HttpRequest r;
+    r.url = base_ + path;
+    return HttpFetch(ctx_, r, limits);
+  }
+  static std::string Why(const Result<HttpResponse>& r) { return r.ok() ? "" : r.error().message; }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::string base_;
+  ScriptedResolver resolver_;
+  EgressPolicy policy_;
+  HttpContext ctx_;
+};
+
+TEST_F(HttpClientTest, AllowedRequestGoesToTheCheckedAddress) {
+  auto r = Get("/hello");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello from loopback");
+  EXPECT_EQ(r->url, base_ + "/hello");
+  // svc.test exists only in the test's resolver: libcurl connected to the address moat
+  // checked, without a lookup of its own.
+  EXPECT_EQ(resolver_.Calls("svc.test"), 1);
+}
+
+TEST_F(HttpClientTest, DeniedHostsPathsMethodsAndAddresses) {
+  EgressPolicy empty;
+  ctx_.policy = &empty;
+  auto r = Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kDenied);
+  EXPECT_NE(Why(r).find("allowlist is empty"), std::string::npos);
+  EXPECT_EQ(resolver_.Calls("svc.test"), 0);  // refused before any lookup
+
+  EgressPolicy narrow;
+  narrow.rules.push_back(*EgressRule::Parse(base_ + "/echo", {"GET"}));
+  narrow.granted_networks = policy_.granted_networks;
+  ctx_.policy = &narrow;
+  EXPECT_TRUE(Get("/echo").ok());
+  EXPECT_EQ(Get("/hello").error().code, ErrorCode::kDenied);  // path
+  HttpRequest post;
+  post.method = "POST";
+  post.url = base_ + "/echo";
+  EXPECT_EQ(HttpFetch(ctx_, post, {}).error().code, ErrorCode::kDenied);  // method
+
+  // The name is allowed, its address is not granted.
+  ctx_.policy = &policy_;
+  policy_.granted_networks.clear();
+  r = Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kDenied);
+  EXPECT_NE(Why(r).find("127.0.0.1 is loopback"), std::string::npos) << Why(r);
+}
+
+TEST_F(HttpClientTest, EveryAnswerMustBeAllowed) {
+  resolver_.Set("svc.test", {{"127.0.0.1", "10.0.0.7"}});
+  auto r = Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Why(r).find("10.0.0.7 is private"), std::string::npos) << Why(r);
+  resolver_.Set("svc.test", {{"169.254.169.254"}});
+  EXPECT_NE(Why(Get("/hello")).find("cloud metadata"), std::string::npos);
+  resolver_.Set("svc.test", {{"::ffff:169.254.169.254"}});
+  EXPECT_NE(Why(Get("/hello")).find("cloud metadata"), std::string::npos);
+  resolver_.Set("svc.test", {{"64:ff9b::a9fe:a9fe"}});
+  EXPECT_NE(Why(Get("/hello")).find("cloud metadata"), std::string::npos);
+}
+
+TEST_F(HttpClientTest, ANameThatRebindsIsLookedUpOncePerHop) {
+  // First answer allowed, every later one private: the request uses the first answer
+  // only, so rebinding between the check and the connection cannot happen.
+  resolver_.Set("svc.test", {{"127.0.0.1"}, {"10.0.0.1"}});
+  auto r = Get("/hello");
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(resolver_.Calls("svc.test"), 1);
+  // A redirect back to the same name is a new hop: looked up and checked again.
+  resolver_.Set("svc.test", {{"127.0.0.1"}, {"10.0.0.1"}});
+  r = Get("/redirect?to=/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kDenied);
+  EXPECT_NE(Why(r).find("10.0.0.1 is private"), std::string::npos) << Why(r);
+  EXPECT_EQ(resolver_.Calls("svc.test"), 2);
+}
+
+TEST_F(HttpClientTest, RedirectsAreCheckedAtEveryHop) {
+  auto ok = Get("/redirect?to=/hello");
+  ASSERT_TRUE(ok.ok()) << Why(ok);
+  EXPECT_EQ(ok->body, "hello from loopback");
+  EXPECT_EQ(ok->redirects, 1);
+  // Into the metadata service, by address and by decimal spelling, and to a name that
+  // resolves to a private address.
+  policy_.rules.push_back(*EgressRule::Parse("http://*"));
+  for (const std::string to : {"http://169.254.169.254/latest/meta-data/",
+                               "http://2852039166/latest/meta-data/", "http://[::1]:1/",
+                               "http://internal.test/"}) {
+    resolver_.Set("internal.test", {{"192.168.0.10"}});
+    auto r = Get("/redirect?to=" + Enc(to));
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.error().code, ErrorCode::kDenied) << to << ": " << Why(r);
+  }
+  policy_.rules.pop_back();
+  // Outside the allowlist.
+  EXPECT_EQ(Get("/redirect?to=http://other.test/").error().code, ErrorCode::kDenied);
+  // A chain longer than 5.
+  auto loop = Get("/loop?n=0");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_EQ(loop.error().code, ErrorCode::kLimit);
+  EXPECT_NE(Why(loop).find("more than 5 redirects"), std::string::npos);
+  // 303 after a POST continues as a GET without the body; credentials stay on the origin.
+  HttpRequest post;
+  post.method = "POST";
+  post.url = base_ + "/redirect?code=303&to=/echo";
+  post.body = "payload";
+  post.headers = {{"Authorization", "Bearer t"}, {"X-Test", "kept"}};
+  auto r = HttpFetch(ctx_, post, {});
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(r->body, "GET auth=Bearer t x=kept");
+  // 307 keeps the method and body.
+  post.url = base_ + "/redirect?code=307&to=/echo";
+  r = HttpFetch(ctx_, post, {});
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(r->body, "POST payload auth=Bearer t");
+}
+
+TEST_F(HttpClientTest, CredentialsDoNotFollowARedirectToAnotherOrigin) {
+  resolver_.Set("other.test", {{"127.0.0.1"}});
+  std::string other = "http://other.test:" + std::to_string(port_);
+  policy_.rules.push_back(*EgressRule::Parse(other));
+  HttpRequest q;
+  q.url = base_ + "/redirect?to=" + Enc(other + "/echo");
+  q.headers = {{"Authorization", "Bearer secret"}, {"X-Test", "kept"}};
+  auto r = HttpFetch(ctx_, q, {});
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(r->body, "GET auth= x=kept");
+}
+
+TEST_F(HttpClientTest, OversizedEndlessAndTricklingResponsesHitLimits) {
+  HttpLimits small;
+  small.max_response_bytes = 1 << 20;
+  auto big = Get("/big", small);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, ErrorCode::kLimit);
+  EXPECT_NE(Why(big).find("larger than 1048576"), std::string::npos) << Why(big);
+  EXPECT_TRUE(Get("/big").ok());  // 3 MB is within the default 8 MB
+
+  auto endless = Get("/endless", small);
+  ASSERT_FALSE(endless.ok());
+  EXPECT_EQ(endless.error().code, ErrorCode::kLimit);
+
+  HttpLimits quick;
+  quick.timeout_us = 700'000;
+  auto t0 = steady_clock::now();
+  auto trickle = Get("/trickle", quick);
+  double s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+  ASSERT_FALSE(trickle.ok());
+  EXPECT_EQ(trickle.error().code, ErrorCode::kLimit) << Why(trickle);
+  EXPECT_LT(s, 3.0);
+  // The run's deadline wins over a longer request timeout.
+  ctx_.deadline_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now().time_since_epoch())
+          .count()) + 500'000'000;
+  t0 = steady_clock::now();
+  trickle = Get("/trickle");
+  s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+  ASSERT_FALSE(trickle.ok());
+  EXPECT_LT(s, 3.0);
+}
+
+TEST_F(HttpClientTest, CancellationStopsATransferPromptly) {
+  std::atomic<bool> cancel{false};
+  ctx_.cancel = &cancel;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  auto t0 = steady_clock::now();
+  auto r = Get("/trickle");
+  double s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Why(r).find("cancelled"), std::string::npos);
+  EXPECT_LT(s, 3.0);
+}
+
+TEST_F(HttpClientTest, MalformedRequestsAreRefused) {
+  HttpRequest q;
+  q.url = base_ + "/echo";
+  q.headers = {{"X-Test", "a\r\nX-Injected: 1"}};
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+  q.headers = {{"Bad Name", "x"}};
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+  q.headers = {{"Host", "internal.test"}};
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+  q.headers = {};
+  q.method = "GET /x";
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+  q.method = "POST";
+  q.body = std::string(2 << 20, 'x');
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kLimit);
+  q.body = "";
+  q.url = "http://user@svc.test:" + std::to_string(port_) + "/echo";
+  EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+}
+
+// HTTPS against a self-signed certificate made for the test (the test's CA file is the
+// certificate itself); a certificate for another name is refused.
+TEST(HttpsClient, VerifiesTheServerCertificate) {
+  std::string dir = test::TempDir("https");
+  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  std::string cmd = "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=svc.test "
+                    "-addext subjectAltName=DNS:svc.test -keyout " + key + " -out " + cert +
+                    " 2>/dev/null";
+  ASSERT_EQ(system(cmd.c_str()), 0);
+  httplib::SSLServer server(cert.c_str(), key.c_str());
+  ASSERT_TRUE(server.is_valid());
+  Routes(server);
+  int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { server.listen_after_bind(); });
+  WaitRunning(server);
+
+  ScriptedResolver resolver;
+  resolver.Set("svc.test", {{"127.0.0.1"}});
+  resolver.Set("wrong.test", {{"127.0.0.1"}});
+  EgressPolicy policy;
+  policy.rules.push_back(*EgressRule::Parse("https://*:" + std::to_string(port)));
+  policy.granted_networks.push_back(*Cidr::Parse("127.0.0.1"));
+  HttpContext ctx;
+  ctx.policy = &policy;
+  ctx.resolver = &resolver;
+  HttpLimits limits;
+  limits.ca_file = cert;
+  HttpRequest q;
+  q.url = "https://svc.test:" + std::to_string(port) + "/hello";
+  auto r = HttpFetch(ctx, q, limits);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->body, "hello from loopback");
+  q.url = "https://wrong.test:" + std::to_string(port) + "/hello";
+  r = HttpFetch(ctx, q, limits);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIo) << r.error().message;
+  // Without the test's CA the certificate is not trusted.
+  q.url = "https://svc.test:" + std::to_string(port) + "/hello";
+  EXPECT_FALSE(HttpFetch(ctx, q, {}).ok());
+  server.stop();
+  t.join();
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+}
+
+}  // namespace
+}  // namespace moat::net
