@@ -105,14 +105,14 @@ TEST(Egress, AddressClasses) {
 }
 
 TEST(Egress, Ipv4InsideIpv6IsClassedByTheIpv4Address) {
-  EXPECT_EQ(C("::ffff:127.0.0.1"), AddressClass::kLoopback);   // IPv4-mapped
+  EXPECT_EQ(C("::ffff:127.0.0.1"), AddressClass::kLoopback);  // IPv4-mapped
   EXPECT_EQ(C("::ffff:7f00:1"), AddressClass::kLoopback);
-  EXPECT_EQ(C("::127.0.0.1"), AddressClass::kLoopback);        // IPv4-compatible
+  EXPECT_EQ(C("::127.0.0.1"), AddressClass::kLoopback);  // IPv4-compatible
   EXPECT_EQ(C("::ffff:169.254.169.254"), AddressClass::kMetadata);
   EXPECT_EQ(C("64:ff9b::a9fe:a9fe"), AddressClass::kMetadata);  // NAT64
   EXPECT_EQ(C("64:ff9b::10.0.0.1"), AddressClass::kPrivate);
-  EXPECT_EQ(C("64:ff9b:1::7f00:1"), AddressClass::kLoopback);   // NAT64 local-use
-  EXPECT_EQ(C("2002:c0a8:0101::1"), AddressClass::kPrivate);    // 6to4 of 192.168.1.1
+  EXPECT_EQ(C("64:ff9b:1::7f00:1"), AddressClass::kLoopback);  // NAT64 local-use
+  EXPECT_EQ(C("2002:c0a8:0101::1"), AddressClass::kPrivate);   // 6to4 of 192.168.1.1
   EXPECT_EQ(C("2002:7f00:1::"), AddressClass::kLoopback);
   // Mapped and compatible forms of public addresses never appear on the wire: refused.
   EXPECT_EQ(C("::ffff:8.8.8.8"), AddressClass::kReserved);
@@ -180,10 +180,10 @@ TEST(Egress, RulesMatchHostPortPathAndMethod) {
   ASSERT_TRUE(idn.ok());
   EXPECT_TRUE(idn->Matches("GET", U("https://xn--bcher-kva.example/")));
 
-  for (const char* bad : {"api.example.com", "ftp://x", "https://", "https://*x.example.com",
-                          "https://a.*.com", "https://user@host", "https://host:0",
-                          "https://host:99999", "https://host/a/../b", "https://host/%2e%2e",
-                          "https://[::1", "https://a..b"}) {
+  for (const char* bad :
+       {"api.example.com", "ftp://x", "https://", "https://*x.example.com", "https://a.*.com",
+        "https://user@host", "https://host:0", "https://host:99999", "https://host/a/../b",
+        "https://host/%2e%2e", "https://[::1", "https://a..b"}) {
     EXPECT_FALSE(EgressRule::Parse(bad).ok()) << bad;
   }
   EXPECT_FALSE(EgressRule::Parse("https://host", {"GET /"}).ok());

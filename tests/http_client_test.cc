@@ -103,11 +103,10 @@ void Routes(httplib::Server& s) {
     r.set_content(std::string(3 << 20, 'b'), "application/octet-stream");
   });
   s.Get("/endless", [](const httplib::Request&, httplib::Response& r) {
-    r.set_chunked_content_provider("application/octet-stream",
-                                   [](size_t, httplib::DataSink& sink) {
-                                     std::string chunk(64 << 10, 'e');
-                                     return sink.write(chunk.data(), chunk.size());
-                                   });
+    r.set_chunked_content_provider("application/octet-stream", [](size_t, httplib::DataSink& sink) {
+      std::string chunk(64 << 10, 'e');
+      return sink.write(chunk.data(), chunk.size());
+    });
   });
   s.Get("/trickle", [](const httplib::Request&, httplib::Response& r) {
     r.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
@@ -229,9 +228,9 @@ TEST_F(HttpClientTest, RedirectsAreCheckedAtEveryHop) {
   // Into the metadata service, by address and by decimal spelling, and to a name that
   // resolves to a private address.
   policy_.rules.push_back(*EgressRule::Parse("http://*"));
-  for (const std::string to : {"http://169.254.169.254/latest/meta-data/",
-                               "http://2852039166/latest/meta-data/", "http://[::1]:1/",
-                               "http://internal.test/"}) {
+  for (const std::string to :
+       {"http://169.254.169.254/latest/meta-data/", "http://2852039166/latest/meta-data/",
+        "http://[::1]:1/", "http://internal.test/"}) {
     resolver_.Set("internal.test", {{"192.168.0.10"}});
     auto r = Get("/redirect?to=" + Enc(to));
     ASSERT_FALSE(r.ok()) << to;
@@ -295,9 +294,10 @@ TEST_F(HttpClientTest, OversizedEndlessAndTricklingResponsesHitLimits) {
   EXPECT_EQ(trickle.error().code, ErrorCode::kLimit) << Why(trickle);
   EXPECT_LT(s, 3.0);
   // The run's deadline wins over a longer request timeout.
-  ctx_.deadline_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now().time_since_epoch())
-          .count()) + 500'000'000;
+  ctx_.deadline_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               steady_clock::now().time_since_epoch())
+                                               .count()) +
+                     500'000'000;
   t0 = steady_clock::now();
   trickle = Get("/trickle");
   s = std::chrono::duration<double>(steady_clock::now() - t0).count();
@@ -346,9 +346,10 @@ TEST_F(HttpClientTest, MalformedRequestsAreRefused) {
 TEST(HttpsClient, VerifiesTheServerCertificate) {
   std::string dir = test::TempDir("https");
   std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
-  std::string cmd = "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=svc.test "
-                    "-addext subjectAltName=DNS:svc.test -keyout " + key + " -out " + cert +
-                    " 2>/dev/null";
+  std::string cmd = "mkdir -p " + dir +
+                    " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=svc.test "
+                    "-addext subjectAltName=DNS:svc.test -keyout " +
+                    key + " -out " + cert + " 2>/dev/null";
   ASSERT_EQ(system(cmd.c_str()), 0);
   httplib::SSLServer server(cert.c_str(), key.c_str());
   ASSERT_TRUE(server.is_valid());

@@ -10,13 +10,16 @@
 namespace moat::net {
 namespace {
 
-Error Bad(std::string message) { return MakeError(ErrorCode::kInvalidArgument, std::move(message)); }
+Error Bad(std::string message) {
+  return MakeError(ErrorCode::kInvalidArgument, std::move(message));
+}
 
 // A URL or rule shown in a message: at most 200 bytes, printable ASCII only.
 std::string Shown(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 200)) {
-    out += (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) ? '?' : c;
+    out +=
+        (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) ? '?' : c;
   }
   return s.size() > 200 ? out + "..." : out;
 }
@@ -58,8 +61,8 @@ Result<std::string> NormaliseName(std::string host) {
     char* out = nullptr;
     int rc = idn2_to_ascii_8z(host.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
     if (rc != IDN2_OK) {
-      return Bad("host name \"" + Shown(host) + "\" is not a valid international name: " +
-                 idn2_strerror(rc));
+      return Bad("host name \"" + Shown(host) +
+                 "\" is not a valid international name: " + idn2_strerror(rc));
     }
     host = out;
     idn2_free(out);
@@ -173,7 +176,8 @@ Result<EgressRule> EgressRule::Parse(std::string_view text, std::vector<std::str
   std::string_view host = authority, port;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Bad("egress rule \"" + Shown(text) + "\": bad IPv6 host");
+    if (close == std::string_view::npos)
+      return Bad("egress rule \"" + Shown(text) + "\": bad IPv6 host");
     host = authority.substr(0, close + 1);
     if (close + 1 < authority.size()) {
       if (authority[close + 1] != ':') return Bad("egress rule \"" + Shown(text) + "\": bad port");

@@ -31,10 +31,10 @@ struct Url {
   std::string scheme;  // "http" or "https"
   std::string host;    // lower case, punycode, no trailing dot; an IPv6 literal unbracketed
   bool host_is_ip = false;
-  IpAddress ip;        // when host_is_ip
-  uint16_t port = 0;   // explicit or the scheme's default
-  std::string path;    // normalised, starts with '/'
-  std::string query;   // without '?', may be empty
+  IpAddress ip;       // when host_is_ip
+  uint16_t port = 0;  // explicit or the scheme's default
+  std::string path;   // normalised, starts with '/'
+  std::string query;  // without '?', may be empty
   // The normalised URL, what the request is made with (no fragment).
   std::string ToString() const;
 };

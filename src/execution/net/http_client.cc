@@ -318,13 +318,14 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
                    " ms (or the run's deadline) reached");
     }
     if (rc != CURLE_OK) {
-      return MakeError(ErrorCode::kIo, std::string("request to ") + url->host + " failed: " +
-                                           curl_easy_strerror(rc));
+      return MakeError(ErrorCode::kIo, std::string("request to ") + url->host +
+                                           " failed: " + curl_easy_strerror(rc));
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     const std::string* location = FindHeader(t.headers, "location");
-    bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    bool redirect =
+        status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
     if (!redirect || location == nullptr) {
       HttpResponse r;
       r.status = static_cast<int>(status);

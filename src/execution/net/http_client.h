@@ -55,7 +55,7 @@ struct HttpLimits {
 struct HttpContext {
   const EgressPolicy* policy = nullptr;
   Resolver* resolver = nullptr;
-  uint64_t deadline_ns = 0;                    // CLOCK_MONOTONIC; 0 = none
+  uint64_t deadline_ns = 0;                   // CLOCK_MONOTONIC; 0 = none
   const std::atomic<bool>* cancel = nullptr;  // may be null
 };
 

@@ -76,9 +76,9 @@ AddressClass ClassifyV6(const IpAddress& a) {
   if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return AddressClass::kLinkLocal;
   if ((b[0] & 0xFE) == 0xFC) return AddressClass::kUniqueLocal;
   if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0) return AddressClass::kReserved;  // site-local
-  if (In(a, V6({0x2001, 0xdb8}), 32)) return AddressClass::kReserved;        // documentation
-  if (In(a, V6({0x100}), 64)) return AddressClass::kReserved;                // discard-only
-  if (In(a, V6({0x2001}), 32)) return AddressClass::kReserved;               // Teredo
+  if (In(a, V6({0x2001, 0xdb8}), 32)) return AddressClass::kReserved;         // documentation
+  if (In(a, V6({0x100}), 64)) return AddressClass::kReserved;                 // discard-only
+  if (In(a, V6({0x2001}), 32)) return AddressClass::kReserved;                // Teredo
   if (In(a, V6({}), 96) || In(a, V6({0, 0, 0, 0, 0, 0xffff}), 96)) {
     return AddressClass::kReserved;  // IPv4-compatible or -mapped: classed by the IPv4 part
   }
@@ -122,7 +122,7 @@ std::optional<IpAddress> IpAddress::EmbeddedV4() const {
   if (!v6) return std::nullopt;
   auto tail = [&](size_t at) { return V4(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]); };
   if (In(*this, V6({0, 0, 0, 0, 0, 0xffff}), 96)) return tail(12);  // IPv4-mapped
-  if (In(*this, V6({}), 96)) {                                        // IPv4-compatible
+  if (In(*this, V6({}), 96)) {                                      // IPv4-compatible
     IpAddress v4 = tail(12);
     // :: and ::1 are IPv6's own; ::0.0.0.2 and up carry an IPv4 address.
     if (v4.bytes[0] == 0 && v4.bytes[1] == 0 && v4.bytes[2] == 0 && v4.bytes[3] <= 1) {
@@ -130,7 +130,7 @@ std::optional<IpAddress> IpAddress::EmbeddedV4() const {
     }
     return v4;
   }
-  if (In(*this, V6({0x64, 0xff9b}), 96)) return tail(12);    // NAT64 well-known prefix
+  if (In(*this, V6({0x64, 0xff9b}), 96)) return tail(12);     // NAT64 well-known prefix
   if (In(*this, V6({0x64, 0xff9b, 1}), 48)) return tail(12);  // NAT64 local-use prefix
   if (In(*this, V6({0x2002}), 16)) return tail(2);            // 6to4
   return std::nullopt;
@@ -169,8 +169,8 @@ Result<Cidr> Cidr::Parse(std::string_view text) {
   std::string_view addr = text.substr(0, slash);
   std::optional<IpAddress> ip = IpAddress::Parse(addr);
   if (!ip) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "not an IP address or CIDR range: \"" + std::string(text.substr(0, 64)) + "\"");
+    return MakeError(ErrorCode::kInvalidArgument, "not an IP address or CIDR range: \"" +
+                                                      std::string(text.substr(0, 64)) + "\"");
   }
   int max = ip->v6 ? 128 : 32;
   int prefix = max;

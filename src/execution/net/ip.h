@@ -34,16 +34,16 @@ struct IpAddress {
 
 enum class AddressClass {
   kPublic,
-  kLoopback,       // 127.0.0.0/8, ::1
-  kPrivate,        // 10/8, 172.16/12, 192.168/16
-  kLinkLocal,      // 169.254/16, fe80::/10
-  kMetadata,       // 169.254.169.254, fd00:ec2::254 (cloud instance metadata)
-  kCgnat,          // 100.64.0.0/10
-  kUniqueLocal,    // fc00::/7
-  kMulticast,      // 224/4, ff00::/8
-  kUnspecified,    // 0.0.0.0/8, ::
-  kBroadcast,      // 255.255.255.255
-  kReserved,       // 240/4, 192.0.0/24, benchmarking and documentation ranges, ...
+  kLoopback,     // 127.0.0.0/8, ::1
+  kPrivate,      // 10/8, 172.16/12, 192.168/16
+  kLinkLocal,    // 169.254/16, fe80::/10
+  kMetadata,     // 169.254.169.254, fd00:ec2::254 (cloud instance metadata)
+  kCgnat,        // 100.64.0.0/10
+  kUniqueLocal,  // fc00::/7
+  kMulticast,    // 224/4, ff00::/8
+  kUnspecified,  // 0.0.0.0/8, ::
+  kBroadcast,    // 255.255.255.255
+  kReserved,     // 240/4, 192.0.0/24, benchmarking and documentation ranges, ...
 };
 const char* AddressClassName(AddressClass c);
 
