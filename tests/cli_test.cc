@@ -1,5 +1,6 @@
 // End to end: the real `moat` binary, its exit statuses, reports and stdio.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -236,6 +237,43 @@ TEST(Cli, DeterministicRunsRepeat) {
   // The 5 s sleep is virtual. Timed on the second run: the first may include compiling
   // the module on a cold cache, which took over 3 s on a loaded machine.
   EXPECT_LT(b.ms, 3000);
+}
+
+TEST(Cli, SecretsAreStoredPrivatelyAndNeverPrinted) {
+  std::string dir = test::TempDir("cli-secrets");
+  std::string file = dir + "/conf/secrets.json";
+  std::string f = "secrets --file " + file + " ";
+  CliResult r = Cli(f + "set OPENAI_KEY --host api.openai.com --header Authorization",
+                    "printf 'sk-live-0123456789\\n'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(Slurp(file).find("sk-live-0123456789\""), std::string::npos);  // newline dropped
+  r = Cli(f + "ls");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("OPENAI_KEY"), std::string::npos);
+  EXPECT_NE(r.out.find("headers=authorization"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("sk-live"), std::string::npos);
+  r = Cli(f + "ls --json");
+  EXPECT_EQ(nlohmann::json::parse(r.out)["secrets"][0]["hosts"][0], "api.openai.com");
+  EXPECT_EQ(r.out.find("sk-live"), std::string::npos);
+  // Refused: a value too short to detect leaks of, a secret for any host, no value.
+  EXPECT_EQ(Cli(f + "set SHORT --host h.example", "printf abc").status, 2);
+  EXPECT_EQ(Cli(f + "set ANY --host '*'", "printf longenoughvalue").status, 2);
+  EXPECT_EQ(Cli(f + "set NONE --host h.example").status, 2);
+  EXPECT_EQ(Cli(f + "set 'bad name' --host h.example", "printf longenoughvalue").status, 2);
+  EXPECT_NE(Cli(f + "set NOHOST", "printf longenoughvalue").status, 0);
+  // A store others can read is refused until it is private again.
+  chmod(file.c_str(), 0644);
+  r = Cli(f + "ls");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
+  chmod(file.c_str(), 0600);
+  EXPECT_EQ(Cli(f + "rm OPENAI_KEY").status, 0);
+  EXPECT_EQ(Cli(f + "rm OPENAI_KEY").status, 1);
+  EXPECT_EQ(Cli(f + "ls").out, "");
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
 }
 
 }  // namespace

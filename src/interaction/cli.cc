@@ -13,6 +13,7 @@
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "interaction/report.h"
+#include "interaction/secrets_cli.h"
 #include "interaction/tools_cli.h"
 #include "orchestration/exec_service.h"
 
@@ -251,6 +252,7 @@ int CliMain(int argc, char** argv) {
   CLI::App* cache_clear = cache->add_subcommand("clear", "Remove every cached module");
 
   ToolCommands tool_commands(&app);
+  SecretCommands secret_commands(&app);
 
   try {
     app.parse(argc, argv);
@@ -261,6 +263,7 @@ int CliMain(int argc, char** argv) {
   if (compile->parsed()) return CompileCommand(compile_modules);
   if (cache->parsed()) return CacheCommand(cache_ls->parsed(), cache_clear->parsed());
   if (int rc = tool_commands.Dispatch(); rc >= 0) return rc;
+  if (int rc = secret_commands.Dispatch(); rc >= 0) return rc;
   return kUsageError;
 }
 
