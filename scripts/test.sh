@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
-# of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, a benchmark smoke run (numbers
-# printed, not enforced), then the format check.
+# of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, 15 s of
+# egress fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
+# check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
 set -euo pipefail
@@ -33,6 +34,9 @@ fuzz/run_json_schema.sh 20 1
 
 echo "==> fuzzing the tool-module reader for 15 s (fuzz/run_manifest.sh)"
 fuzz/run_manifest.sh 15 1
+
+echo "==> fuzzing the egress parsers for 15 s (fuzz/run_egress.sh)"
+fuzz/run_egress.sh 15 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 # The tests' cache: modules the tests compiled are not compiled again.

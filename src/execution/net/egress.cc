@@ -213,8 +213,16 @@ Result<EgressRule> EgressRule::Parse(std::string_view text, std::vector<std::str
     r.port = r.scheme == "https" ? 443 : 80;
   }
   if (!path.empty()) {
-    if (ContainsEncodedSeparator(path) || path.find("/../") != std::string_view::npos ||
-        path.find("/./") != std::string_view::npos || path.find('?') != std::string_view::npos ||
+    bool dot_segment = false;
+    for (size_t i = 0; i < path.size();) {
+      size_t j = path.find('/', i + 1);
+      std::string_view seg =
+          path.substr(i + 1, (j == std::string_view::npos ? path.size() : j) - i - 1);
+      if (seg == "." || seg == "..") dot_segment = true;
+      i = j == std::string_view::npos ? path.size() : j;
+    }
+    if (ContainsEncodedSeparator(path) || dot_segment ||
+        path.find("//") != std::string_view::npos || path.find('?') != std::string_view::npos ||
         path.find('#') != std::string_view::npos) {
       return Bad("egress rule \"" + Shown(text) + "\": the path must be a plain prefix");
     }
