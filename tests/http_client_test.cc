@@ -237,8 +237,15 @@ TEST_F(HttpClientTest, RedirectsAreCheckedAtEveryHop) {
     EXPECT_EQ(r.error().code, ErrorCode::kDenied) << to << ": " << Why(r);
   }
   policy_.rules.pop_back();
-  // Outside the allowlist.
+  // Outside the allowlist, another scheme, user info.
   EXPECT_EQ(Get("/redirect?to=http://other.test/").error().code, ErrorCode::kDenied);
+  for (const std::string& to :
+       std::vector<std::string>{"file:///etc/passwd", "gopher://svc.test/", "ftp://svc.test/x",
+                                "http://user@svc.test:" + std::to_string(port_) + "/hello"}) {
+    auto r = Get("/redirect?to=" + Enc(to));
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.error().code, ErrorCode::kDenied) << to << ": " << Why(r);
+  }
   // A chain longer than 5.
   auto loop = Get("/loop?n=0");
   ASSERT_FALSE(loop.ok());

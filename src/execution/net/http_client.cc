@@ -339,15 +339,17 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
       return Limit("more than " + std::to_string(limits.max_redirects) + " redirects");
     }
     auto next = Resolve(target, *location);
-    if (!next) return next.error();
+    if (!next) return Denied("redirect refused: " + next.error().message);
     // 303, and 301/302 after a POST, continue as GET without the body (as browsers do).
     if (status == 303 || ((status == 301 || status == 302) && method == "POST")) {
       if (method != "HEAD") method = "GET";
       body.clear();
     }
     // Credentials do not follow a redirect to another origin.
+    // A location moat would refuse as a URL (another scheme, user info...) ends the
+    // exchange as a denial: the server, not the guest, chose it.
     auto next_url = ParseUrl(*next);
-    if (!next_url) return next_url.error();
+    if (!next_url) return Denied("redirect refused: " + next_url.error().message);
     if (next_url->host != url->host || next_url->port != url->port ||
         next_url->scheme != url->scheme) {
       std::erase_if(headers, [](const auto& kv) {
