@@ -71,6 +71,8 @@ moat_guest_c(wasi_libc_posix guests/wasi/libc_posix.c)
 # AssemblyScript programs.
 moat_guest_c(wasi_suite_rust_areas guests/wasi/suite_rust_areas.c)
 moat_guest_c(wasi_suite_c_as_areas guests/wasi/suite_c_as_areas.c)
+# Drives moat's HTTP host API (tests/guest_http_test.cc), through guests/include/moat/http.h.
+moat_guest_c(http_probe guests/net/http_probe.c -I${CMAKE_SOURCE_DIR}/guests/include)
 # A tool that answers by the contract, or breaks it on purpose (tests/tools_test.cc).
 moat_guest_c(contract_probe guests/tools_test/contract_probe.c)
 # Modules the pipeline must refuse, each for a named reason.

@@ -28,10 +28,11 @@ endforeach()
 set(MOAT_TOOLS_CXXFLAGS
   --target=wasm32-wasi --sysroot=/usr -std=c++20 -O2 -mbulk-memory -Wall -Wextra -Wno-unused-parameter
   -fno-exceptions -DJSON_NOEXCEPTION -DJSON_HAS_FILESYSTEM=0 -DJSON_HAS_EXPERIMENTAL_FILESYSTEM=0
-  -isystem /usr/lib/llvm-16/include/wasm32-wasi/c++/v1 -isystem ${_tools_inc})
+  -isystem /usr/lib/llvm-16/include/wasm32-wasi/c++/v1 -isystem ${_tools_inc}
+  -I${CMAKE_SOURCE_DIR}/guests/include)
 
 set(MOAT_BUILTIN_TOOLS
-  read_file write_file edit_file apply_patch list_dir glob grep move delete make_dir)
+  read_file write_file edit_file apply_patch list_dir glob grep move delete make_dir http_fetch)
 
 function(_moat_tool_object name)
   set(src ${CMAKE_SOURCE_DIR}/guests/tools/${name}.cc)

@@ -13,42 +13,13 @@
 #include <mutex>
 #include <thread>
 
+#include "net_test_util.h"
 #include "test_util.h"
 
 namespace moat::net {
 namespace {
 
 using std::chrono::steady_clock;
-
-// Answers from a script: each name has a list of answers, one per lookup (the last one
-// repeats); every lookup is counted.
-class ScriptedResolver : public Resolver {
- public:
-  void Set(const std::string& host, std::vector<std::vector<std::string>> answers) {
-    std::lock_guard<std::mutex> lock(mu_);
-    answers_[host] = std::move(answers);
-    calls_[host] = 0;
-  }
-  int Calls(const std::string& host) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return calls_[host];
-  }
-  Result<std::vector<IpAddress>> Resolve(const std::string& host) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = answers_.find(host);
-    if (it == answers_.end()) return MakeError(ErrorCode::kIo, "no such name: " + host);
-    int n = calls_[host]++;
-    const auto& list = it->second[std::min<size_t>(static_cast<size_t>(n), it->second.size() - 1)];
-    std::vector<IpAddress> out;
-    for (const auto& s : list) out.push_back(*IpAddress::Parse(s));
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::vector<std::vector<std::string>>> answers_;
-  std::map<std::string, int> calls_;
-};
 
 // Percent-encodes a URL for a query parameter.
 std::string Enc(const std::string& s) {
@@ -63,14 +34,6 @@ std::string Enc(const std::string& s) {
     }
   }
   return out;
-}
-
-// Waits until the server's accept loop runs: stop() before that would be lost, and the
-// loop would never end.
-void WaitRunning(const httplib::Server& s) {
-  for (int i = 0; i < 5000 && !s.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
 }
 
 void Routes(httplib::Server& s) {

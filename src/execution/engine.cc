@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -229,7 +230,8 @@ Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options) {
   rt::InitProcess();
-  if (rt::WasiHostLinked() != 1) return MakeError(ErrorCode::kInternal, "host functions missing");
+  if (rt::WasiHostLinked() + rt::MoatHostLinked() != 2)
+    return MakeError(ErrorCode::kInternal, "host functions missing");
   std::string dir = options.cache_dir.empty() ? CompileCache::DefaultDir() : options.cache_dir;
   auto cache = CompileCache::Open(dir);
   if (!cache) return cache.error();
@@ -325,6 +327,18 @@ ExecResult Engine::Run(const ExecRequest& request) const {
   return Run(h, request);
 }
 
+namespace {
+void WriteAllTo(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+}  // namespace
+
 struct Instance::State {
   ModuleHandle module;
   ExecRequest request;
@@ -334,12 +348,44 @@ struct Instance::State {
   CaptureSink cap_err{&result.stderr_bytes};
   FdSink fd_out{1};
   FdSink fd_err{2};
+  // Inherited stdio with secrets granted: output is held, redacted and written at the end.
+  bool hold_output = false;
   bool refused = false;  // result already final before running anything
   bool finished = false;
   uint64_t run_ns = 0;  // time spent inside the instance so far
 };
 
 Instance::Instance(std::unique_ptr<State> state) : s_(std::move(state)) {}
+
+// Nothing a run reports may hold a granted secret's value: the guest never sees one, and
+// this is the last line if a value reached it anyway (a server that encodes it in a way
+// the response scan missed, say). Each redaction is a denied event.
+void Instance::RedactSecrets(State& st) {
+  const std::vector<net::Secret>& secrets = st.request.network.secrets;
+  ExecResult& r = st.result;
+  if (!secrets.empty()) {
+    std::vector<std::string> found;
+    r.stdout_bytes = net::Redact(std::move(r.stdout_bytes), secrets, &found);
+    r.stderr_bytes = net::Redact(std::move(r.stderr_bytes), secrets, &found);
+    for (CapabilityEvent& e : r.denied) {
+      e.subject = net::Redact(std::move(e.subject), secrets);
+      e.reason = net::Redact(std::move(e.reason), secrets);
+    }
+    r.message = net::Redact(std::move(r.message), secrets);
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    for (const std::string& name : found) {
+      r.denied.push_back(
+          {"output", "stdout/stderr", "the value of secret " + name + " was redacted"});
+    }
+  }
+  if (st.hold_output) {
+    WriteAllTo(1, r.stdout_bytes);
+    WriteAllTo(2, r.stderr_bytes);
+    r.stdout_bytes.clear();
+    r.stderr_bytes.clear();
+  }
+}
 
 Instance::~Instance() {
   if (s_->host.instance) rt::Destroy(s_->module.module->abi(), s_->host);
@@ -394,8 +440,11 @@ std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module,
   if (!fs) return refuse(RunStatus::kDenied, fs.error().message);
   h.fs = std::move(*fs);
   h.rng_state = req.seed;
-  h.out = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_out) : &st->cap_out;
-  h.err = req.inherit_stdio ? static_cast<OutputSink*>(&st->fd_err) : &st->cap_err;
+  st->hold_output = req.inherit_stdio && !req.network.secrets.empty();
+  bool direct = req.inherit_stdio && !st->hold_output;
+  h.out = direct ? static_cast<OutputSink*>(&st->fd_out) : &st->cap_out;
+  h.err = direct ? static_cast<OutputSink*>(&st->fd_err) : &st->cap_err;
+  h.http_backend = options_.http_backend;
   uint64_t start = rt::MonotonicNs();
   h.deadline_ns = start + limits.timeout_us * 1000;
   rt::Instantiate(module.module->abi(), h);
@@ -429,6 +478,10 @@ ExecResult Instance::Finish() {
   r.fuel_used = h.FuelUsed();
   r.peak_memory_bytes = h.peak_memory_bytes;
   r.denied = std::move(h.events);
+  if (h.http) {
+    r.http_requests = h.http->requests;
+    r.http_bytes_received = h.http->bytes_received;
+  }
   if (h.fs) {
     r.fs_bytes_written = h.fs->bytes_written();
     r.fs_files_created = h.fs->files_created();
@@ -479,6 +532,7 @@ ExecResult Instance::Finish() {
     case StopReason::kMemoryLimit: r.status = RunStatus::kMemoryLimit; break;
     case StopReason::kInternal: r.status = RunStatus::kInternal; break;
   }
+  RedactSecrets(st);
   return r;
 }
 

@@ -15,11 +15,17 @@
 #include "execution/module_pipeline.h"
 
 namespace moat {
+namespace net {
+class HttpBackend;
+}
 
 struct EngineOptions {
   std::string cache_dir;       // empty: CompileCache::DefaultDir()
   bool meter_fuel = true;      // off only for overhead benchmarks
   bool show_progress = false;  // print compile progress to a terminal on stderr
+  // What moat.http_request goes through. Null: the libcurl backend, loaded from the plugin
+  // beside the executable on a run's first request (net/http_backend.h).
+  std::shared_ptr<net::HttpBackend> http_backend;
 };
 
 class CompiledModule;
@@ -89,6 +95,7 @@ class Instance {
  private:
   explicit Instance(std::unique_ptr<State> state);
   ExecResult Finish();
+  static void RedactSecrets(State& st);
   std::unique_ptr<State> s_;
 };
 

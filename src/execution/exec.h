@@ -5,11 +5,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "execution/limits.h"
+#include "execution/net/secret_store.h"
 #include "execution/outcome.h"
 
 namespace moat {
@@ -25,6 +27,7 @@ class CancelToken {
  public:
   void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  const std::atomic<bool>* flag() const { return &cancelled_; }
 
  private:
   std::atomic<bool> cancelled_{false};
@@ -34,6 +37,42 @@ class CancelToken {
 // pattern without '/' matches any one path component, one with '/' matches consecutive
 // components, e.g. ".git/config").
 std::vector<std::string> DefaultHiddenPatterns();
+
+// Requests per minute for one tool across all its runs: a token bucket holding up to
+// `per_minute` tokens, refilled continuously. Thread-safe; shared by the runs it governs.
+class RateLimiter {
+ public:
+  explicit RateLimiter(uint32_t per_minute) : per_minute_(per_minute), tokens_(per_minute) {}
+  // Takes one token at `now_ns` (CLOCK_MONOTONIC); false when none is left.
+  bool TryTake(uint64_t now_ns);
+  uint32_t per_minute() const { return per_minute_; }
+
+ private:
+  std::mutex mu_;
+  uint32_t per_minute_;
+  double tokens_;
+  uint64_t last_ns_ = 0;
+};
+
+// What a run may reach on the network through moat.http_request (deny by default).
+struct NetworkGrant {
+  // Egress rules, each "scheme://host[:port][/path-prefix]", optionally preceded by a
+  // comma-separated method list and a space ("GET,HEAD https://api.example.com/v1").
+  // A request is allowed only when a rule of every set allows it: one set is what the
+  // tool's manifest asks for, another what the caller's policy grants. No sets, or an
+  // empty set, deny every request.
+  std::vector<std::vector<std::string>> rule_sets;
+  // Networks (CIDR) that are not public but may be reached anyway, e.g. "127.0.0.1/32".
+  std::vector<std::string> networks;
+  // Secrets the run may use as {{secret:NAME}}. Their values stay in the host; every
+  // response, the run's output and its report are scanned for them and redacted.
+  std::vector<net::Secret> secrets;
+  // Shared by every run of one tool; null: no rate limit.
+  std::shared_ptr<RateLimiter> rate;
+  std::string ca_file;  // an extra CA bundle for https (tests); "" = the system's
+
+  bool any() const { return !rule_sets.empty(); }
+};
 
 struct ExecRequest {
   std::string module_sha256;                             // which compiled module to run
@@ -50,6 +89,7 @@ struct ExecRequest {
   bool inherit_stdio = false;
   std::string stdin_bytes;
   std::shared_ptr<CancelToken> cancel;
+  NetworkGrant network;
 };
 
 // Something the sandbox refused or cut, for the run report.
@@ -73,6 +113,8 @@ struct ExecResult {
   std::vector<CapabilityEvent> denied;
   uint64_t fs_bytes_written = 0;  // to files in mounts
   uint64_t fs_files_created = 0;  // files, directories and links
+  uint64_t http_requests = 0;     // moat.http_request calls that reached the network
+  uint64_t http_bytes_received = 0;
   std::string module_sha256;
   double compile_ms = 0;  // time spent compiling (0 on a cache hit)
   bool cache_hit = false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,26 @@ enum class StopReason : uint8_t {
 
 struct HostContext;
 
+namespace net {
+class HttpBackend;
+}
+
+// A run's network state (moat.http_request), made on its first request.
+struct HttpState {
+  // A response the guest reads in chunks: 0 body, 1 headers ("name: value\r\n" lines),
+  // 2 the final URL; each part with its read position.
+  struct Response {
+    std::string parts[3];
+    size_t pos[3] = {0, 0, 0};
+  };
+  std::shared_ptr<net::HttpBackend> backend;
+  std::map<uint32_t, Response> open;  // by handle
+  uint32_t next_handle = 1;
+  std::string last_error;  // of the last failed call, for moat.http_error
+  uint64_t requests = 0;
+  uint64_t bytes_received = 0;
+};
+
 // Where guest output goes.
 class OutputSink {
  public:
@@ -69,6 +90,9 @@ struct HostContext {
   // Deterministic mode: PRNG state and time slept so far on the virtual clock.
   uint64_t rng_state = 0;
   uint64_t virtual_sleep_ns = 0;
+  // The engine's network backend (may be null: loaded on first use) and the run's state.
+  std::shared_ptr<net::HttpBackend> http_backend;
+  std::unique_ptr<HttpState> http;
 
   // The instance's linear memory reservation (a fault inside it is a guest trap) and the
   // module's own page maximum (to tell a policy refusal from the module's own limit).

@@ -53,6 +53,11 @@ constexpr std::array kImports = {
     HostImport{W, "sock_recv", "iiiiii:i"},
     HostImport{W, "sock_send", "iiiii:i"},
     HostImport{W, "sock_shutdown", "ii:i"},
+    // moat's own host API (moat_host.cc; guests/include/moat/http.h).
+    HostImport{kMoatModule, "http_request", "ii:i"},
+    HostImport{kMoatModule, "http_read", "iiiii:i"},
+    HostImport{kMoatModule, "http_close", "i:i"},
+    HostImport{kMoatModule, "http_error", "iii:i"},
 };
 }  // namespace
 

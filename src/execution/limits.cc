@@ -21,6 +21,13 @@ Status Limits::Validate() const {
   if (auto s = Check("max-write", max_write_bytes, 0, kMaxWrite); !s) return s;
   if (auto s = Check("max-files", max_files_created, 0, kMaxFilesCreated); !s) return s;
   if (auto s = Check("max-fds", max_open_fds, 1, kMaxOpenFds); !s) return s;
+  if (auto s = Check("max-http-requests", max_http_requests, 0, kMaxHttpRequests); !s) return s;
+  if (auto s = Check("max-http-request", max_http_request_bytes, 0, kMaxHttpRequestBytes); !s)
+    return s;
+  if (auto s = Check("max-http-response", max_http_response_bytes, 0, kMaxHttpResponseBytes); !s)
+    return s;
+  if (auto s = Check("max-http-total", max_http_total_bytes, 0, kMaxHttpTotalBytes); !s) return s;
+  if (auto s = Check("http-timeout (us)", http_timeout_us, 1000, kMaxTimeoutUs); !s) return s;
   return OkStatus();
 }
 

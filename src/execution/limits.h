@@ -23,6 +23,15 @@ struct Limits {
   uint64_t max_write_bytes = kDefaultMaxWrite;
   uint64_t max_files_created = kDefaultMaxFilesCreated;
   uint64_t max_open_fds = kDefaultMaxOpenFds;
+  // Network (moat.http_request): requests per run, bytes of one request (URL, headers and
+  // body), of one response body and of all response bodies of the run, and the time one
+  // request may take (never past the run's deadline). The rate of requests per tool
+  // across runs is the caller's (see NetworkGrant::rate).
+  uint64_t max_http_requests = kDefaultMaxHttpRequests;
+  uint64_t max_http_request_bytes = kDefaultMaxHttpRequestBytes;
+  uint64_t max_http_response_bytes = kDefaultMaxHttpResponseBytes;
+  uint64_t max_http_total_bytes = kDefaultMaxHttpTotalBytes;
+  uint64_t http_timeout_us = kDefaultHttpTimeoutUs;
 
   static constexpr uint64_t kDefaultFuel = 10'000'000'000ull;     // 1e10
   static constexpr uint64_t kMaxFuel = 1'000'000'000'000'000ull;  // 1e15
@@ -39,6 +48,18 @@ struct Limits {
   static constexpr uint64_t kMaxFilesCreated = 10'000'000;
   static constexpr uint64_t kDefaultMaxOpenFds = 512;
   static constexpr uint64_t kMaxOpenFds = 16'384;
+  static constexpr uint64_t kDefaultMaxHttpRequests = 100;
+  static constexpr uint64_t kMaxHttpRequests = 100'000;
+  static constexpr uint64_t kDefaultMaxHttpRequestBytes = 1ull << 20;   // 1 MiB
+  static constexpr uint64_t kMaxHttpRequestBytes = 256ull << 20;        // 256 MiB
+  static constexpr uint64_t kDefaultMaxHttpResponseBytes = 8ull << 20;  // 8 MiB
+  static constexpr uint64_t kMaxHttpResponseBytes = 1ull << 30;         // 1 GiB
+  static constexpr uint64_t kDefaultMaxHttpTotalBytes = 64ull << 20;    // 64 MiB
+  static constexpr uint64_t kMaxHttpTotalBytes = 16ull << 30;           // 16 GiB
+  static constexpr uint64_t kDefaultHttpTimeoutUs = 30'000'000ull;      // 30 s
+  // Responses a guest holds open at once, and the most one read hands it.
+  static constexpr uint32_t kMaxOpenHttpResponses = 16;
+  static constexpr uint32_t kMaxHttpChunkBytes = 1u << 20;
 
   // Fixed engine limits (not configurable per run).
   static constexpr uint64_t kMaxModuleBytes = 256ull << 20;  // .wasm file size

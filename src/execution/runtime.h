@@ -51,6 +51,7 @@ StopReason WaitStopReason(const HostContext& host);
 
 // Defined beside the WASI host functions; calling it keeps them linked.
 int WasiHostLinked();
+int MoatHostLinked();
 
 // Live-resource counters for leak tests.
 struct RuntimeStats {

@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <optional>
+#include <utility>
 
+#include "execution/host_call.h"
 #include "execution/host_context.h"
 #include "execution/runtime.h"
 
@@ -21,30 +23,6 @@ namespace moat {
 namespace {
 
 using namespace wasi;  // NOLINT: the ABI constants
-
-constexpr int64_t kHostCallFuel = 50;   // every host call
-constexpr uint32_t kBytesPerFuel = 64;  // plus one unit per 64 bytes moved
-
-void ChargeFuel(HostContext& h, uint64_t units) {
-  if (int64_t* c = h.fuel_counter()) *c -= static_cast<int64_t>(units);
-}
-
-// Runs a host function body between EnterHost and LeaveHost. The body's C++ objects are
-// destroyed before LeaveHost may unwind to the runtime.
-template <class F>
-uint32_t HostCall(void* host, F&& body) {
-  HostContext* h = rt::EnterHost(host);
-  uint32_t r = kEio;
-  try {
-    ChargeFuel(*h, kHostCallFuel);
-    r = body(*h);
-  } catch (...) {
-    h->stop = StopReason::kInternal;
-    h->stop_message = "host function failed";
-  }
-  rt::LeaveHost(h);
-  return r;
-}
 
 uint32_t WriteBlock(const HostContext& h, const std::string& block,
                     const std::vector<uint32_t>& offsets, uint32_t ptrs, uint32_t buf) {
@@ -364,11 +342,16 @@ std::optional<std::string_view> Path(const HostContext& h, uint32_t ptr, uint32_
 }  // namespace
 }  // namespace moat
 
-using moat::HostCall;
 using moat::HostContext;
 using u32 = uint32_t;
 using u64 = uint64_t;
 namespace w = moat::wasi;
+
+// Every WASI host function: EIO when its body throws.
+template <class F>
+static u32 HostCall(void* host, F&& body) {
+  return moat::HostCall(host, w::kEio, std::forward<F>(body));
+}
 
 #define WASI(name) Z_wasi_snapshot_preview1Z_##name
 

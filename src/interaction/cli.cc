@@ -32,6 +32,7 @@ struct RunOptions {
   std::string seed;
   std::string report = "none";
   std::string report_file;
+  NetFlags net;
 };
 
 Status ApplyLimits(const RunOptions& o, Limits* l) {
@@ -104,6 +105,13 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     if (!v) return Usage("--seed: " + v.error().message);
     req.seed = *v;
   }
+  if (auto s = ApplyNetLimits(o.net, &req.limits); !s) return Usage(s.error().message);
+  if (!o.net.allow_net.empty()) req.network.rule_sets = {o.net.allow_net};
+  req.network.networks = o.net.allow_private;
+  req.network.ca_file = o.net.ca_file;
+  auto secrets = LoadSecrets(o.net);
+  if (!secrets) return Usage(secrets.error().message);
+  req.network.secrets = std::move(*secrets);
   req.argv = rest;                // argv[0] is the module path, as wasmtime passes it
   rt::SetMemoryRecycling(false);  // one run, then exit
 
@@ -237,6 +245,7 @@ int CliMain(int argc, char** argv) {
   run->add_flag("--deterministic", ro.deterministic,
                 "Fixed clock origin, clocks advance with fuel, seeded random");
   run->add_option("--seed", ro.seed, "Seed for random_get (implies --deterministic)");
+  AddNetFlags(run, &ro.net);
   run->add_option("--report", ro.report, "Write a run report: json, text or none");
   run->add_option("--report-file", ro.report_file, "Write the report here instead of stderr");
   run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");

@@ -2,8 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+
+#include "base/units.h"
+#include "execution/net/secret_store.h"
 
 namespace moat {
 
@@ -55,6 +59,73 @@ Status ParseEnv(const std::vector<std::string>& specs,
     }
   }
   return OkStatus();
+}
+
+void AddNetFlags(CLI::App* app, NetFlags* f) {
+  app->add_option("--allow-net", f->allow_net,
+                  "Allow requests matching scheme://host[:port][/path] (host may be * or "
+                  "*.example.com, port *), optionally after methods: 'GET,POST https://...'")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--allow-private", f->allow_private,
+                  "Allow connections into this non-public network (CIDR, e.g. 127.0.0.1/32)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--secret", f->secrets,
+                  "Let the guest use this stored secret as {{secret:NAME}} (moat secrets set)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--secrets-file", f->secrets_file, "The secret store (default: moat secrets')");
+  app->add_option("--max-requests", f->max_requests, "HTTP requests per run (default 100)");
+  app->add_option("--max-request", f->max_request, "Bytes of one HTTP request (default 1M)");
+  app->add_option("--max-response", f->max_response, "Bytes of one HTTP response (default 8M)");
+  app->add_option("--max-response-total", f->max_response_total,
+                  "Bytes of all HTTP responses of a run (default 64M)");
+  app->add_option("--http-timeout", f->http_timeout,
+                  "Time one HTTP request may take (default 30s)");
+  app->add_option("--ca-file", f->ca_file, "Also trust the CA certificates in this PEM file");
+}
+
+Status ApplyNetLimits(const NetFlags& f, Limits* l) {
+  struct Item {
+    const std::string& text;
+    const char* flag;
+    Result<uint64_t> (*parse)(std::string_view);
+    uint64_t* out;
+  };
+  const Item items[] = {
+      {f.max_requests, "--max-requests", ParseCount, &l->max_http_requests},
+      {f.max_request, "--max-request", ParseSize, &l->max_http_request_bytes},
+      {f.max_response, "--max-response", ParseSize, &l->max_http_response_bytes},
+      {f.max_response_total, "--max-response-total", ParseSize, &l->max_http_total_bytes},
+      {f.http_timeout, "--http-timeout", ParseDurationUs, &l->http_timeout_us},
+  };
+  for (const Item& it : items) {
+    if (it.text.empty()) continue;
+    auto v = it.parse(it.text);
+    if (!v)
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(it.flag) + ": " + v.error().message);
+    *it.out = *v;
+  }
+  return l->Validate();
+}
+
+Result<std::vector<net::Secret>> LoadSecrets(const NetFlags& f) {
+  std::vector<net::Secret> out;
+  if (f.secrets.empty()) return out;
+  auto store = net::SecretStore::Load(f.secrets_file.empty() ? net::SecretStore::DefaultPath()
+                                                             : f.secrets_file);
+  if (!store) return store.error();
+  for (const std::string& name : f.secrets) {
+    const net::Secret* s = store->Find(name);
+    if (s == nullptr) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--secret " + name + ": no such secret (add it with moat secrets set)");
+    }
+    out.push_back(*s);
+  }
+  return out;
 }
 
 }  // namespace moat

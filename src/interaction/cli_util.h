@@ -8,6 +8,10 @@
 #include "base/result.h"
 #include "execution/exec.h"
 
+namespace CLI {
+class App;
+}
+
 namespace moat {
 
 inline constexpr int kUsageError = 2;
@@ -21,5 +25,20 @@ Result<Mount> ParseDir(std::string spec);
 // KEY=VALUE, or KEY to pass the host's value (skipped when the host has none).
 Status ParseEnv(const std::vector<std::string>& specs,
                 std::vector<std::pair<std::string, std::string>>* out);
+
+// The network flags `moat run` and `moat tools call` share.
+struct NetFlags {
+  std::vector<std::string> allow_net;      // egress rules
+  std::vector<std::string> allow_private;  // CIDRs
+  std::vector<std::string> secrets;        // names in the store
+  std::string secrets_file;
+  std::string max_requests, max_request, max_response, max_response_total, http_timeout;
+  std::string ca_file;
+};
+void AddNetFlags(CLI::App* app, NetFlags* f);
+// The flags' limits into `l`, and the named secrets from the store (kInvalidArgument
+// naming a secret the store lacks).
+Status ApplyNetLimits(const NetFlags& f, Limits* l);
+Result<std::vector<net::Secret>> LoadSecrets(const NetFlags& f);
 
 }  // namespace moat

@@ -69,6 +69,7 @@ struct ToolCommands::State {
   std::string tool, args_text, args_file, workspace;
   std::vector<std::string> dirs, envs;
   std::string fuel, memory, timeout, max_output, max_write;
+  NetFlags net;
   bool stats = false;
 
   std::unique_ptr<Engine> engine;
@@ -310,13 +311,20 @@ struct ToolCommands::State {
                      parse(max_output, "--max-output", ParseSize, &co.max_output_bytes)}) {
       if (!s) return Usage(s.error().message);
     }
+    Limits base;
     if (!max_write.empty()) {
       auto v = ParseSize(max_write);
       if (!v) return Usage("--max-write: " + v.error().message);
-      Limits l;
-      l.max_write_bytes = *v;
-      co.base_limits = l;
+      base.max_write_bytes = *v;
     }
+    if (auto s = ApplyNetLimits(net, &base); !s) return Usage(s.error().message);
+    co.base_limits = base;
+    co.network = net.allow_net;
+    co.private_networks = net.allow_private;
+    co.ca_file = net.ca_file;
+    auto secrets = LoadSecrets(net);
+    if (!secrets) return Usage(secrets.error().message);
+    co.secrets = std::move(*secrets);
     if (auto s = Open(false); !s) return Fail(s.error().message, 70);
     rt::SetMemoryRecycling(false);  // one call, then exit
     json result;
@@ -393,6 +401,7 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.call->add_option("--timeout", s.timeout, "Wall-clock limit (default: the manifest's)");
   s.call->add_option("--max-output", s.max_output, "Output cap (default: the manifest's)");
   s.call->add_option("--max-write", s.max_write, "Quota on bytes written (default 1G)");
+  AddNetFlags(s.call, &s.net);
   s.call->add_flag("--stats", s.stats, "Print status, fuel, memory and time on stderr");
   common(s.call);
 }

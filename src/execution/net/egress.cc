@@ -202,7 +202,9 @@ Result<EgressRule> EgressRule::Parse(std::string_view text, std::vector<std::str
     if (!url) return Bad("egress rule \"" + Shown(text) + "\": " + url.error().message);
     r.host = url->host;
   }
-  if (!port.empty()) {
+  if (port == "*") {
+    r.port = 0;  // any port
+  } else if (!port.empty()) {
     unsigned p = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
     if (ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535) {
@@ -241,7 +243,7 @@ Result<EgressRule> EgressRule::Parse(std::string_view text, std::vector<std::str
 }
 
 bool EgressRule::Matches(std::string_view method, const Url& url) const {
-  if (url.scheme != scheme || url.port != port) return false;
+  if (url.scheme != scheme || (port != 0 && url.port != port)) return false;
   if (host == "*") {
     // any host
   } else if (host.size() > 2 && host[0] == '*') {
@@ -267,10 +269,21 @@ bool EgressRule::Matches(std::string_view method, const Url& url) const {
 
 std::optional<std::string> EgressPolicy::CheckUrl(std::string_view method, const Url& url) const {
   if (rules.empty()) return "no network access is granted (the egress allowlist is empty)";
-  for (const EgressRule& r : rules) {
-    if (r.Matches(method, url)) return std::nullopt;
+  auto allows = [&](const std::vector<EgressRule>& set) {
+    return std::any_of(set.begin(), set.end(),
+                       [&](const EgressRule& r) { return r.Matches(method, url); });
+  };
+  if (!allows(rules)) {
+    return std::string(method) + " " + Shown(url.ToString()) + " matches no egress rule";
   }
-  return std::string(method) + " " + Shown(url.ToString()) + " matches no egress rule";
+  for (const auto& set : also_required) {
+    if (!allows(set)) {
+      return std::string(method) + " " + Shown(url.ToString()) +
+             " is allowed by one grant but not by every one (the tool's manifest and the "
+             "caller's policy must both allow it)";
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> EgressPolicy::CheckAddress(const IpAddress& a) const {

@@ -9,8 +9,8 @@
 // A rule is "scheme://host[:port][/path-prefix]", optionally with methods. Host is a name,
 // "*" (any host) or "*.example.com" (any name below example.com, not example.com itself);
 // an IP literal matches only itself. Without a port a rule allows the scheme's default
-// port. A path prefix matches at a segment boundary ("/api" allows "/api" and "/api/x",
-// not "/apix") and then refuses percent-encoded dots, slashes and backslashes, which a
+// port; ":*" allows any port. A path prefix matches at a segment boundary ("/api" allows "/api" and
+// "/api/x", not "/apix") and then refuses percent-encoded dots, slashes and backslashes, which a
 // server could decode into a path outside the prefix.
 //
 // Allowing the URL is half the decision: after DNS, every address must be public or in a
@@ -44,8 +44,8 @@ Result<Url> ParseUrl(std::string_view text);
 
 struct EgressRule {
   std::string scheme;
-  std::string host;  // exact name or IP, "*", or "*.suffix"
-  uint16_t port = 0;
+  std::string host;                  // exact name or IP, "*", or "*.suffix"
+  uint16_t port = 0;                 // 0: any port (written ":*")
   std::string path_prefix;           // "" or "/..." without a trailing slash
   std::vector<std::string> methods;  // upper case; empty: any
   std::string text;                  // as written, for messages
@@ -57,6 +57,9 @@ struct EgressRule {
 
 struct EgressPolicy {
   std::vector<EgressRule> rules;
+  // Further rule sets that must each allow the request too (e.g. the tool's manifest and
+  // the caller's grants); an empty set allows nothing.
+  std::vector<std::vector<EgressRule>> also_required;
   std::vector<Cidr> granted_networks;  // non-public addresses allowed anyway
 
   // nullopt when some rule allows the request, else why not.

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "execution/net/secrets.h"
+
 namespace moat::net {
 namespace {
 
@@ -223,6 +225,19 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     auto url = ParseUrl(current);
     if (!url) return url.error();
     if (auto why = ctx.policy->CheckUrl(method, *url)) return Denied(*why);
+    if (hop > 0 && ctx.secrets != nullptr && !ctx.secrets->empty()) {
+      // Checked before the name is resolved: a value in a host name would leak by DNS.
+      std::vector<Secret> unbound;
+      for (const Secret& s : *ctx.secrets) {
+        if (!SecretBoundTo(s, *url)) unbound.push_back(s);
+      }
+      std::string sent = current + "\n" + body;
+      for (const auto& [k, v] : headers) sent += "\n" + k + ": " + v;
+      if (auto leak = FindLeak(sent, unbound)) {
+        return Denied("redirect to " + url->host + " refused: it would carry secret " + *leak +
+                      ", which is not bound to that host");
+      }
+    }
     std::vector<IpAddress> addresses;
     if (url->host_is_ip) {
       addresses.push_back(url->ip);
@@ -271,7 +286,9 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     curl_easy_setopt(h, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "moat");
-    long ms = static_cast<long>(std::max<uint64_t>(1, (deadline - now) / 1'000'000));
+    // Rounded up: libcurl's timer must not fire before the deadline (a request cut by the
+    // run's deadline then leaves the run out of time, as it is).
+    long ms = static_cast<long>((deadline - now + 999'999) / 1'000'000);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);

@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "execution/net/egress.h"
+#include "execution/net/secret_store.h"
 
 namespace moat::net {
 
@@ -57,6 +58,10 @@ struct HttpContext {
   Resolver* resolver = nullptr;
   uint64_t deadline_ns = 0;                   // CLOCK_MONOTONIC; 0 = none
   const std::atomic<bool>* cancel = nullptr;  // may be null
+  // The run's secrets, already substituted into the request: a redirect hop to a host a
+  // secret is not bound to is refused when the request it would send (URL, headers or
+  // body) carries that secret's value in any encoding. May be null.
+  const std::vector<Secret>* secrets = nullptr;
 };
 
 // ErrorCode::kDenied for a policy refusal (URL, method or address; the message names

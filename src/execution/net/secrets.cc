@@ -44,7 +44,7 @@ std::string Percent(std::string_view in) {
   return out;
 }
 
-bool HostBound(const Secret& s, const Url& url) {
+bool HostBoundImpl(const Secret& s, const Url& url) {
   for (const std::string& h : s.hosts) {
     if (h.size() > 2 && h[0] == '*' && h[1] == '.') {
       std::string_view suffix = std::string_view(h).substr(1);
@@ -81,7 +81,7 @@ Result<std::string> Fill(std::string_view text, const std::string& where, const 
     if (!NameOk(name)) return Bad("malformed secret placeholder in " + where);
     const Secret* s = Granted(granted, name);
     if (s == nullptr) return Denied("secret " + std::string(name) + " is not granted to this run");
-    if (!HostBound(*s, url)) {
+    if (!HostBoundImpl(*s, url)) {
       return Denied("secret " + s->name + " may not be sent to " + url.host);
     }
     if (!s->headers.empty() && (header.empty() || std::find(s->headers.begin(), s->headers.end(),
@@ -97,6 +97,8 @@ Result<std::string> Fill(std::string_view text, const std::string& where, const 
 }
 
 }  // namespace
+
+bool SecretBoundTo(const Secret& s, const Url& url) { return HostBoundImpl(s, url); }
 
 Result<HttpRequest> SubstituteSecrets(const HttpRequest& request, const Url& url,
                                       const std::vector<Secret>& granted) {

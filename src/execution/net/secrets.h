@@ -21,6 +21,9 @@ namespace moat::net {
 // to, the placeholder is in a header the secret is not bound to (or outside headers when
 // it is bound to some), or in the URL's host or port. `url` is the request's URL as the
 // egress policy checked it.
+// True when `url`'s host is one the secret may be sent to.
+bool SecretBoundTo(const Secret& s, const Url& url);
+
 Result<HttpRequest> SubstituteSecrets(const HttpRequest& request, const Url& url,
                                       const std::vector<Secret>& granted);
 

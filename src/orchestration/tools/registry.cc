@@ -432,6 +432,28 @@ CallResult Registry::Call(const std::string& name, const json& args,
   }
   req.limits = limits;
   req.cancel = options.cancel;
+  const ToolCapabilities& caps = tool->manifest.capabilities;
+  if (!caps.network.empty() && !options.network.empty()) {
+    req.network.rule_sets = {caps.network, options.network};
+    req.network.networks = options.private_networks;
+    req.network.ca_file = options.ca_file;
+    bool any_secret =
+        std::find(caps.secrets.begin(), caps.secrets.end(), "*") != caps.secrets.end();
+    for (const net::Secret& s : options.secrets) {
+      if (any_secret ||
+          std::find(caps.secrets.begin(), caps.secrets.end(), s.name) != caps.secrets.end()) {
+        req.network.secrets.push_back(s);
+      }
+    }
+    if (options.requests_per_minute > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& rate = rates_[tool->manifest.name];
+      if (!rate || rate->per_minute() != options.requests_per_minute) {
+        rate = std::make_shared<RateLimiter>(options.requests_per_minute);
+      }
+      req.network.rate = rate;
+    }
+  }
 
   out.exec = engine_->Run(tool->module, req);
   out.ran = true;

@@ -51,6 +51,15 @@ struct CallOptions {
   std::optional<uint64_t> fuel, memory_bytes, timeout_us, max_output_bytes;
   std::optional<Limits> base_limits;  // quotas etc.; defaults when unset
   std::shared_ptr<CancelToken> cancel;
+  // Network: what the caller's policy grants. A tool reaches a URL only when its manifest
+  // asks for it and one of these egress rules allows it too; `private_networks` (CIDR)
+  // may be reached although not public; of `secrets`, the tool gets those its manifest
+  // names; `requests_per_minute` (0: none) limits each tool across all its calls.
+  std::vector<std::string> network;
+  std::vector<std::string> private_networks;
+  std::vector<net::Secret> secrets;
+  uint32_t requests_per_minute = 0;
+  std::string ca_file;  // an extra CA bundle for https (tests)
 };
 
 struct CallResult {
@@ -97,8 +106,9 @@ class Registry {
   mutable std::map<std::string, std::shared_ptr<const Tool>> tools_;  // by name
   mutable std::map<std::string, std::string> builtin_index_;  // name -> path, not loaded yet
   mutable std::map<std::string, std::string> load_errors_;    // name -> why it failed
-  std::mutex scan_mu_;                                        // one rescan at a time
-  std::map<std::string, std::string> seen_;                   // extension path -> sha256 tried
+  mutable std::map<std::string, std::shared_ptr<RateLimiter>> rates_;  // by tool name
+  std::mutex scan_mu_;                                                 // one rescan at a time
+  std::map<std::string, std::string> seen_;  // extension path -> sha256 tried
   int inotify_fd_ = -1;
   int wake_fd_ = -1;
   std::thread watcher_;
