@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r->host != "*" && r->host[0] != '*') {
       std::string origin = r->scheme + "://" +
                            (r->host.find(':') != std::string::npos ? "[" + r->host + "]" : r->host) +
-                           ":" + std::to_string(r->port) + (r->path_prefix.empty() ? "/" : r->path_prefix);
+                           ":" + std::to_string(r->port != 0 ? r->port : 8080) + (r->path_prefix.empty() ? "/" : r->path_prefix);
       auto u = ParseUrl(origin);
       if (u.ok() && !r->Matches("GET", *u)) abort();
     }
