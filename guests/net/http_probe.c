@@ -6,6 +6,8 @@
 //                                      number of reads and the body
 //   repeat URL N                       N requests (each closed), prints each code
 //   hold URL N                         N requests never closed, prints each code
+//   read URL N                         N whole fetches (moat_http_fetch), prints the
+//                                      total body bytes
 //   abuse                              hostile calls (bad pointers, handles, parts),
 //                                      prints each result code on a line
 #include <stdio.h>
@@ -74,6 +76,22 @@ static int Repeat(const char* url, int n, int close) {
   return 0;
 }
 
+static int ReadAll(const char* url, int n) {
+  size_t total = 0;
+  for (int i = 0; i < n; ++i) {
+    moat_http_result_t r;
+    uint32_t rc = moat_http_fetch("GET", url, NULL, NULL, 0, &r);
+    if (rc != MOAT_OK) {
+      printf("error=%u\n", rc);
+      return 1;
+    }
+    total += r.body_len;
+    moat_http_result_free(&r);
+  }
+  printf("%zu\n", total);
+  return 0;
+}
+
 static int Abuse(void) {
   moat_http_response_t resp;
   const char* url = "http://127.0.0.1:1/";
@@ -115,7 +133,8 @@ int main(int argc, char** argv) {
   if (argc == 4 && strcmp(argv[1], "chunks") == 0) return Chunks(argv[2], atoi(argv[3]));
   if (argc == 4 && strcmp(argv[1], "repeat") == 0) return Repeat(argv[2], atoi(argv[3]), 1);
   if (argc == 4 && strcmp(argv[1], "hold") == 0) return Repeat(argv[2], atoi(argv[3]), 0);
+  if (argc == 4 && strcmp(argv[1], "read") == 0) return ReadAll(argv[2], atoi(argv[3]));
   if (argc == 2 && strcmp(argv[1], "abuse") == 0) return Abuse();
-  fprintf(stderr, "usage: http_probe fetch|chunks|repeat|hold|abuse ...\n");
+  fprintf(stderr, "usage: http_probe fetch|chunks|repeat|hold|read|abuse ...\n");
   return 2;
 }

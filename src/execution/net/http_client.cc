@@ -68,6 +68,7 @@ std::string Lower(std::string s) {
 }
 
 struct Transfer {
+  CURL* easy = nullptr;
   const HttpLimits* limits = nullptr;
   const std::atomic<bool>* cancel = nullptr;
   uint64_t deadline_ns = 0;
@@ -89,6 +90,16 @@ size_t OnBody(char* p, size_t size, size_t n, void* ud) {
   if (t->body.size() + len > t->limits->max_response_bytes) {
     t->body_too_big = true;
     return 0;  // aborts the transfer
+  }
+  if (t->body.empty()) {
+    // One allocation for a body of known length (growing by doubling touched about twice
+    // its size in fresh pages). A length beyond the limit fails above anyway.
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length > 0) {
+      t->body.reserve(
+          std::min<uint64_t>(static_cast<uint64_t>(length), t->limits->max_response_bytes));
+    }
   }
   t->body.append(p, len);
   return len;
@@ -268,6 +279,7 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     std::unique_ptr<CURL, EasyDeleter> c(curl_easy_init());
     if (!c) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
     CURL* h = c.get();
+    t.easy = h;
     std::string target = url->ToString();
     curl_easy_setopt(h, CURLOPT_URL, target.c_str());
     std::unique_ptr<curl_slist, ListDeleter> resolve;
