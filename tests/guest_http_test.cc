@@ -416,5 +416,59 @@ TEST_F(GuestHttpTest, WithoutTheSecretGrantedAPlaceholderIsRefused) {
   EXPECT_EQ(hits_, 0);
 }
 
+// HTTPS from the guest with a secret in a header: the certificate is checked against the
+// grant's CA file (here the test's self-signed certificate), and a name the certificate
+// does not cover fails as a network error, with nothing sent.
+TEST_F(GuestHttpTest, HttpsWithASecretVerifiesTheServer) {
+  std::string dir = test::TempDir("guest-https");
+  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  std::string cmd = "mkdir -p " + dir +
+                    " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=svc.test "
+                    "-addext subjectAltName=DNS:svc.test -keyout " +
+                    key + " -out " + cert + " 2>/dev/null";
+  ASSERT_EQ(system(cmd.c_str()), 0);
+  httplib::SSLServer tls(cert.c_str(), key.c_str());
+  ASSERT_TRUE(tls.is_valid());
+  std::string got;
+  tls.Get("/me", [&](const httplib::Request& q, httplib::Response& r) {
+    got = q.get_header_value("Authorization");
+    r.set_content("{\"user\":\"moat\"}", "application/json");
+  });
+  int port = tls.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { tls.listen_after_bind(); });
+  net::WaitRunning(tls);
+  std::string origin = "https://svc.test:" + std::to_string(port);
+  resolver_->Set("wrong.test", {{"127.0.0.1"}});
+  ExecRequest q =
+      Request({"fetch", "GET", origin + "/me", "Authorization: Bearer {{secret:TOKEN}}"});
+  q.network.rule_sets = {{"https://*:" + std::to_string(port)}};
+  q.network.ca_file = cert;
+  GrantSecret(&q);
+  ExecResult r = Run(q);
+  EXPECT_EQ(r.stdout_bytes.substr(0, r.stdout_bytes.find('\n')),
+            "status=200 url=" + origin + "/me bytes=15")
+      << r.stdout_bytes;
+  EXPECT_EQ(got, std::string("Bearer ") + kSecret);
+  // Another name on the same server: the certificate does not cover it. The secret is not
+  // bound to that name either, so the request is refused before any connection.
+  got.clear();
+  q.argv[3] = "https://wrong.test:" + std::to_string(port) + "/me";
+  r = Run(q);
+  EXPECT_EQ(r.stdout_bytes.substr(0, 8), "error=1 ") << r.stdout_bytes;
+  q.argv[4] = "";
+  r = Run(q);
+  EXPECT_EQ(r.stdout_bytes.substr(0, 8), "error=4 ") << r.stdout_bytes;
+  // Without the CA file the server is not trusted.
+  q.argv[3] = origin + "/me";
+  q.network.ca_file.clear();
+  r = Run(q);
+  EXPECT_EQ(r.stdout_bytes.substr(0, 8), "error=4 ") << r.stdout_bytes;
+  EXPECT_EQ(got, "");
+  tls.stop();
+  t.join();
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+}
+
 }  // namespace
 }  // namespace moat
