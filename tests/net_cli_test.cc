@@ -155,6 +155,19 @@ TEST_F(NetCliTest, HttpFetchUsesAStoredSecretWithoutSeeingIt) {
   EXPECT_EQ(r.out.find(value), std::string::npos);
   EXPECT_EQ(r.err.find(value), std::string::npos);
   EXPECT_EQ(json::parse(r.out)["content"]["content"], "auth=Bearer [redacted secret API_KEY]");
+  // `moat run` with inherited stdio: the guest prints the echo, redacted on the way out;
+  // the report counts the request and names the redaction.
+  r = Cli("run --report json " + grant_ + "--secrets-file " + file + " --secret API_KEY " +
+          test::Guest("http_probe") + " fetch GET " + base_ +
+          "/echo 'Authorization: {{secret:API_KEY}}'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(received_auth_, value);
+  EXPECT_EQ(r.out.find(value), std::string::npos);
+  EXPECT_NE(r.out.find("auth=[redacted secret API_KEY]"), std::string::npos) << r.out;
+  json report = json::parse(r.err.substr(r.err.find('{')));
+  EXPECT_EQ(report["http_requests"], 1);
+  EXPECT_EQ(report["denied"][0]["operation"], "http_response") << r.err;
+  EXPECT_EQ(r.err.find(value), std::string::npos);
   // Not granted on this call: the placeholder is refused and nothing is sent.
   received_auth_.clear();
   r = Fetch(args, grant_);

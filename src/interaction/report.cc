@@ -26,6 +26,8 @@ std::string ReportJson(const ExecResult& r) {
   j["denied"] = denied;
   j["fs_bytes_written"] = r.fs_bytes_written;
   j["fs_files_created"] = r.fs_files_created;
+  j["http_requests"] = r.http_requests;
+  j["http_bytes_received"] = r.http_bytes_received;
   j["module_sha256"] = r.module_sha256;
   j["compile_ms"] = r.compile_ms;
   j["cache_hit"] = r.cache_hit;
