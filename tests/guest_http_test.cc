@@ -15,6 +15,7 @@
 #include "execution/net/http_backend.h"
 #include "execution/net/secret_store.h"
 #include "net_test_util.h"
+#include "orchestration/tools/registry.h"
 #include "test_util.h"
 
 namespace moat {
@@ -235,6 +236,7 @@ TEST_F(GuestHttpTest, HostilePointersHandlesAndHeadersAreErrorsNotCrashes) {
   ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
   EXPECT_EQ(r.stdout_bytes,
             "6\n"  // request struct outside memory
+            "6\n"  // request struct straddling the end of memory
             "6\n"  // URL outside memory
             "2\n"  // a body length of 4 GiB: over the request limit before any copy
             "6\n"  // response struct outside memory
@@ -414,6 +416,49 @@ TEST_F(GuestHttpTest, WithoutTheSecretGrantedAPlaceholderIsRefused) {
   ExecResult r = Run(q);
   EXPECT_EQ(r.stdout_bytes, "error=1 secret TOKEN is not granted to this run\n");
   EXPECT_EQ(hits_, 0);
+}
+
+// The http_fetch tool through the registry: the manifest's rules and the caller's must
+// both allow a URL, a secret reaches the tool only when the caller grants it, and the
+// rate per tool holds across calls.
+TEST_F(GuestHttpTest, RegistryCallsCombineManifestAndCallerGrants) {
+  tools::RegistryOptions o;
+  o.builtin_dirs = {MOAT_TOOLS_DIR};
+  o.preload_builtins = false;
+  auto reg = tools::Registry::Create(engine_, std::move(o));
+  ASSERT_TRUE(reg.ok()) << reg.error().message;
+  tools::CallOptions co;
+  co.network = {base_};
+  co.private_networks = {"127.0.0.1/32"};
+  nlohmann::json args = {{"url", base_ + "/echo"},
+                         {"headers", {{"Authorization", "Bearer {{secret:TOKEN}}"}}}};
+  // The placeholder names a secret the caller did not grant.
+  tools::CallResult r = (*reg)->Call("http_fetch", args, co);
+  EXPECT_EQ(r.result["error"]["code"], "network_denied") << r.result.dump();
+  net::Secret s;
+  s.name = "TOKEN";
+  s.value = kSecret;
+  s.hosts = {"svc.test"};
+  co.secrets = {s};
+  r = (*reg)->Call("http_fetch", args, co);
+  ASSERT_TRUE(r.ok) << r.result.dump();
+  EXPECT_EQ(r.result["content"]["content"], "auth=Bearer [redacted secret TOKEN]");
+  EXPECT_EQ(r.result.dump().find(kSecret), std::string::npos);
+  // The caller grants another host only.
+  co.network = {other_};
+  r = (*reg)->Call("http_fetch", {{"url", base_ + "/hello"}}, co);
+  EXPECT_EQ(r.result["error"]["code"], "network_denied") << r.result.dump();
+  // No caller grant at all: no network, whatever the manifest asks for.
+  co.network.clear();
+  r = (*reg)->Call("http_fetch", {{"url", base_ + "/hello"}}, co);
+  EXPECT_EQ(r.result["error"]["code"], "network_denied") << r.result.dump();
+  // Two requests a minute for this tool: the third call is refused.
+  co.network = {base_};
+  co.requests_per_minute = 2;
+  EXPECT_TRUE((*reg)->Call("http_fetch", {{"url", base_ + "/hello"}}, co).ok);
+  EXPECT_TRUE((*reg)->Call("http_fetch", {{"url", base_ + "/hello"}}, co).ok);
+  r = (*reg)->Call("http_fetch", {{"url", base_ + "/hello"}}, co);
+  EXPECT_EQ(r.result["error"]["code"], "limit") << r.result.dump();
 }
 
 // HTTPS from the guest with a secret in a header: the certificate is checked against the

@@ -96,8 +96,10 @@ static int Abuse(void) {
   moat_http_response_t resp;
   const char* url = "http://127.0.0.1:1/";
   moat_http_request_t good = {"GET", 3, url, (uint32_t)strlen(url), "", 0, NULL, 0};
-  // The request struct itself past the end of memory.
+  // The request struct itself past the end of memory, and one straddling its end.
   printf("%u\n", moat_http_request((const moat_http_request_t*)0xFFFFFFF0u, &resp));
+  uintptr_t end = (uintptr_t)__builtin_wasm_memory_size(0) * 65536u;
+  printf("%u\n", moat_http_request((const moat_http_request_t*)(end - 16), &resp));
   // A field pointing past the end of memory, and one whose length wraps around.
   moat_http_request_t bad = good;
   bad.url = (const char*)0xFFFFFF00u;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -99,12 +100,11 @@ std::string Subject(const HostContext& h, std::string_view method, std::string_v
 uint32_t HttpRequest(HostContext& h, uint32_t req_ptr, uint32_t resp_ptr) {
   HttpState& st = State(h);
   GuestMemory mem = h.memory();
+  // One bounds check for the whole struct: per-field pointer arithmetic could wrap.
+  auto fields = mem.Span(req_ptr, 32);
+  if (!fields) return Fail(h, kFault, "the request struct is outside memory");
   uint32_t f[8];
-  for (int i = 0; i < 8; ++i) {
-    if (!mem.Read<uint32_t>(req_ptr + 4 * i, &f[i])) {
-      return Fail(h, kFault, "the request struct is outside memory");
-    }
-  }
+  memcpy(f, fields->data(), sizeof f);
   if (!mem.Span(resp_ptr, 20)) return Fail(h, kFault, "the response struct is outside memory");
   const Limits& limits = h.request->limits;
   const NetworkGrant& grant = h.request->network;

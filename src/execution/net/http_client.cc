@@ -343,6 +343,13 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     }
     if (t.cancelled) return MakeError(ErrorCode::kLimit, "request cancelled");
     if (t.deadline || rc == CURLE_OPERATION_TIMEDOUT) {
+      // libcurl's timers may fire a little early; a time-limit error comes back no earlier
+      // than the deadline, so a caller comparing clocks sees it passed.
+      for (uint64_t n = NowNs(); n < deadline; n = NowNs()) {
+        timespec ts{static_cast<time_t>((deadline - n) / 1'000'000'000),
+                    static_cast<long>((deadline - n) % 1'000'000'000)};
+        nanosleep(&ts, nullptr);
+      }
       return Limit("time limit of " + std::to_string(limits.timeout_us / 1000) +
                    " ms (or the run's deadline) reached");
     }
