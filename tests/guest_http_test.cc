@@ -277,6 +277,14 @@ TEST_F(GuestHttpTest, PerRunLimitsOnCountsBytesAndOpenResponses) {
   EXPECT_NE(r.stdout_bytes.find("error=2 response body larger than 1048576"), std::string::npos)
       << r.stdout_bytes;
 
+  // Request bytes of the whole run: room for two and a half requests; the third is refused.
+  q = Request({"repeat", base_ + "/hello", "3"});
+  uint64_t one = 3 + (base_ + "/hello").size();
+  q.limits.max_http_sent_bytes = 2 * one + one / 2;
+  r = Run(q);
+  EXPECT_EQ(r.stdout_bytes, "0\n0\n2\n");
+  EXPECT_EQ(r.http_bytes_sent, 2 * one);
+
   // A request over the request limit never leaves.
   int before = hits_;
   q = Request({"fetch", "POST", base_ + "/hello", "", std::string(5000, 'x')});

@@ -480,6 +480,7 @@ ExecResult Instance::Finish() {
   r.denied = std::move(h.events);
   if (h.http) {
     r.http_requests = h.http->requests;
+    r.http_bytes_sent = h.http->bytes_sent;
     r.http_bytes_received = h.http->bytes_received;
   }
   if (h.fs) {

@@ -114,6 +114,7 @@ struct ExecResult {
   uint64_t fs_bytes_written = 0;  // to files in mounts
   uint64_t fs_files_created = 0;  // files, directories and links
   uint64_t http_requests = 0;     // moat.http_request calls that reached the network
+  uint64_t http_bytes_sent = 0;
   uint64_t http_bytes_received = 0;
   std::string module_sha256;
   double compile_ms = 0;  // time spent compiling (0 on a cache hit)

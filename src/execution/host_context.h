@@ -57,6 +57,7 @@ struct HttpState {
   uint32_t next_handle = 1;
   std::string last_error;  // of the last failed call, for moat.http_error
   uint64_t requests = 0;
+  uint64_t bytes_sent = 0;  // URL, headers and body of every request made
   uint64_t bytes_received = 0;
 };
 

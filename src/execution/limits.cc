@@ -24,6 +24,7 @@ Status Limits::Validate() const {
   if (auto s = Check("max-http-requests", max_http_requests, 0, kMaxHttpRequests); !s) return s;
   if (auto s = Check("max-http-request", max_http_request_bytes, 0, kMaxHttpRequestBytes); !s)
     return s;
+  if (auto s = Check("max-http-sent", max_http_sent_bytes, 0, kMaxHttpSentBytes); !s) return s;
   if (auto s = Check("max-http-response", max_http_response_bytes, 0, kMaxHttpResponseBytes); !s)
     return s;
   if (auto s = Check("max-http-total", max_http_total_bytes, 0, kMaxHttpTotalBytes); !s) return s;

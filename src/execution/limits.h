@@ -24,11 +24,12 @@ struct Limits {
   uint64_t max_files_created = kDefaultMaxFilesCreated;
   uint64_t max_open_fds = kDefaultMaxOpenFds;
   // Network (moat.http_request): requests per run, bytes of one request (URL, headers and
-  // body), of one response body and of all response bodies of the run, and the time one
-  // request may take (never past the run's deadline). The rate of requests per tool
-  // across runs is the caller's (see NetworkGrant::rate).
+  // body) and of all requests of the run, of one response body and of all response bodies
+  // of the run, and the time one request may take (never past the run's deadline). The rate of
+  // requests per tool across runs is the caller's (see NetworkGrant::rate).
   uint64_t max_http_requests = kDefaultMaxHttpRequests;
   uint64_t max_http_request_bytes = kDefaultMaxHttpRequestBytes;
+  uint64_t max_http_sent_bytes = kDefaultMaxHttpSentBytes;
   uint64_t max_http_response_bytes = kDefaultMaxHttpResponseBytes;
   uint64_t max_http_total_bytes = kDefaultMaxHttpTotalBytes;
   uint64_t http_timeout_us = kDefaultHttpTimeoutUs;
@@ -52,6 +53,8 @@ struct Limits {
   static constexpr uint64_t kMaxHttpRequests = 100'000;
   static constexpr uint64_t kDefaultMaxHttpRequestBytes = 1ull << 20;   // 1 MiB
   static constexpr uint64_t kMaxHttpRequestBytes = 256ull << 20;        // 256 MiB
+  static constexpr uint64_t kDefaultMaxHttpSentBytes = 16ull << 20;     // 16 MiB
+  static constexpr uint64_t kMaxHttpSentBytes = 16ull << 30;            // 16 GiB
   static constexpr uint64_t kDefaultMaxHttpResponseBytes = 8ull << 20;  // 8 MiB
   static constexpr uint64_t kMaxHttpResponseBytes = 1ull << 30;         // 1 GiB
   static constexpr uint64_t kDefaultMaxHttpTotalBytes = 64ull << 20;    // 64 MiB

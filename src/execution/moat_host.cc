@@ -134,6 +134,12 @@ uint32_t HttpRequest(HostContext& h, uint32_t req_ptr, uint32_t resp_ptr) {
         h, kLimitErr,
         "limit of " + std::to_string(limits.max_http_requests) + " requests per run reached");
   }
+  if (st.bytes_sent + total > limits.max_http_sent_bytes) {
+    h.Deny("http_request", subject, "request byte limit of the run reached");
+    return Fail(h, kLimitErr,
+                "limit of " + std::to_string(limits.max_http_sent_bytes) +
+                    " request bytes per run reached");
+  }
   if (st.bytes_received >= limits.max_http_total_bytes) {
     h.Deny("http_request", subject, "response byte limit of the run reached");
     return Fail(h, kLimitErr,
@@ -174,6 +180,7 @@ uint32_t HttpRequest(HostContext& h, uint32_t req_ptr, uint32_t resp_ptr) {
   hl.ca_file = grant.ca_file;
   const std::atomic<bool>* cancel = h.request->cancel ? h.request->cancel->flag() : nullptr;
   ++st.requests;
+  st.bytes_sent += total;
   net::FetchReport report;
   auto r = st.backend->Fetch(grant, request, hl, h.deadline_ns, cancel, &report);
   if (!r) {

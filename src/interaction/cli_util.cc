@@ -78,6 +78,8 @@ void AddNetFlags(CLI::App* app, NetFlags* f) {
   app->add_option("--secrets-file", f->secrets_file, "The secret store (default: moat secrets')");
   app->add_option("--max-requests", f->max_requests, "HTTP requests per run (default 100)");
   app->add_option("--max-request", f->max_request, "Bytes of one HTTP request (default 1M)");
+  app->add_option("--max-request-total", f->max_request_total,
+                  "Bytes of all HTTP requests of a run (default 16M)");
   app->add_option("--max-response", f->max_response, "Bytes of one HTTP response (default 8M)");
   app->add_option("--max-response-total", f->max_response_total,
                   "Bytes of all HTTP responses of a run (default 64M)");
@@ -96,6 +98,7 @@ Status ApplyNetLimits(const NetFlags& f, Limits* l) {
   const Item items[] = {
       {f.max_requests, "--max-requests", ParseCount, &l->max_http_requests},
       {f.max_request, "--max-request", ParseSize, &l->max_http_request_bytes},
+      {f.max_request_total, "--max-request-total", ParseSize, &l->max_http_sent_bytes},
       {f.max_response, "--max-response", ParseSize, &l->max_http_response_bytes},
       {f.max_response_total, "--max-response-total", ParseSize, &l->max_http_total_bytes},
       {f.http_timeout, "--http-timeout", ParseDurationUs, &l->http_timeout_us},

@@ -32,7 +32,8 @@ struct NetFlags {
   std::vector<std::string> allow_private;  // CIDRs
   std::vector<std::string> secrets;        // names in the store
   std::string secrets_file;
-  std::string max_requests, max_request, max_response, max_response_total, http_timeout;
+  std::string max_requests, max_request, max_request_total, max_response, max_response_total;
+  std::string http_timeout;
   std::string ca_file;
 };
 void AddNetFlags(CLI::App* app, NetFlags* f);

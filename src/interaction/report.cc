@@ -27,6 +27,7 @@ std::string ReportJson(const ExecResult& r) {
   j["fs_bytes_written"] = r.fs_bytes_written;
   j["fs_files_created"] = r.fs_files_created;
   j["http_requests"] = r.http_requests;
+  j["http_bytes_sent"] = r.http_bytes_sent;
   j["http_bytes_received"] = r.http_bytes_received;
   j["module_sha256"] = r.module_sha256;
   j["compile_ms"] = r.compile_ms;
