@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the tool-argument JSON Schema validator (fuzz/json_schema_fuzz.cc) with libFuzzer +
 # ASan + UBSan. Seeds: the schemas of the official JSON-Schema-Test-Suite when installed.
-# A crash, sanitizer report or unexpected error kind fails the run and leaves the input in
+# Inputs that once failed (fuzz/regressions/json-schema/) are run first. A crash,
+# sanitizer report or unexpected error kind fails the run and leaves the input in
 # build-fuzz/json-schema-crashes/.
 #   fuzz/run_json_schema.sh [seconds] [libFuzzer seed]    default 60 s, random seed
 set -euo pipefail
@@ -28,6 +29,12 @@ for name in sorted(os.listdir(src)):
             open(os.path.join(dst, "suite-%d" % n), "w").write(data)
             n += 1
 PY
+fi
+# Inputs that once failed (fuzz/regressions/json-schema/) must pass first.
+if ! $OUT/json_schema_fuzz fuzz/regressions/json-schema/* >$OUT/json-schema-regressions.log 2>&1; then
+  grep -E "ERROR|SUMMARY|runtime error" $OUT/json-schema-regressions.log | head -5
+  echo "json_schema fuzz FAILED on a regression input (fuzz/regressions/json-schema/)"
+  exit 1
 fi
 $OUT/json_schema_fuzz -seed="$SEED" -max_total_time="$SECS" -max_len=4096 \
   -artifact_prefix=$OUT/json-schema-crashes/ $OUT/json-schema-corpus 2>$OUT/json-schema-fuzz.log && rc=0 || rc=$?

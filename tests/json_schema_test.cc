@@ -219,6 +219,12 @@ TEST(JsonSchemaKeywords, Pattern) {
   EXPECT_EQ(Check(alt, R"("xb")"), "");
   EXPECT_EQ(Check(alt, R"("ax")"), "");
   EXPECT_EQ(Check(alt, R"("xa")"), R"(/: must match the pattern "^a|b$")");
+  // Counts libstdc++ would overflow while parsing (found by the fuzzer, UBSan): refused.
+  for (const char* p : {"a{8888888888885555555}", "a{1,99999999999}", "(a)\\99999999999"}) {
+    EXPECT_NE(CompileError(json{{"pattern", p}}).find("more than 9 digits"), std::string::npos)
+        << p;
+  }
+  EXPECT_EQ(Check(MustCompile(R"({"pattern":"^a{2,99}$"})"), R"("aa")"), "");
 }
 
 TEST(JsonSchemaKeywords, AllOfAnyOfOneOfNot) {

@@ -393,6 +393,28 @@ Result<Pattern> CompilePattern(const std::string& source) {
         ErrorCode::kInvalidArgument,
         "longer than " + std::to_string(JsonSchema::kMaxPatternLength) + " characters");
   }
+  // libstdc++ parses the numbers of "{m,n}" and back-references "\\N" into a long
+  // without an overflow check (undefined behaviour, found by the fuzzer): refuse long ones.
+  auto digits_at = [&](size_t i) {
+    size_t n = 0;
+    while (i + n < source.size() && source[i + n] >= '0' && source[i + n] <= '9') ++n;
+    return n;
+  };
+  for (size_t i = 0; i < source.size(); ++i) {
+    size_t run = 0;
+    if (source[i] == '\\') {
+      run = digits_at(i + 1);
+      if (run == 0) ++i;  // skip the escaped character
+    } else if (source[i] == '{') {
+      run = digits_at(i + 1);
+      size_t after = i + 1 + run;
+      if (after < source.size() && source[after] == ',') run = std::max(run, digits_at(after + 1));
+    }
+    if (run > 9) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "a repetition count or back-reference has more than 9 digits");
+    }
+  }
   try {
     std::regex alone(source, kRegexFlags);  // syntax check of the pattern by itself
     (void)alone;
