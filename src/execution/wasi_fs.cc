@@ -16,8 +16,8 @@
 namespace moat {
 
 std::vector<std::string> DefaultHiddenPatterns() {
-  return {".env",        ".env.*",      "*.pem",  "*.key", "id_rsa*",
-          "id_ed25519*", ".git/config", ".npmrc", ".netrc"};
+  return {".env",        ".env.*",      "*.pem",  "*.key",  "id_rsa*",
+          "id_ed25519*", ".git/config", ".npmrc", ".netrc", ".moat"};
 }
 
 namespace wasi {

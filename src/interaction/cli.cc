@@ -11,6 +11,7 @@
 
 #include "base/units.h"
 #include "execution/runtime.h"
+#include "interaction/chat_cli.h"
 #include "interaction/cli_util.h"
 #include "interaction/report.h"
 #include "interaction/secrets_cli.h"
@@ -262,6 +263,7 @@ int CliMain(int argc, char** argv) {
 
   ToolCommands tool_commands(&app);
   SecretCommands secret_commands(&app);
+  ChatCommands chat_commands(&app);
 
   try {
     app.parse(argc, argv);
@@ -273,6 +275,7 @@ int CliMain(int argc, char** argv) {
   if (cache->parsed()) return CacheCommand(cache_ls->parsed(), cache_clear->parsed());
   if (int rc = tool_commands.Dispatch(); rc >= 0) return rc;
   if (int rc = secret_commands.Dispatch(); rc >= 0) return rc;
+  if (int rc = chat_commands.Dispatch(); rc >= 0) return rc;
   return kUsageError;
 }
 

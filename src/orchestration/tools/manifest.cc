@@ -106,6 +106,8 @@ void PutU32(std::vector<uint8_t>* out, uint32_t v) {
   } while (v);
 }
 
+}  // namespace
+
 Result<std::vector<std::string>> StringList(const json& j, const std::string& where) {
   std::vector<std::string> out;
   if (!j.is_array()) return Bad(where + ": expected an array of strings");
@@ -129,8 +131,6 @@ Result<uint64_t> LimitValue(const json& v, const std::string& where,
   }
   return Bad(where + ": expected a positive number or text such as \"64M\" or \"10s\"");
 }
-
-}  // namespace
 
 std::string_view FsAccessName(FsAccess a) {
   switch (a) {

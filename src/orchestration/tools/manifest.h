@@ -44,6 +44,13 @@ struct ToolManifest {
   ToolLimits limits;
 };
 
+// Shared by the JSON files of this tier (manifests, policies): a list of non-empty
+// strings, and a limit as a number or text with a unit ("64M", "10s", "2e9"). Errors are
+// kInvalidArgument naming `where`.
+Result<std::vector<std::string>> StringList(const nlohmann::json& j, const std::string& where);
+Result<uint64_t> LimitValue(const nlohmann::json& v, const std::string& where,
+                            Result<uint64_t> (*parse)(std::string_view));
+
 // Parses and checks a manifest; every problem is kInvalidArgument naming the field.
 Result<ToolManifest> ParseManifest(std::string_view json_text);
 // The manifest as JSON, in the documented shape (limits as numbers: bytes, µs, fuel).

@@ -1,0 +1,296 @@
+#include "interaction/chat_cli.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+
+#include "base/fs.h"
+#include "execution/net/secret_store.h"
+#include "execution/runtime.h"
+#include "interaction/cli_util.h"
+#include "orchestration/agent/agent.h"
+#include "orchestration/agent/scripted.h"
+
+namespace moat {
+namespace {
+
+using json = nlohmann::json;
+using namespace agent;
+
+// Exit statuses of `moat chat`.
+constexpr int kChatCompleted = 0;
+constexpr int kChatProviderError = 1;
+constexpr int kChatStopped = 4;  // a budget or the loop governor ended the run
+constexpr int kChatCancelled = 130;
+
+std::shared_ptr<CancelToken> g_cancel;
+void OnInterrupt(int) {
+  if (g_cancel) g_cancel->Cancel();
+  signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process
+}
+
+std::string Human(uint64_t n) {
+  char buf[32];
+  if (n >= 1'000'000'000) {
+    snprintf(buf, sizeof buf, "%.1fG", n / 1e9);
+  } else if (n >= 1'000'000) {
+    snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
+  } else if (n >= 1000) {
+    snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  } else {
+    snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+  }
+  return buf;
+}
+
+std::string Shorten(const std::string& s, size_t max) {
+  std::string out;
+  for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
+  if (out.size() > max) out = out.substr(0, max - 3) + "...";
+  return out;
+}
+
+// Asks on the terminal: once, always (this tool, this session) or no.
+class TerminalApprover : public Approver {
+ public:
+  Approval Ask(const ApprovalRequest& r) override {
+    FILE* tty = fopen("/dev/tty", "r+");
+    if (tty == nullptr) return Approval::kDeny;
+    const auto& caps = r.tool->manifest.capabilities;
+    std::string what = std::string(tools::FsAccessName(caps.filesystem)) + " files";
+    if (!caps.network.empty()) what += ", network";
+    fprintf(tty, "\n  ? allow %s (%s) %s\n    [y] once  [a] always this session  [n] no > ",
+            r.tool->manifest.name.c_str(), what.c_str(), Shorten(r.arguments, 160).c_str());
+    fflush(tty);
+    char line[64] = {0};
+    Approval a = Approval::kDeny;
+    if (fgets(line, sizeof line, tty) != nullptr) {
+      if (line[0] == 'y' || line[0] == 'Y') a = Approval::kOnce;
+      if (line[0] == 'a' || line[0] == 'A') a = Approval::kAlways;
+    }
+    fclose(tty);
+    return a;
+  }
+  std::string name() const override { return "terminal"; }
+};
+
+}  // namespace
+
+struct ChatCommands::State {
+  CLI::App* chat = nullptr;
+  CLI::App* audit = nullptr;
+  CLI::App* verify = nullptr;
+  std::string provider = "scripted", script, model, workspace = ".", policy_file, audit_file;
+  std::string approve, secrets_file, prompt;
+  std::vector<std::string> tool_dirs;
+  std::string verify_file;
+
+  int Chat();
+  int Verify();
+};
+
+ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  s.chat = app->add_subcommand(
+      "chat", "Run the agent: a model's turns with moat's tools, under the workspace's policy");
+  s.chat->add_option("prompt", s.prompt,
+                     "One prompt, then exit (default: read prompts from stdin)");
+  s.chat->add_option("--provider", s.provider, "Model provider (scripted)");
+  s.chat->add_option("--script", s.script,
+                     "Turns for the scripted provider (default: the built-in demo)");
+  s.chat->add_option("--model", s.model, "Model name (default: the provider's)");
+  s.chat->add_option("--workspace", s.workspace, "Folder the tools see as /workspace (default .)");
+  s.chat->add_option("--policy", s.policy_file,
+                     "Policy file (default WORKSPACE/.moat/policy.json)");
+  s.chat->add_option("--audit", s.audit_file,
+                     "Audit log (default WORKSPACE/.moat/audit.jsonl; 'none' for no log)");
+  s.chat->add_option("--approve", s.approve,
+                     "Answer for tools the policy marks 'ask': ask (a terminal prompt), all, none "
+                     "(default: ask on a terminal, else none)");
+  s.chat->add_option("--secrets-file", s.secrets_file, "The secret store (default: moat secrets')");
+  s.chat->add_option("--tools-dir", s.tool_dirs,
+                     "Extension tool folder (default ~/.config/moat/tools)");
+  s.audit = app->add_subcommand("audit", "Check an audit log");
+  s.audit->require_subcommand(1);
+  s.verify = s.audit->add_subcommand(
+      "verify", "Check every record's hash and link; name the first edited, deleted or moved one");
+  s.verify->add_option("file", s.verify_file, "The log (.moat/audit.jsonl)")->required();
+}
+
+ChatCommands::~ChatCommands() = default;
+
+int ChatCommands::Dispatch() {
+  if (s_->chat->parsed()) return s_->Chat();
+  if (s_->verify->parsed()) return s_->Verify();
+  return -1;
+}
+
+int ChatCommands::State::Verify() {
+  AuditVerdict v = VerifyAudit(verify_file);
+  if (v.ok) {
+    printf("ok: %llu records, chain and head intact%s%s\n",
+           static_cast<unsigned long long>(v.records), v.note.empty() ? "" : "; ", v.note.c_str());
+    return 0;
+  }
+  printf("broken: %s\n", v.why.c_str());
+  return 1;
+}
+
+int ChatCommands::State::Chat() {
+  struct stat st {};
+  if (stat(workspace.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return moat::Usage("chat: --workspace " + workspace + " is not a directory");
+  }
+  char real[PATH_MAX];
+  if (realpath(workspace.c_str(), real) == nullptr)
+    return moat::Usage("chat: cannot resolve " + workspace);
+  std::string ws = real;
+  if (provider != "scripted") {
+    return moat::Usage("chat: --provider " + provider +
+                       " is not available in this build (available: scripted)");
+  }
+  std::unique_ptr<ScriptedProvider> model_provider;
+  if (script.empty()) {
+    model_provider = ScriptedProvider::Demo();
+  } else {
+    auto p = ScriptedProvider::Load(script);
+    if (!p) return moat::Usage(p.error().message);
+    model_provider = std::move(*p);
+  }
+  auto policy = Policy::Load(policy_file.empty() ? ws + "/.moat/policy.json" : policy_file);
+  if (!policy) return moat::Usage(policy.error().message);
+
+  std::vector<net::Secret> secrets;
+  if (!policy->secrets.empty()) {
+    auto store = net::SecretStore::Load(secrets_file.empty() ? net::SecretStore::DefaultPath()
+                                                             : secrets_file);
+    if (!store) return moat::Usage(store.error().message);
+    for (const std::string& name : policy->secrets) {
+      const net::Secret* sec = store->Find(name);
+      if (sec == nullptr) return moat::Usage("policy: secret " + name + " is not in the store");
+      secrets.push_back(*sec);
+    }
+  }
+
+  bool tty = isatty(0) != 0;
+  if (approve.empty()) approve = tty ? "ask" : "none";
+  std::unique_ptr<Approver> approver;
+  if (approve == "ask") {
+    approver = std::make_unique<TerminalApprover>();
+  } else if (approve == "all" || approve == "none") {
+    approver = std::make_unique<FixedApprover>(approve == "all");
+  } else {
+    return moat::Usage("chat: --approve must be ask, all or none");
+  }
+
+  std::unique_ptr<AuditLog> audit;
+  if (audit_file != "none") {
+    std::string path = audit_file;
+    if (path.empty()) {
+      if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
+      path = ws + "/.moat/audit.jsonl";
+    }
+    auto a = AuditLog::Open(path);
+    if (!a) return moat::Usage(a.error().message);
+    audit = std::move(*a);
+  }
+
+  EngineOptions eo;
+  eo.show_progress = true;
+  auto engine = Engine::Create(eo);
+  if (!engine) {
+    fprintf(stderr, "moat: %s\n", engine.error().message.c_str());
+    return 70;
+  }
+  tools::RegistryOptions ro;
+  ro.builtin_dirs = {tools::DefaultBuiltinToolsDir()};
+  ro.extension_dirs = tool_dirs.empty() ? tools::DefaultExtensionDirs() : tool_dirs;
+  ro.preload_builtins = false;
+  auto registry = tools::Registry::Create(engine->get(), std::move(ro));
+  if (!registry) {
+    fprintf(stderr, "moat: %s\n", registry.error().message.c_str());
+    return 70;
+  }
+
+  AgentConfig config;
+  config.model = model.empty() ? model_provider->model() : model;
+  config.workspace = ws;
+  config.secrets = std::move(secrets);
+  config.system_prompt =
+      "You are an agent working in the folder /workspace through moat's tools. Tools run in "
+      "a sandbox; a refused action is reported as a tool result.";
+  Agent agent(*model_provider, **registry, *policy, *approver, audit.get(), config);
+
+  g_cancel = std::make_shared<CancelToken>();
+  signal(SIGINT, OnInterrupt);
+  bool at_line_start = true;
+  auto on_event = [&](const AgentEvent& e) {
+    switch (e.kind) {
+      case AgentEvent::Kind::kText:
+        fputs(e.text.c_str(), stdout);
+        at_line_start = !e.text.empty() && e.text.back() == '\n';
+        break;
+      case AgentEvent::Kind::kToolStart:
+        printf("%s  * %s %s\n", at_line_start ? "" : "\n", e.tool.c_str(),
+               Shorten(e.arguments, 100).c_str());
+        at_line_start = true;
+        break;
+      case AgentEvent::Kind::kToolEnd:
+        printf("    -> %s [%s] fuel %s, memory %s, %.1f ms\n", e.status.c_str(),
+               e.decision.empty() ? "-" : e.decision.c_str(), Human(e.fuel).c_str(),
+               (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
+        break;
+      case AgentEvent::Kind::kWarning:
+        printf("%s  ! moat: %s\n", at_line_start ? "" : "\n", e.text.c_str());
+        at_line_start = true;
+        break;
+      case AgentEvent::Kind::kStop: break;
+    }
+    fflush(stdout);
+  };
+
+  std::vector<Message> history;
+  RunSummary last;
+  auto run = [&](const std::string& prompt_text) {
+    last = agent.Run(history, prompt_text, on_event, g_cancel);
+    printf(
+        "%s\n-- %s: %s | %llu steps, %llu tool calls, %s in / %s out tokens, $%.4f, fuel %s, "
+        "%.1f s\n",
+        at_line_start ? "" : "\n", std::string(StopKindName(last.stop)).c_str(),
+        last.message.c_str(), static_cast<unsigned long long>(last.steps),
+        static_cast<unsigned long long>(last.tool_calls), Human(last.input_tokens).c_str(),
+        Human(last.output_tokens).c_str(), last.cost_usd, Human(last.fuel).c_str(),
+        last.wall_us / 1e6);
+    at_line_start = true;
+    fflush(stdout);
+  };
+  rt::SetMemoryRecycling(true);
+  if (!prompt.empty()) {
+    run(prompt);
+  } else {
+    std::string line;
+    while (true) {
+      if (tty) {
+        fputs("> ", stdout);
+        fflush(stdout);
+      }
+      if (!std::getline(std::cin, line)) break;
+      if (line.empty()) continue;
+      run(line);
+      if (last.stop == StopKind::kCancelled) break;
+    }
+  }
+  switch (last.stop) {
+    case StopKind::kCompleted: return kChatCompleted;
+    case StopKind::kProviderError: return kChatProviderError;
+    case StopKind::kCancelled: return kChatCancelled;
+    default: return kChatStopped;
+  }
+}
+
+}  // namespace moat

@@ -1,0 +1,383 @@
+#include "orchestration/agent/agent.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "base/sha256.h"
+
+namespace moat::agent {
+namespace {
+
+using json = nlohmann::json;
+
+uint64_t NowUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+std::string Digest(std::string_view s) {
+  return ToHex(
+      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+}
+
+size_t Utf8Cut(const std::string& s, size_t max) {
+  if (s.size() <= max) return s.size();
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+Message ToolMessage(const ToolCall& call, std::string content) {
+  Message m;
+  m.role = Message::Role::kTool;
+  m.tool_call_id = call.id;
+  m.tool_name = call.name;
+  m.content = std::move(content);
+  return m;
+}
+
+std::string ErrorText(std::string_view code, std::string_view message) {
+  return json({{"ok", false}, {"error", {{"code", code}, {"message", message}}}}).dump();
+}
+
+}  // namespace
+
+std::string_view StopKindName(StopKind k) {
+  switch (k) {
+    case StopKind::kCompleted: return "completed";
+    case StopKind::kSteps: return "budget_steps";
+    case StopKind::kToolCalls: return "budget_tool_calls";
+    case StopKind::kInputTokens: return "budget_input_tokens";
+    case StopKind::kOutputTokens: return "budget_output_tokens";
+    case StopKind::kCost: return "budget_cost";
+    case StopKind::kFuel: return "budget_fuel";
+    case StopKind::kWallTime: return "budget_wall_time";
+    case StopKind::kGovernor: return "loop_governor";
+    case StopKind::kProviderError: return "provider_error";
+    case StopKind::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+std::string BoundResult(const std::string& text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t n = Utf8Cut(text, max);
+  return text.substr(0, n) + "\n[moat: result truncated: " + std::to_string(n) + " of " +
+         std::to_string(text.size()) + " bytes shown]";
+}
+
+struct Agent::Totals {
+  RunSummary s;
+  uint64_t start_us = 0;
+  std::optional<StopKind> stop;
+  std::string stop_message;
+};
+
+Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy,
+             Approver& approver, AuditLog* audit, AgentConfig config)
+    : provider_(provider),
+      registry_(registry),
+      policy_(policy),
+      approver_(approver),
+      audit_(audit),
+      config_(std::move(config)) {}
+
+void Agent::Audit(json record) {
+  if (audit_ == nullptr) return;
+  auto r = audit_->Append(std::move(record));
+  if (!r && audit_error_.empty()) audit_error_ = r.error().message;
+}
+
+std::vector<ToolSpec> Agent::OfferedTools() const {
+  std::vector<ToolSpec> out;
+  for (const auto& t : registry_.List()) {
+    if (policy_.DecisionFor(t->manifest) == Decision::kDeny) continue;
+    out.push_back({t->manifest.name, t->manifest.description, t->manifest.arguments});
+  }
+  return out;
+}
+
+Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
+                        const std::function<void(const AgentEvent&)>& on_event,
+                        const std::shared_ptr<CancelToken>& cancel, bool* progress) {
+  AgentEvent start;
+  start.kind = AgentEvent::Kind::kToolStart;
+  start.tool = call.name;
+  start.arguments = call.arguments;
+  if (on_event) on_event(start);
+  AgentEvent end = start;
+  end.kind = AgentEvent::Kind::kToolEnd;
+  json rec = {{"type", "tool_call"},
+              {"step", step},
+              {"tool", call.name},
+              {"call_id", call.id},
+              {"arguments_sha256", Digest(call.arguments)},
+              {"arguments_bytes", call.arguments.size()}};
+  auto finish = [&](std::string status, std::string content) {
+    end.status = status;
+    rec["status"] = status;
+    if (!end.decision.empty()) rec["decision"] = end.decision;
+    Audit(rec);
+    if (on_event) on_event(end);
+    return ToolMessage(call, BoundResult(content, config_.max_result_bytes));
+  };
+
+  std::shared_ptr<const tools::Tool> tool = registry_.Find(call.name);
+  if (!tool) {
+    return finish("unknown_tool", ErrorText("unknown_tool", "there is no tool named \"" +
+                                                                call.name.substr(0, 100) + "\""));
+  }
+  Decision decision = policy_.DecisionFor(tool->manifest);
+  end.decision = std::string(DecisionName(decision));
+  if (decision == Decision::kDeny) {
+    return finish("denied", ErrorText("denied", "the policy denies the tool " + call.name));
+  }
+  json args = json::parse(call.arguments, nullptr, false);
+  if (args.is_discarded() || !args.is_object()) {
+    return finish("invalid_arguments",
+                  ErrorText("invalid_arguments", "the arguments are not a JSON object"));
+  }
+  if (auto s = tool->manifest.schema.Validate(args); !s) {
+    return finish("invalid_arguments", ErrorText("invalid_arguments", s.error().message));
+  }
+  if (decision == Decision::kAsk) {
+    if (always_.count(tool->manifest.name + "\n" + tool->sha256) != 0) {
+      rec["approver"] = "always (this session)";
+    } else {
+      Approval a = approver_.Ask({tool.get(), call.arguments});
+      rec["approver"] = approver_.name();
+      rec["approval"] = a == Approval::kDeny ? "deny" : a == Approval::kAlways ? "always" : "once";
+      if (a == Approval::kDeny) {
+        return finish("not_approved",
+                      ErrorText("not_approved", "the user did not approve this call"));
+      }
+      // Scoped to this tool and this module (its capabilities come with it).
+      if (a == Approval::kAlways) always_.insert(tool->manifest.name + "\n" + tool->sha256);
+    }
+  }
+
+  tools::CallOptions co;
+  co.workspace = config_.workspace;
+  co.extra_mounts = policy_.mounts;
+  co.network = policy_.network;
+  co.private_networks = policy_.private_networks;
+  co.secrets = config_.secrets;
+  co.requests_per_minute = policy_.requests_per_minute;
+  co.cancel = cancel;
+  if (auto it = policy_.tools.find(call.name); it != policy_.tools.end()) {
+    const tools::ToolLimits& l = it->second.limits;
+    co.fuel = l.fuel;
+    co.memory_bytes = l.memory_bytes;
+    co.timeout_us = l.timeout_us;
+    co.max_output_bytes = l.max_output_bytes;
+  }
+  // What is left of the session's fuel and time caps the call.
+  uint64_t fuel_left = policy_.budgets.fuel - std::min(policy_.budgets.fuel, totals.s.fuel);
+  uint64_t tool_fuel = co.fuel.value_or(tool->manifest.limits.fuel.value_or(Limits::kDefaultFuel));
+  co.fuel = std::max<uint64_t>(1, std::min(tool_fuel, fuel_left));
+  uint64_t elapsed = NowUs() - totals.start_us;
+  uint64_t time_left =
+      policy_.budgets.wall_time_us - std::min(policy_.budgets.wall_time_us, elapsed);
+  uint64_t tool_time =
+      co.timeout_us.value_or(tool->manifest.limits.timeout_us.value_or(Limits::kDefaultTimeoutUs));
+  co.timeout_us = std::max<uint64_t>(1000, std::min(tool_time, time_left));
+
+  tools::CallResult r = registry_.Call(call.name, args, co);
+  ++totals.s.tool_calls;
+  totals.s.fuel += r.exec.fuel_used;
+  end.fuel = r.exec.fuel_used;
+  end.memory = r.exec.peak_memory_bytes;
+  end.wall_us = r.exec.wall_us;
+  rec["fuel"] = r.exec.fuel_used;
+  rec["memory_bytes"] = r.exec.peak_memory_bytes;
+  rec["wall_us"] = r.exec.wall_us;
+  rec["run_status"] = std::string(RunStatusName(r.exec.status));
+  json denials = json::array();
+  for (const CapabilityEvent& e : r.exec.denied) {
+    denials.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
+    if (denials.size() >= 16) break;
+  }
+  rec["denials"] = denials;
+  std::string text = r.result.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string status = r.ok ? "ok" : r.result["error"].value("code", "error");
+  if (r.ok && seen_results_.insert(Digest(text)).second) *progress = true;
+  return finish(status, text);
+}
+
+RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
+                      const std::function<void(const AgentEvent&)>& on_event,
+                      const std::shared_ptr<CancelToken>& cancel) {
+  // Listing loads (and, the first time, compiles) the tools: not the agent's time.
+  std::vector<ToolSpec> offered = OfferedTools();
+  Totals t;
+  t.start_us = NowUs();
+  const Budgets& b = policy_.budgets;
+  const GovernorOptions& g = policy_.governor;
+  Price price = policy_.PriceOf(config_.model);
+  auto stop = [&](StopKind k, std::string message) {
+    if (!t.stop) {
+      t.stop = k;
+      t.stop_message = std::move(message);
+    }
+  };
+  auto warn = [&](const std::string& text) {
+    Message m;
+    m.role = Message::Role::kUser;
+    m.content = "[moat] " + text;
+    history.push_back(m);
+    AgentEvent e;
+    e.kind = AgentEvent::Kind::kWarning;
+    e.text = text;
+    if (on_event) on_event(e);
+  };
+
+  if (history.empty() && !config_.system_prompt.empty()) {
+    history.push_back({Message::Role::kSystem, config_.system_prompt, {}, {}, {}});
+  }
+  history.push_back({Message::Role::kUser, prompt, {}, {}, {}});
+  Audit({{"type", "run_start"},
+         {"provider", provider_.name()},
+         {"model", config_.model},
+         {"prompt_sha256", Digest(prompt)},
+         {"workspace", config_.workspace}});
+
+  while (!t.stop) {
+    if (cancel && cancel->cancelled()) {
+      stop(StopKind::kCancelled, "cancelled");
+      break;
+    }
+    if (t.s.steps >= b.steps) {
+      stop(StopKind::kSteps, "the budget of " + std::to_string(b.steps) + " steps is used up");
+      break;
+    }
+    if (NowUs() - t.start_us >= b.wall_time_us) {
+      stop(StopKind::kWallTime, "the wall-time budget is used up");
+      break;
+    }
+    ++t.s.steps;
+    ModelRequest req{config_.model, history, offered};
+    auto turn = provider_.Complete(
+        req,
+        [&](std::string_view text) {
+          if (!on_event) return;
+          AgentEvent e;
+          e.kind = AgentEvent::Kind::kText;
+          e.text = std::string(text);
+          on_event(e);
+        },
+        cancel.get());
+    if (!turn) {
+      if (cancel && cancel->cancelled()) {
+        stop(StopKind::kCancelled, "cancelled");
+      } else {
+        stop(StopKind::kProviderError, provider_.name() + ": " + turn.error().message);
+      }
+      break;
+    }
+    t.s.input_tokens += turn->usage.input_tokens;
+    t.s.output_tokens += turn->usage.output_tokens;
+    double cost = (static_cast<double>(turn->usage.input_tokens) * price.input_per_mtok +
+                   static_cast<double>(turn->usage.output_tokens) * price.output_per_mtok) /
+                  1e6;
+    t.s.cost_usd += cost;
+    Audit({{"type", "model_call"},
+           {"step", t.s.steps},
+           {"model", config_.model},
+           {"input_tokens", turn->usage.input_tokens},
+           {"output_tokens", turn->usage.output_tokens},
+           {"cost_usd", cost},
+           {"tool_calls", turn->tool_calls.size()},
+           {"stop_reason", turn->stop_reason}});
+    Message assistant;
+    assistant.role = Message::Role::kAssistant;
+    assistant.content = turn->text;
+    assistant.tool_calls = turn->tool_calls;
+    history.push_back(assistant);
+    if (turn->tool_calls.empty()) {
+      stop(StopKind::kCompleted, "the model finished");
+      break;
+    }
+    if (t.s.input_tokens > b.input_tokens) {
+      stop(StopKind::kInputTokens,
+           "the budget of " + std::to_string(b.input_tokens) + " input tokens is used up");
+    } else if (t.s.output_tokens > b.output_tokens) {
+      stop(StopKind::kOutputTokens,
+           "the budget of " + std::to_string(b.output_tokens) + " output tokens is used up");
+    } else if (b.cost_usd > 0 && t.s.cost_usd > b.cost_usd) {
+      char buf[96];
+      snprintf(buf, sizeof buf, "the cost budget of $%.2f is used up", b.cost_usd);
+      stop(StopKind::kCost, buf);
+    }
+    bool progress = false;
+    for (const ToolCall& call : turn->tool_calls) {
+      // Every call in the turn gets a result, so the conversation stays well formed even
+      // when the run stops part way through it.
+      if (t.stop) {
+        history.push_back(
+            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        continue;
+      }
+      json canonical = json::parse(call.arguments, nullptr, false);
+      std::string key =
+          call.name + "\n" + (canonical.is_discarded() ? call.arguments : canonical.dump());
+      uint32_t n = ++repeats_[key];
+      if (n >= g.repeat_stop) {
+        stop(StopKind::kGovernor, "the model called " + call.name + " with the same arguments " +
+                                      std::to_string(n) + " times");
+        history.push_back(
+            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        continue;
+      }
+      if (t.s.tool_calls >= b.tool_calls) {
+        stop(StopKind::kToolCalls,
+             "the budget of " + std::to_string(b.tool_calls) + " tool calls is used up");
+        history.push_back(
+            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        continue;
+      }
+      history.push_back(CallTool(call, t.s.steps, t, on_event, cancel, &progress));
+      if (n == g.repeat_warn) {
+        warn("You called " + call.name + " with the same arguments " + std::to_string(n) +
+             " times; the result will not change. The run stops at " +
+             std::to_string(g.repeat_stop) + ".");
+      }
+      if (t.s.fuel > b.fuel) {
+        stop(StopKind::kFuel, "the fuel budget of " + std::to_string(b.fuel) + " is used up");
+      }
+      if (cancel && cancel->cancelled()) stop(StopKind::kCancelled, "cancelled");
+    }
+    no_progress_ = progress ? 0 : no_progress_ + 1;
+    if (!t.stop && no_progress_ >= g.no_progress_stop) {
+      stop(StopKind::kGovernor,
+           std::to_string(no_progress_) + " steps in a row without a new successful result");
+    } else if (!t.stop && no_progress_ == g.no_progress_warn) {
+      warn(std::to_string(no_progress_) +
+           " steps in a row brought no new successful result. Change approach or finish; the "
+           "run stops at " +
+           std::to_string(g.no_progress_stop) + ".");
+    }
+  }
+  t.s.stop = *t.stop;
+  t.s.message = t.stop_message;
+  t.s.wall_us = NowUs() - t.start_us;
+  Audit({{"type", "run_end"},
+         {"reason", std::string(StopKindName(t.s.stop))},
+         {"message", t.s.message},
+         {"steps", t.s.steps},
+         {"tool_calls", t.s.tool_calls},
+         {"input_tokens", t.s.input_tokens},
+         {"output_tokens", t.s.output_tokens},
+         {"cost_usd", t.s.cost_usd},
+         {"fuel", t.s.fuel},
+         {"wall_us", t.s.wall_us}});
+  if (!audit_error_.empty()) t.s.message += " (audit log: " + audit_error_ + ")";
+  AgentEvent e;
+  e.kind = AgentEvent::Kind::kStop;
+  e.text = std::string(StopKindName(t.s.stop)) + ": " + t.s.message;
+  if (on_event) on_event(e);
+  return t.s;
+}
+
+}  // namespace moat::agent

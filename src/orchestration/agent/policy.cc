@@ -1,0 +1,245 @@
+#include "orchestration/agent/policy.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/fs.h"
+#include "base/units.h"
+
+namespace moat::agent {
+namespace {
+
+using json = nlohmann::json;
+using tools::LimitValue;
+using tools::StringList;
+
+Error Bad(const std::string& m) { return MakeError(ErrorCode::kInvalidArgument, "policy: " + m); }
+
+Result<Decision> ParseDecision(const json& v, const std::string& where) {
+  if (v == "allow") return Decision::kAllow;
+  if (v == "ask") return Decision::kAsk;
+  if (v == "deny") return Decision::kDeny;
+  return Bad(where + ": must be \"allow\", \"ask\" or \"deny\"");
+}
+
+Result<ToolRule> ParseToolRule(const json& v, const std::string& where) {
+  ToolRule r;
+  if (v.is_string()) {
+    auto d = ParseDecision(v, where);
+    if (!d) return d.error();
+    r.decision = *d;
+    return r;
+  }
+  if (!v.is_object()) return Bad(where + ": expected a decision or an object");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    std::string w = where + "/" + k;
+    if (k == "decision") {
+      auto d = ParseDecision(*it, w);
+      if (!d) return d.error();
+      r.decision = *d;
+      continue;
+    }
+    Result<uint64_t> (*parse)(std::string_view) = nullptr;
+    std::optional<uint64_t>* out = nullptr;
+    if (k == "fuel") {
+      parse = ParseCount, out = &r.limits.fuel;
+    } else if (k == "memory") {
+      parse = ParseSize, out = &r.limits.memory_bytes;
+    } else if (k == "timeout") {
+      parse = ParseDurationUs, out = &r.limits.timeout_us;
+    } else if (k == "max_output") {
+      parse = ParseSize, out = &r.limits.max_output_bytes;
+    } else {
+      return Bad(w + ": unknown field");
+    }
+    auto n = LimitValue(*it, "policy: " + w, parse);
+    if (!n) return n.error();
+    *out = *n;
+  }
+  return r;
+}
+
+Status ParseBudgets(const json& v, Budgets* b) {
+  if (!v.is_object()) return Bad("budgets: expected an object");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    std::string w = "policy: budgets/" + k;
+    if (k == "cost_usd") {
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1e6) {
+        return Bad("budgets/cost_usd: expected a number of dollars between 0 and 1e6");
+      }
+      b->cost_usd = it->get<double>();
+      continue;
+    }
+    Result<uint64_t> n = uint64_t{0};
+    if (k == "wall_time") {
+      n = LimitValue(*it, w, ParseDurationUs);
+      if (n) b->wall_time_us = *n;
+    } else if (k == "steps" || k == "tool_calls" || k == "input_tokens" || k == "output_tokens" ||
+               k == "fuel") {
+      n = LimitValue(*it, w, ParseCount);
+      if (n) {
+        uint64_t* out = k == "steps"           ? &b->steps
+                        : k == "tool_calls"    ? &b->tool_calls
+                        : k == "input_tokens"  ? &b->input_tokens
+                        : k == "output_tokens" ? &b->output_tokens
+                                               : &b->fuel;
+        *out = *n;
+      }
+    } else {
+      return Bad("budgets/" + k + ": unknown field");
+    }
+    if (!n) return n.error();
+    if (*n == 0) return Bad("budgets/" + k + ": must be above 0");
+  }
+  return OkStatus();
+}
+
+Status ParseGovernor(const json& v, GovernorOptions* g) {
+  if (!v.is_object()) return Bad("governor: expected an object");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 1000) {
+      return Bad("governor/" + k + ": expected a count from 1 to 1000");
+    }
+    uint32_t n = it->get<uint32_t>();
+    if (k == "repeat_warn") {
+      g->repeat_warn = n;
+    } else if (k == "repeat_stop") {
+      g->repeat_stop = n;
+    } else if (k == "no_progress_warn") {
+      g->no_progress_warn = n;
+    } else if (k == "no_progress_stop") {
+      g->no_progress_stop = n;
+    } else {
+      return Bad("governor/" + k + ": unknown field");
+    }
+  }
+  if (g->repeat_warn > g->repeat_stop || g->no_progress_warn > g->no_progress_stop) {
+    return Bad("governor: a warning must come at or before its stop");
+  }
+  return OkStatus();
+}
+
+// HOST[::GUEST][:ro]; HOST must be an absolute directory.
+Result<Mount> ParseMount(std::string spec, const std::string& where) {
+  Mount m;
+  if (spec.size() > 3 && spec.compare(spec.size() - 3, 3, ":ro") == 0) {
+    m.read_only = true;
+    spec.resize(spec.size() - 3);
+  }
+  size_t sep = spec.find("::");
+  m.host_path = spec.substr(0, sep);
+  m.guest_path = sep == std::string::npos ? m.host_path : spec.substr(sep + 2);
+  if (m.host_path.empty() || m.host_path[0] != '/' || m.guest_path.empty() ||
+      m.guest_path[0] != '/') {
+    return Bad(where + ": expected /HOST[::/GUEST][:ro] with absolute paths");
+  }
+  return m;
+}
+
+}  // namespace
+
+std::string_view DecisionName(Decision d) {
+  switch (d) {
+    case Decision::kAllow: return "allow";
+    case Decision::kAsk: return "ask";
+    case Decision::kDeny: return "deny";
+  }
+  return "?";
+}
+
+Result<Policy> Policy::Parse(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Bad("not valid JSON");
+  if (!j.is_object()) return Bad("expected an object");
+  Policy p;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "tools") {
+      if (!it->is_object()) return Bad("tools: expected an object of tool names");
+      for (auto t = it->begin(); t != it->end(); ++t) {
+        auto r = ParseToolRule(*t, "tools/" + t.key());
+        if (!r) return r.error();
+        p.tools[t.key()] = *r;
+      }
+    } else if (k == "mounts") {
+      auto list = StringList(*it, "policy: mounts");
+      if (!list) return list.error();
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto m = ParseMount((*list)[i], "mounts/" + std::to_string(i));
+        if (!m) return m.error();
+        p.mounts.push_back(*m);
+      }
+    } else if (k == "network" || k == "private_networks" || k == "secrets") {
+      auto list = StringList(*it, "policy: " + k);
+      if (!list) return list.error();
+      (k == "network" ? p.network : k == "secrets" ? p.secrets : p.private_networks) = *list;
+    } else if (k == "requests_per_minute") {
+      if (!it->is_number_unsigned() || it->get<uint64_t>() > 1'000'000) {
+        return Bad("requests_per_minute: expected a count up to 1000000");
+      }
+      p.requests_per_minute = it->get<uint32_t>();
+    } else if (k == "budgets") {
+      if (auto s = ParseBudgets(*it, &p.budgets); !s) return s.error();
+    } else if (k == "governor") {
+      if (auto s = ParseGovernor(*it, &p.governor); !s) return s.error();
+    } else if (k == "prices") {
+      if (!it->is_object()) return Bad("prices: expected an object of model names");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        const json& v = *m;
+        if (!v.is_object() || !v.contains("input_per_mtok") || !v.contains("output_per_mtok") ||
+            !v["input_per_mtok"].is_number() || !v["output_per_mtok"].is_number() ||
+            v.size() != 2 || v["input_per_mtok"].get<double>() < 0 ||
+            v["output_per_mtok"].get<double>() < 0) {
+          return Bad("prices/" + m.key() +
+                     ": expected {\"input_per_mtok\": N, \"output_per_mtok\": N}");
+        }
+        p.prices[m.key()] = {v["input_per_mtok"].get<double>(), v["output_per_mtok"].get<double>()};
+      }
+    } else {
+      return Bad("unknown field \"" + k + "\"");
+    }
+  }
+  return p;
+}
+
+Result<Policy> Policy::Load(const std::string& path) {
+  auto bytes = ReadFile(path, 1 << 20);
+  if (!bytes) {
+    if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) return Policy{};
+    return bytes.error();
+  }
+  auto p = Parse(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+  if (!p) return MakeError(ErrorCode::kInvalidArgument, path + ": " + p.error().message);
+  return p;
+}
+
+Decision Policy::DecisionFor(const tools::ToolManifest& m) const {
+  if (auto it = tools.find(m.name); it != tools.end() && it->second.decision) {
+    return *it->second.decision;
+  }
+  if (!m.capabilities.network.empty()) return Decision::kAsk;
+  if (m.capabilities.filesystem == tools::FsAccess::kWrite) return Decision::kAsk;
+  return Decision::kAllow;
+}
+
+Price Policy::PriceOf(const std::string& model) const {
+  if (auto it = prices.find(model); it != prices.end()) return it->second;
+  // Public list prices (USD per million tokens) of a few common models.
+  static const std::map<std::string, Price> kBuiltIn = {
+      {"gpt-4o", {2.5, 10.0}},
+      {"gpt-4o-mini", {0.15, 0.6}},
+      {"gpt-4.1", {2.0, 8.0}},
+      {"gpt-4.1-mini", {0.4, 1.6}},
+      {"claude-sonnet-4-0", {3.0, 15.0}},
+      {"claude-3-5-haiku-latest", {0.8, 4.0}},
+      {"claude-opus-4-0", {15.0, 75.0}},
+  };
+  if (auto it = kBuiltIn.find(model); it != kBuiltIn.end()) return it->second;
+  return {};
+}
+
+}  // namespace moat::agent

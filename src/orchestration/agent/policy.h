@@ -1,0 +1,90 @@
+// A workspace's policy: what the agent's tools may do there, and how long it may run.
+//
+// The file is JSON (by default WORKSPACE/.moat/policy.json; every field optional):
+//   {
+//     "tools":   {"write_file": "allow", "http_fetch": "deny", "js": {"decision": "ask",
+//                 "fuel": "5e9", "memory": "128M", "timeout": "20s", "max_output": "1M"}},
+//     "mounts":  ["/data/ref::/ref:ro"],                  // beside the workspace
+//     "network": ["https://api.example.com/v1"],          // egress rules granted to tools
+//     "private_networks": ["10.1.0.0/16"],
+//     "secrets": ["API_KEY"],                             // names in the secret store
+//     "requests_per_minute": 60,                          // per tool
+//     "budgets": {"steps": 30, "tool_calls": 60, "input_tokens": 2000000,
+//                 "output_tokens": 100000, "cost_usd": 2.5, "fuel": "1e11",
+//                 "wall_time": "15m"},
+//     "governor": {"repeat_warn": 3, "repeat_stop": 5, "no_progress_warn": 6,
+//                  "no_progress_stop": 10},
+//     "prices": {"my-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}
+//   }
+// A tool's decision defaults by what its manifest asks for: network → ask, writing the
+// filesystem → ask, else allow. A denied tool is not offered to the model at all. Every
+// problem in the file is kInvalidArgument naming the field.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "execution/exec.h"
+#include "orchestration/tools/manifest.h"
+
+namespace moat::agent {
+
+enum class Decision { kAllow, kAsk, kDeny };
+std::string_view DecisionName(Decision d);
+
+struct Budgets {
+  uint64_t steps = 40;  // model turns
+  uint64_t tool_calls = 100;
+  uint64_t input_tokens = 4'000'000;
+  uint64_t output_tokens = 400'000;
+  double cost_usd = 5.0;                 // 0: no cost limit
+  uint64_t fuel = 1'000'000'000'000ull;  // all tool runs together
+  uint64_t wall_time_us = 30ull * 60 * 1'000'000;
+};
+
+struct GovernorOptions {
+  // The same tool with the same arguments: a warning to the model at `repeat_warn`
+  // calls, the run stops at `repeat_stop`.
+  uint32_t repeat_warn = 3;
+  uint32_t repeat_stop = 5;
+  // Steps in a row in which no tool call succeeded with a result not seen before.
+  uint32_t no_progress_warn = 6;
+  uint32_t no_progress_stop = 10;
+};
+
+struct Price {
+  double input_per_mtok = 0;  // USD per million tokens
+  double output_per_mtok = 0;
+};
+
+struct ToolRule {
+  std::optional<Decision> decision;
+  tools::ToolLimits limits;
+};
+
+struct Policy {
+  std::map<std::string, ToolRule> tools;
+  std::vector<Mount> mounts;
+  std::vector<std::string> network;
+  std::vector<std::string> private_networks;
+  std::vector<std::string> secrets;
+  uint32_t requests_per_minute = 0;
+  Budgets budgets;
+  GovernorOptions governor;
+  std::map<std::string, Price> prices;
+
+  static Result<Policy> Parse(std::string_view json_text);
+  // A missing file is the default policy.
+  static Result<Policy> Load(const std::string& path);
+
+  Decision DecisionFor(const tools::ToolManifest& m) const;
+  // The model's price: the policy's table, then the built-in one; unknown: free.
+  Price PriceOf(const std::string& model) const;
+};
+
+}  // namespace moat::agent

@@ -1,0 +1,514 @@
+// The agent loop (src/orchestration/agent/): scripted model turns driving the built-in
+// tools in a temporary workspace. Budgets, the loop governor, policy decisions and
+// approvals, bad tool calls from the model, result bounding, cancellation, the audit
+// chain (edits, deletions, reordering, truncation, a kill -9 mid-append), and the hostile
+// inputs of scripts and policy files.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "execution/net/http_backend.h"
+#include "orchestration/agent/agent.h"
+#include "orchestration/agent/scripted.h"
+#include "test_util.h"
+
+namespace moat::agent {
+namespace {
+
+using json = nlohmann::json;
+
+Engine& NetEngine() {
+  static std::unique_ptr<Engine> e = [] {
+    EngineOptions o;
+    o.http_backend = net::MakeHttpBackend();
+    auto r = Engine::Create(o);
+    if (!r) abort();
+    return std::move(*r);
+  }();
+  return *e;
+}
+
+tools::Registry& Tools() {
+  static std::unique_ptr<tools::Registry> reg = [] {
+    tools::RegistryOptions o;
+    o.builtin_dirs = {MOAT_TOOLS_DIR};
+    o.preload_builtins = false;
+    auto r = tools::Registry::Create(&NetEngine(), std::move(o));
+    if (!r) abort();
+    return std::move(*r);
+  }();
+  return *reg;
+}
+
+std::unique_ptr<ScriptedProvider> Script(const json& turns, const std::string& model = "") {
+  json j = {{"turns", turns}};
+  if (!model.empty()) j["model"] = model;
+  auto p = ScriptedProvider::Parse(j.dump());
+  EXPECT_TRUE(p.ok()) << p.error().message;
+  return std::move(*p);
+}
+
+json Call(const std::string& name, const json& args) {
+  return {{"name", name}, {"arguments", args}};
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ws_ = test::TempDir("agent-ws");
+    ASSERT_EQ(system(("mkdir -p " + ws_ + " && printf 'alpha\\nbeta\\n' > " + ws_ +
+                      "/a.txt && printf 'KEY=sk-not-real-12345678' > " + ws_ + "/.env")
+                         .c_str()),
+              0);
+  }
+  void TearDown() override { EXPECT_EQ(system(("rm -rf " + ws_).c_str()), 0); }
+
+  RunSummary Run(Provider& p, const Policy& policy, Approver* approver = nullptr,
+                 AuditLog* audit = nullptr, size_t max_result = 16384,
+                 std::shared_ptr<CancelToken> cancel = nullptr) {
+    FixedApprover allow(true);
+    AgentConfig c;
+    c.model = "scripted";
+    c.workspace = ws_;
+    c.max_result_bytes = max_result;
+    Agent agent(p, Tools(), policy, approver ? *approver : allow, audit, c);
+    events_.clear();
+    history_.clear();
+    return agent.Run(
+        history_, "do the task", [this](const AgentEvent& e) { events_.push_back(e); }, cancel);
+  }
+  // The tool results the model saw, in order.
+  std::vector<json> Results() const {
+    std::vector<json> out;
+    for (const Message& m : history_) {
+      if (m.role == Message::Role::kTool) out.push_back(json::parse(m.content, nullptr, false));
+    }
+    return out;
+  }
+  std::vector<std::string> Statuses() const {
+    std::vector<std::string> out;
+    for (const AgentEvent& e : events_) {
+      if (e.kind == AgentEvent::Kind::kToolEnd) out.push_back(e.tool + ":" + e.status);
+    }
+    return out;
+  }
+  int Warnings() const {
+    int n = 0;
+    for (const AgentEvent& e : events_) n += e.kind == AgentEvent::Kind::kWarning;
+    return n;
+  }
+
+  std::string ws_;
+  std::vector<AgentEvent> events_;
+  std::vector<Message> history_;
+};
+
+TEST_F(AgentTest, TheDemoScriptRunsAndEveryForbiddenThingIsStopped) {
+  // The demo's own workspace and policy.
+  std::string demo = test::TempDir("agent-demo");
+  ASSERT_EQ(
+      system(
+          ("rm -rf " + demo + " && cp -r " MOAT_SOURCE_DIR "/examples/workspace " + demo).c_str()),
+      0);
+  auto policy = Policy::Load(demo + "/.moat/policy.json");
+  ASSERT_TRUE(policy.ok()) << policy.error().message;
+  auto p = ScriptedProvider::Demo();
+  FixedApprover allow(true);
+  AgentConfig c;
+  c.model = "scripted";
+  c.workspace = demo;
+  Agent agent(*p, Tools(), *policy, allow, nullptr, c);
+  std::vector<Message> history;
+  std::vector<std::string> statuses;
+  RunSummary s = agent.Run(
+      history, "summarise",
+      [&](const AgentEvent& e) {
+        if (e.kind == AgentEvent::Kind::kToolEnd) statuses.push_back(e.tool + ":" + e.status);
+      },
+      nullptr);
+  EXPECT_EQ(s.stop, StopKind::kCompleted) << s.message;
+  EXPECT_EQ(statuses,
+            (std::vector<std::string>{"list_dir:ok", "read_file:ok", "grep:ok",
+                                      "read_file:not_found", "http_fetch:network_denied",
+                                      "js:fuel_exhausted", "js:fuel_exhausted", "write_file:ok"}));
+  EXPECT_NE(test::Slurp(demo + "/report.md").find("retry failed writes"), std::string::npos);
+  // Nothing the model saw holds the .env values.
+  for (const Message& m : history) EXPECT_EQ(m.content.find("sk-demo-0000"), std::string::npos);
+  EXPECT_EQ(system(("rm -rf " + demo).c_str()), 0);
+}
+
+TEST_F(AgentTest, ToolFailuresAreResultsAndBadCallsDoNotStopTheRun) {
+  auto p = Script({{{"tool_calls",
+                     {Call("read_file", {{"path", "a.txt"}}),
+                      Call("no_such_tool", json::object()),
+                      {{"name", "read_file"}, {"arguments", "{\"path\": \"a.txt\""}},  // cut JSON
+                      Call("read_file", {{"path", 42}}),
+                      Call("read_file", {{"path", "missing"}})}}},
+                   {{"text", "done"}}});
+  RunSummary s = Run(*p, Policy{});
+  EXPECT_EQ(s.stop, StopKind::kCompleted) << s.message;
+  EXPECT_EQ(Statuses(),
+            (std::vector<std::string>{"read_file:ok", "no_such_tool:unknown_tool",
+                                      "read_file:invalid_arguments", "read_file:invalid_arguments",
+                                      "read_file:not_found"}));
+  auto r = Results();
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0]["content"]["content"], "alpha\nbeta\n");
+  EXPECT_NE(r[3]["error"]["message"].get<std::string>().find("/path"), std::string::npos);
+  EXPECT_EQ(s.tool_calls, 2u);  // only calls that reached the sandbox count
+}
+
+TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
+  Policy policy;
+  policy.tools["delete"].decision = Decision::kDeny;
+  AgentConfig c;
+  FixedApprover deny(false);
+  Agent probe(*Script({{{"text", "x"}}}), Tools(), policy, deny, nullptr, c);
+  for (const ToolSpec& t : probe.OfferedTools()) EXPECT_NE(t.name, "delete");  // never offered
+  auto p = Script({{{"tool_calls",
+                     {Call("delete", {{"path", "a.txt"}}),
+                      Call("write_file", {{"path", "b.txt"}, {"content", "x"}}),
+                      Call("read_file", {{"path", "a.txt"}})}}},
+                   {{"text", "done"}}});
+  RunSummary s = Run(*p, policy, &deny);
+  EXPECT_EQ(Statuses(),
+            (std::vector<std::string>{"delete:denied", "write_file:not_approved", "read_file:ok"}));
+  EXPECT_EQ(access((ws_ + "/b.txt").c_str(), F_OK), -1);
+  EXPECT_EQ(access((ws_ + "/a.txt").c_str(), F_OK), 0);
+
+  // "Always" is asked once per tool in a session.
+  struct Counting : Approver {
+    int asked = 0;
+    Approval Ask(const ApprovalRequest&) override {
+      ++asked;
+      return Approval::kAlways;
+    }
+    std::string name() const override { return "test"; }
+  } counting;
+  p = Script({{{"tool_calls", {Call("write_file", {{"path", "b.txt"}, {"content", "1"}})}}},
+              {{"tool_calls", {Call("write_file", {{"path", "c.txt"}, {"content", "2"}})}}},
+              {{"text", "done"}}});
+  s = Run(*p, Policy{}, &counting);
+  EXPECT_EQ(s.stop, StopKind::kCompleted);
+  EXPECT_EQ(counting.asked, 1);
+  EXPECT_EQ(test::Slurp(ws_ + "/c.txt"), "2");
+}
+
+TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {
+  json loop = json::array();
+  for (int i = 0; i < 8; ++i) {
+    loop.push_back(
+        {{"tool_calls", {Call("read_file", {{"path", "a.txt"}, {"limit_lines", i + 1}})}},
+         {"usage", {{"input_tokens", 1000}, {"output_tokens", 100}}}});
+  }
+  Policy p;
+  p.budgets.steps = 3;
+  RunSummary s = Run(*Script(loop), p);
+  EXPECT_EQ(s.stop, StopKind::kSteps);
+  EXPECT_EQ(s.steps, 3u);
+
+  p = Policy{};
+  p.budgets.tool_calls = 2;
+  s = Run(*Script(loop), p);
+  EXPECT_EQ(s.stop, StopKind::kToolCalls);
+  EXPECT_EQ(s.tool_calls, 2u);
+
+  p = Policy{};
+  p.budgets.input_tokens = 2500;
+  s = Run(*Script(loop), p);
+  EXPECT_EQ(s.stop, StopKind::kInputTokens);
+  EXPECT_EQ(s.input_tokens, 3000u);
+
+  p = Policy{};
+  p.prices["priced"] = {1000.0, 0.0};  // $1 per 1000 input tokens
+  p.budgets.cost_usd = 2.5;
+  auto priced = Script(loop, "priced");
+  AgentConfig c;
+  c.model = "priced";
+  c.workspace = ws_;
+  FixedApprover allow(true);
+  Agent agent(*priced, Tools(), p, allow, nullptr, c);
+  std::vector<Message> h;
+  s = agent.Run(h, "go", nullptr, nullptr);
+  EXPECT_EQ(s.stop, StopKind::kCost) << s.message;
+  EXPECT_NEAR(s.cost_usd, 3.0, 1e-9);
+
+  // Fuel: the session's budget also caps each call, so a spinning script stops early.
+  p = Policy{};
+  p.budgets.fuel = 50'000'000;
+  auto spin = Script({{{"tool_calls", {Call("js", {{"code", "while (true) {}"}})}}},
+                      {{"tool_calls", {Call("js", {{"code", "while (true) {}"}})}}},
+                      {{"text", "done"}}});
+  s = Run(*spin, p);
+  EXPECT_EQ(s.stop, StopKind::kFuel) << s.message;
+  EXPECT_EQ(Statuses(), std::vector<std::string>{"js:fuel_exhausted"});
+  EXPECT_LE(s.fuel, 50'000'000u + 1'000'000u);
+
+  // Wall time: a call is cut at what is left of the session's time.
+  p = Policy{};
+  p.budgets.wall_time_us = 300'000;
+  p.tools["js"].limits.fuel = Limits::kMaxFuel;
+  auto t0 = std::chrono::steady_clock::now();
+  s = Run(
+      *Script({{{"tool_calls", {Call("js", {{"code", "while (true) {}"}})}}}, {{"text", "done"}}}),
+      p);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(s.stop, StopKind::kWallTime) << s.message;
+  EXPECT_EQ(Statuses(), std::vector<std::string>{"js:timeout"});
+  EXPECT_LT(secs, 3.0);
+}
+
+TEST_F(AgentTest, TheGovernorWarnsThenStopsRepeatsAndStalls) {
+  json same = json::array();
+  for (int i = 0; i < 6; ++i)
+    same.push_back({{"tool_calls", {Call("read_file", {{"path", "a.txt"}})}}});
+  Policy p;
+  p.governor.repeat_warn = 2;
+  p.governor.repeat_stop = 4;
+  RunSummary s = Run(*Script(same), p);
+  EXPECT_EQ(s.stop, StopKind::kGovernor);
+  EXPECT_EQ(s.tool_calls, 3u);
+  EXPECT_EQ(Warnings(), 1);
+  // The last call of the stopped turn still has a result.
+  EXPECT_EQ(Results().back()["error"]["code"], "not_run");
+
+  json stalled = json::array();
+  for (int i = 0; i < 10; ++i) {
+    stalled.push_back(
+        {{"tool_calls", {Call("read_file", {{"path", "missing" + std::to_string(i)}})}}});
+  }
+  p = Policy{};
+  p.governor.no_progress_warn = 3;
+  p.governor.no_progress_stop = 5;
+  s = Run(*Script(stalled), p);
+  EXPECT_EQ(s.stop, StopKind::kGovernor);
+  EXPECT_EQ(s.steps, 5u);
+  EXPECT_EQ(Warnings(), 1);
+}
+
+TEST_F(AgentTest, ProviderFailureCancellationAndBoundedResults) {
+  // The script runs out while the model still calls tools: a provider error, not a crash.
+  RunSummary s =
+      Run(*Script({{{"tool_calls", {Call("read_file", {{"path", "a.txt"}})}}}}), Policy{});
+  EXPECT_EQ(s.stop, StopKind::kProviderError);
+  EXPECT_NE(s.message.find("no turn 2"), std::string::npos) << s.message;
+
+  auto cancel = std::make_shared<CancelToken>();
+  cancel->Cancel();
+  s = Run(*Script({{{"text", "hello"}}}), Policy{}, nullptr, nullptr, 16384, cancel);
+  EXPECT_EQ(s.stop, StopKind::kCancelled);
+
+  std::ofstream(ws_ + "/big.txt") << std::string(50000, 'z');
+  s = Run(*Script({{{"tool_calls", {Call("read_file", {{"path", "big.txt"}})}}}, {{"text", "ok"}}}),
+          Policy{}, nullptr, nullptr, 1000);
+  ASSERT_EQ(s.stop, StopKind::kCompleted);
+  std::string seen;
+  for (const Message& m : history_) {
+    if (m.role == Message::Role::kTool) seen = m.content;
+  }
+  EXPECT_LT(seen.size(), 1100u);
+  EXPECT_NE(seen.find("[moat: result truncated: 1000 of "), std::string::npos) << seen;
+}
+
+TEST_F(AgentTest, EveryDecisionIsAnAuditRecordOnAValidChain) {
+  std::string log = ws_ + "-audit.jsonl";
+  auto audit = AuditLog::Open(log);
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  RunSummary s =
+      Run(*Script({{{"tool_calls", {Call("read_file", {{"path", "a.txt"}})}}}, {{"text", "done"}}}),
+          Policy{}, nullptr, audit->get());
+  EXPECT_EQ(s.stop, StopKind::kCompleted);
+  std::vector<std::string> types;
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line);
+    types.push_back(j["type"]);
+    if (j["type"] == "tool_call") {
+      EXPECT_EQ(j["decision"], "allow");
+      EXPECT_EQ(j["status"], "ok");
+      EXPECT_GT(j["fuel"].get<uint64_t>(), 0u);
+      EXPECT_EQ(j["arguments_sha256"].get<std::string>().size(), 64u);
+    }
+  }
+  EXPECT_EQ(types, (std::vector<std::string>{"run_start", "model_call", "tool_call", "model_call",
+                                             "run_end"}));
+  EXPECT_TRUE(VerifyAudit(log).ok) << VerifyAudit(log).why;
+  unlink(log.c_str());
+  unlink((log + ".head").c_str());
+}
+
+// --- The audit log on its own -------------------------------------------------------
+
+class AuditTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::TempDir("audit");
+    ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
+    path_ = dir_ + "/audit.jsonl";
+  }
+  void TearDown() override { EXPECT_EQ(system(("rm -rf " + dir_).c_str()), 0); }
+  void Write(int n) {
+    auto log = AuditLog::Open(path_);
+    ASSERT_TRUE(log.ok()) << log.error().message;
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*log)->Append({{"type", "t"}, {"i", i}}).ok());
+  }
+  std::vector<std::string> Lines() {
+    std::vector<std::string> out;
+    std::ifstream in(path_);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+  void Put(const std::vector<std::string>& lines) {
+    std::ofstream out(path_, std::ios::trunc);
+    for (const auto& l : lines) out << l << "\n";
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(AuditTest, EditsDeletionsReorderingAndTruncationAreNamed) {
+  Write(5);
+  AuditVerdict v = VerifyAudit(path_);
+  ASSERT_TRUE(v.ok) << v.why;
+  EXPECT_EQ(v.records, 5u);
+  auto lines = Lines();
+
+  auto edited = lines;
+  edited[2].replace(edited[2].find("\"i\":2"), 5, "\"i\":9");
+  Put(edited);
+  v = VerifyAudit(path_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.first_bad, 3u);
+  EXPECT_NE(v.why.find("edited"), std::string::npos) << v.why;
+
+  auto deleted = lines;
+  deleted.erase(deleted.begin() + 1);
+  Put(deleted);
+  v = VerifyAudit(path_);
+  EXPECT_EQ(v.first_bad, 2u) << v.why;
+
+  auto swapped = lines;
+  std::swap(swapped[3], swapped[4]);
+  Put(swapped);
+  EXPECT_EQ(VerifyAudit(path_).first_bad, 4u);
+
+  auto cut = lines;
+  cut.pop_back();
+  cut.pop_back();
+  Put(cut);
+  v = VerifyAudit(path_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.why.find("removed from the end"), std::string::npos) << v.why;
+
+  // Opening a broken log is refused rather than extended.
+  Put(edited);
+  EXPECT_FALSE(AuditLog::Open(path_).ok());
+  Put({"garbage"});
+  EXPECT_FALSE(VerifyAudit(path_).ok);
+}
+
+TEST_F(AuditTest, ATornLastWriteIsDroppedAndTheChainGoesOn) {
+  Write(3);
+  { std::ofstream(path_, std::ios::app) << "{\"type\":\"t\",\"seq\":4,\"pre"; }
+  AuditVerdict v = VerifyAudit(path_);
+  EXPECT_TRUE(v.ok) << v.why;
+  EXPECT_FALSE(v.note.empty());
+  Write(2);
+  v = VerifyAudit(path_);
+  EXPECT_TRUE(v.ok) << v.why;
+  EXPECT_EQ(v.records, 5u);
+  EXPECT_TRUE(v.note.empty());
+}
+
+TEST_F(AuditTest, AKillMidAppendLeavesAValidChain) {
+  for (int round = 0; round < 5; ++round) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto log = AuditLog::Open(path_);
+      if (!log) _exit(3);
+      for (int i = 0;; ++i) {
+        if (!(*log)->Append({{"type", "t"}, {"payload", std::string(200 + i % 3000, 'p')}}))
+          _exit(4);
+      }
+    }
+    usleep(20'000 + round * 7'000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer failed on its own: " << status;
+    AuditVerdict v = VerifyAudit(path_);
+    ASSERT_TRUE(v.ok) << "round " << round << ": " << v.why;
+    EXPECT_GT(v.records, 0u);
+  }
+}
+
+// --- Hostile scripts and policies ---------------------------------------------------
+
+TEST(AgentInputs, MalformedScriptsAreRefusedWithTheField) {
+  auto err = [](const std::string& text) {
+    auto p = ScriptedProvider::Parse(text);
+    return p.ok() ? std::string() : p.error().message;
+  };
+  EXPECT_NE(err("{").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(err("[]").find("object"), std::string::npos);
+  EXPECT_NE(err(R"({"turns":[]})").find("non-empty"), std::string::npos);
+  EXPECT_NE(err(R"({"turns":[{"txt":"x"}]})").find("turns[0]: unknown field \"txt\""),
+            std::string::npos);
+  EXPECT_NE(err(R"({"turns":[{"tool_calls":[{"arguments":{}}]}]})").find("turns[0].tool_calls[0]"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"turns":[{"usage":{"input_tokens":-1}}]})").find("usage.input_tokens"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"turns":[{"text":"x"}],"extra":1})").find("\"extra\""), std::string::npos);
+  EXPECT_EQ(err(std::string(DemoScript())), "");
+}
+
+TEST(AgentInputs, MalformedPoliciesAreRefusedWithTheField) {
+  auto err = [](const std::string& text) {
+    auto p = Policy::Parse(text);
+    return p.ok() ? std::string() : p.error().message;
+  };
+  EXPECT_NE(err("nope").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(err(R"({"tool":{}})").find("unknown field \"tool\""), std::string::npos);
+  EXPECT_NE(err(R"({"tools":{"js":"maybe"}})").find("tools/js"), std::string::npos);
+  EXPECT_NE(err(R"({"tools":{"js":{"fuel":"lots"}}})").find("tools/js/fuel"), std::string::npos);
+  EXPECT_NE(err(R"({"tools":{"js":{"cpu":1}}})").find("tools/js/cpu"), std::string::npos);
+  EXPECT_NE(err(R"({"budgets":{"steps":0}})").find("budgets/steps"), std::string::npos);
+  EXPECT_NE(err(R"({"budgets":{"cost_usd":-1}})").find("budgets/cost_usd"), std::string::npos);
+  EXPECT_NE(err(R"({"governor":{"repeat_warn":5,"repeat_stop":2}})").find("governor"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"mounts":["relative/path"]})").find("mounts/0"), std::string::npos);
+  EXPECT_NE(err(R"({"network":[1]})").find("network/0"), std::string::npos);
+  EXPECT_NE(err(R"({"prices":{"m":{"input_per_mtok":1}}})").find("prices/m"), std::string::npos);
+  auto ok = Policy::Parse(R"({"tools":{"js":{"decision":"deny","timeout":"2s"}},
+      "budgets":{"wall_time":"1m","fuel":"1e9"},"mounts":["/tmp::/scratch:ro"]})");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(*ok->tools["js"].limits.timeout_us, 2'000'000u);
+  EXPECT_EQ(ok->budgets.wall_time_us, 60'000'000u);
+  EXPECT_TRUE(ok->mounts[0].read_only);
+  EXPECT_EQ(ok->mounts[0].guest_path, "/scratch");
+}
+
+TEST(AgentInputs, DefaultDecisionsFollowWhatAToolAsksFor) {
+  Policy p;
+  tools::ToolManifest reader, writer, fetcher;
+  reader.name = "r";
+  reader.capabilities.filesystem = tools::FsAccess::kRead;
+  writer.name = "w";
+  writer.capabilities.filesystem = tools::FsAccess::kWrite;
+  fetcher.name = "f";
+  fetcher.capabilities.network = {"https://*"};
+  EXPECT_EQ(p.DecisionFor(reader), Decision::kAllow);
+  EXPECT_EQ(p.DecisionFor(writer), Decision::kAsk);
+  EXPECT_EQ(p.DecisionFor(fetcher), Decision::kAsk);
+  p.tools["w"].decision = Decision::kAllow;
+  p.tools["r"].decision = Decision::kDeny;
+  EXPECT_EQ(p.DecisionFor(writer), Decision::kAllow);
+  EXPECT_EQ(p.DecisionFor(reader), Decision::kDeny);
+}
+
+}  // namespace
+}  // namespace moat::agent
