@@ -24,3 +24,14 @@ echo; echo "Modules moat cannot run safely are refused before any compile:"
 step $MOAT run $G/unknown_import.wasm
 step $MOAT run $G/uses_simd.wasm
 step $MOAT cache ls
+
+echo; echo "The agent: a model's turns (scripted, offline) with moat's tools, on a copy of"
+echo "examples/workspace under its policy (.moat/policy.json). It reads and greps, then tries"
+echo "what a prompt injection would: read .env, ask the cloud metadata service for credentials,"
+echo "run an endless script twice; then writes its report."
+WS=$(mktemp -d /tmp/moat-demo-XXXXXX)
+cp -r examples/workspace/. "$WS"
+step $MOAT chat --workspace "$WS" --approve all "Summarise the open work into report.md"
+step cat "$WS/report.md"
+step $MOAT audit verify "$WS/.moat/audit.jsonl"
+rm -rf "$WS"
