@@ -2,7 +2,7 @@
 # Runs every test: the normal build's full suite, then the execution tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
 # of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, 15 s of
-# egress fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
+# egress fuzzing, 10 s of provider-stream fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
 # check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
@@ -37,6 +37,9 @@ fuzz/run_manifest.sh 15 1
 
 echo "==> fuzzing the egress parsers for 15 s (fuzz/run_egress.sh)"
 fuzz/run_egress.sh 15 1
+
+echo "==> fuzzing the provider stream decoders for 10 s (fuzz/run_wire.sh)"
+fuzz/run_wire.sh 10 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 # The tests' cache: modules the tests compiled are not compiled again.

@@ -1,0 +1,283 @@
+// Provider wire formats (src/orchestration/agent/wire.h): server-sent events and the
+// streamed turns of OpenAI-compatible and Anthropic APIs, fed in pieces cut at every byte
+// (inside UTF-8 characters, JSON tokens and line ends), malformed and truncated streams,
+// and the request bodies built from a conversation.
+#include "orchestration/agent/wire.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace moat::agent {
+namespace {
+
+using json = nlohmann::json;
+
+// Feeds `bytes` cut at the given positions; returns the events or the first error.
+Result<std::vector<SseEvent>> Parse(const std::string& bytes, std::vector<size_t> cuts) {
+  SseParser p;
+  std::vector<SseEvent> out;
+  auto sink = [&](const SseEvent& e) {
+    out.push_back(e);
+    return OkStatus();
+  };
+  size_t at = 0;
+  cuts.push_back(bytes.size());
+  for (size_t c : cuts) {
+    if (auto s = p.Feed(std::string_view(bytes).substr(at, c - at), sink); !s) return s.error();
+    at = c;
+  }
+  if (auto s = p.Finish(sink); !s) return s.error();
+  return out;
+}
+
+TEST(Sse, LineEndsCommentsFieldsAndMultiLineData) {
+  std::string s =
+      ": keep-alive\r\n"
+      "event: first\r\ndata: a\r\ndata:b\r\n\r\n"
+      "data: only\r\r"
+      "id: 7\nretry: 10\ndata: {\"x\":1}\n\n"
+      "\n\n"
+      "data: tail-without-blank-line";
+  auto r = Parse(s, {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ((*r)[0].event, "first");
+  EXPECT_EQ((*r)[0].data, "a\nb");
+  EXPECT_EQ((*r)[1].data, "only");
+  EXPECT_EQ((*r)[1].event, "");
+  EXPECT_EQ((*r)[2].data, "{\"x\":1}");
+  EXPECT_EQ((*r)[3].data, "tail-without-blank-line");
+  // The same events whatever the cuts.
+  for (size_t i = 0; i <= s.size(); ++i) {
+    auto c = Parse(s, {i});
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ(c->size(), 4u) << "cut at " << i;
+    EXPECT_EQ((*c)[0].data, "a\nb") << "cut at " << i;
+    EXPECT_EQ((*c)[1].data, "only") << "cut at " << i;
+  }
+  // An event that never ends is refused at the limit, not buffered forever.
+  std::string endless = "data: " + std::string(SseParser::kMaxEventBytes + 10, 'x');
+  EXPECT_FALSE(Parse(endless, {}).ok());
+}
+
+// Runs a whole stream through a decoder, cut into pieces of `piece` bytes.
+template <class Decoder>
+Result<ModelTurn> Decode(const std::string& bytes, size_t piece, std::string* streamed) {
+  SseParser p;
+  Decoder d;
+  auto sink = [&](const SseEvent& e) {
+    return d.OnEvent(e, [&](std::string_view t) { *streamed += t; });
+  };
+  for (size_t i = 0; i < bytes.size(); i += piece) {
+    if (auto s = p.Feed(std::string_view(bytes).substr(i, piece), sink); !s) return s.error();
+  }
+  if (auto s = p.Finish(sink); !s) return s.error();
+  return d.Finish();
+}
+
+std::string OpenAiChunk(const json& delta, const json& finish = nullptr) {
+  json j = {{"id", "c1"},
+            {"object", "chat.completion.chunk"},
+            {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}};
+  return "data: " + j.dump() + "\n\n";
+}
+
+const std::string kText = "Caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x9a\x80 done";  // 2-, 3-, 4-byte chars
+
+std::string OpenAiStreamBytes() {
+  std::string s = OpenAiChunk({{"role", "assistant"}, {"content", ""}});
+  s += OpenAiChunk({{"content", kText.substr(0, 5)}});  // cut after "Caf\xc3\xa9"
+  s += OpenAiChunk({{"content", kText.substr(5)}});
+  s += OpenAiChunk({{"tool_calls",
+                     {{{"index", 0},
+                       {"id", "call_a"},
+                       {"type", "function"},
+                       {"function", {{"name", "read_file"}, {"arguments", ""}}}}}}});
+  s += OpenAiChunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "{\"pa"}}}}}}});
+  s += OpenAiChunk({{"tool_calls",
+                     {{{"index", 1},
+                       {"id", "call_b"},
+                       {"function", {{"name", "grep"}, {"arguments", "{\"pattern\":"}}}}}}});
+  s += OpenAiChunk(
+      {{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "th\":\"a.txt\"}"}}}}}}});
+  s += OpenAiChunk({{"tool_calls", {{{"index", 1}, {"function", {{"arguments", "\"x\"}"}}}}}}});
+  s += OpenAiChunk(json::object(), "tool_calls");
+  s += "data: " +
+       json({{"choices", json::array()},
+             {"usage", {{"prompt_tokens", 120}, {"completion_tokens", 33}}}})
+           .dump() +
+       "\n\n";
+  s += "data: [DONE]\n\n";
+  return s;
+}
+
+TEST(OpenAiWire, AStreamDecodesTheSameAtEveryCut) {
+  std::string bytes = OpenAiStreamBytes();
+  for (size_t piece : {bytes.size(), size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{64}}) {
+    std::string streamed;
+    auto t = Decode<OpenAiStream>(bytes, piece, &streamed);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(t->text, kText);
+    EXPECT_EQ(streamed, kText);
+    ASSERT_EQ(t->tool_calls.size(), 2u);
+    EXPECT_EQ(t->tool_calls[0].id, "call_a");
+    EXPECT_EQ(t->tool_calls[0].name, "read_file");
+    EXPECT_EQ(t->tool_calls[0].arguments, "{\"path\":\"a.txt\"}");
+    EXPECT_EQ(t->tool_calls[1].arguments, "{\"pattern\":\"x\"}");
+    EXPECT_EQ(t->usage.input_tokens, 120u);
+    EXPECT_EQ(t->usage.output_tokens, 33u);
+    EXPECT_EQ(t->stop_reason, "tool_calls");
+  }
+}
+
+TEST(OpenAiWire, MalformedAndTruncatedStreamsAreErrors) {
+  std::string streamed;
+  std::string bytes = OpenAiStreamBytes();
+  // Cut before the end: no finish_reason, no [DONE].
+  auto t = Decode<OpenAiStream>(bytes.substr(0, bytes.find("\"finish_reason\":\"tool_calls\"")), 16,
+                                &streamed);
+  EXPECT_FALSE(t.ok());
+  t = Decode<OpenAiStream>("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}\n\n", 5, &streamed);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("malformed stream event"), std::string::npos);
+  t = Decode<OpenAiStream>(OpenAiChunk({{"tool_calls", {{{"function", {{"name", "x"}}}}}}}), 9,
+                           &streamed);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("without an index"), std::string::npos);
+  t = Decode<OpenAiStream>(OpenAiChunk({{"tool_calls", {{{"index", 999}}}}}), 9, &streamed);
+  EXPECT_FALSE(t.ok());
+  t = Decode<OpenAiStream>("data: {\"error\":{\"message\":\"rate limited\"}}\n\n", 4, &streamed);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("rate limited"), std::string::npos);
+  // A call that never got a name.
+  t = Decode<OpenAiStream>(
+      OpenAiChunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "{}"}}}}}}},
+                  "tool_calls") +
+          "data: [DONE]\n\n",
+      9, &streamed);
+  EXPECT_FALSE(t.ok());
+}
+
+std::string AnthropicEvent(const std::string& type, json j) {
+  j["type"] = type;
+  return "event: " + type + "\ndata: " + j.dump() + "\n\n";
+}
+
+std::string AnthropicStreamBytes() {
+  std::string s = AnthropicEvent(
+      "message_start",
+      {{"message", {{"id", "m1"}, {"usage", {{"input_tokens", 200}, {"output_tokens", 1}}}}}});
+  s += AnthropicEvent("content_block_start",
+                      {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}});
+  s += AnthropicEvent("ping", json::object());
+  s += AnthropicEvent(
+      "content_block_delta",
+      {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", kText.substr(0, 9)}}}});
+  s += AnthropicEvent(
+      "content_block_delta",
+      {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", kText.substr(9)}}}});
+  s += AnthropicEvent("content_block_stop", {{"index", 0}});
+  s += AnthropicEvent("content_block_start", {{"index", 1},
+                                              {"content_block",
+                                               {{"type", "tool_use"},
+                                                {"id", "toolu_1"},
+                                                {"name", "read_file"},
+                                                {"input", json::object()}}}});
+  s += AnthropicEvent(
+      "content_block_delta",
+      {{"index", 1},
+       {"delta", {{"type", "input_json_delta"}, {"partial_json", "{\"path\": \"a"}}}});
+  s += AnthropicEvent(
+      "content_block_delta",
+      {{"index", 1}, {"delta", {{"type", "input_json_delta"}, {"partial_json", ".txt\"}"}}}});
+  s += AnthropicEvent("content_block_stop", {{"index", 1}});
+  s += AnthropicEvent("message_delta", {{"delta", {{"stop_reason", "tool_use"}}},
+                                        {"usage", {{"output_tokens", 45}}}});
+  s += AnthropicEvent("message_stop", json::object());
+  return s;
+}
+
+TEST(AnthropicWire, AStreamDecodesTheSameAtEveryCut) {
+  std::string bytes = AnthropicStreamBytes();
+  for (size_t piece : {bytes.size(), size_t{1}, size_t{3}, size_t{11}, size_t{100}}) {
+    std::string streamed;
+    auto t = Decode<AnthropicStream>(bytes, piece, &streamed);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(t->text, kText);
+    EXPECT_EQ(streamed, kText);
+    ASSERT_EQ(t->tool_calls.size(), 1u);
+    EXPECT_EQ(t->tool_calls[0].id, "toolu_1");
+    EXPECT_EQ(t->tool_calls[0].arguments, "{\"path\": \"a.txt\"}");
+    EXPECT_EQ(t->usage.input_tokens, 200u);
+    EXPECT_EQ(t->usage.output_tokens, 45u);
+    EXPECT_EQ(t->stop_reason, "tool_use");
+  }
+}
+
+TEST(AnthropicWire, MalformedAndTruncatedStreamsAreErrors) {
+  std::string streamed;
+  std::string bytes = AnthropicStreamBytes();
+  EXPECT_FALSE(
+      Decode<AnthropicStream>(bytes.substr(0, bytes.rfind("event: message_stop")), 7, &streamed)
+          .ok());
+  auto t = Decode<AnthropicStream>(
+      AnthropicEvent("error",
+                     {{"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}}),
+      5, &streamed);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("overloaded_error: Overloaded"), std::string::npos);
+  t = Decode<AnthropicStream>(AnthropicEvent("content_block_start", {{"index", 0}}), 5, &streamed);
+  EXPECT_NE(t.error().message.find("before message_start"), std::string::npos);
+  std::string orphan =
+      AnthropicEvent("message_start", {{"message", json::object()}}) +
+      AnthropicEvent("content_block_delta",
+                     {{"index", 4}, {"delta", {{"type", "text_delta"}, {"text", "x"}}}});
+  t = Decode<AnthropicStream>(orphan, 5, &streamed);
+  EXPECT_NE(t.error().message.find("not started"), std::string::npos);
+  t = Decode<AnthropicStream>("data: [1,2\n\n", 5, &streamed);
+  EXPECT_FALSE(t.ok());
+}
+
+std::vector<Message> Conversation() {
+  std::vector<Message> m;
+  m.push_back({Message::Role::kSystem, "be brief", {}, {}, {}});
+  m.push_back({Message::Role::kUser, "read a and b", {}, {}, {}});
+  Message a{Message::Role::kAssistant, "reading", {}, {}, {}};
+  a.tool_calls = {{"c1", "read_file", "{\"path\":\"a\"}"}, {"c2", "read_file", "{not json"}};
+  m.push_back(a);
+  m.push_back({Message::Role::kTool, "{\"ok\":true}", {}, "c1", "read_file"});
+  m.push_back({Message::Role::kTool, "{\"ok\":false}", {}, "c2", "read_file"});
+  m.push_back({Message::Role::kUser, "[moat] a warning", {}, {}, {}});
+  return m;
+}
+
+TEST(Wire, RequestBodiesCarryTheConversationInEachFormat) {
+  ModelRequest r{"m", Conversation(), {{"read_file", "reads", json{{"type", "object"}}}}};
+  json o = OpenAiRequestBody(r);
+  EXPECT_EQ(o["stream"], true);
+  ASSERT_EQ(o["messages"].size(), 6u);
+  EXPECT_EQ(o["messages"][0]["role"], "system");
+  EXPECT_EQ(o["messages"][2]["tool_calls"][1]["function"]["arguments"], "{not json");  // as written
+  EXPECT_EQ(o["messages"][3]["role"], "tool");
+  EXPECT_EQ(o["messages"][3]["tool_call_id"], "c1");
+  EXPECT_EQ(o["tools"][0]["function"]["parameters"]["type"], "object");
+
+  json a = AnthropicRequestBody(r, 1024);
+  EXPECT_EQ(a["system"], "be brief");
+  EXPECT_EQ(a["max_tokens"], 1024);
+  ASSERT_EQ(a["messages"].size(), 3u);  // user, assistant, user (both results + the warning)
+  EXPECT_EQ(a["messages"][1]["content"][1]["type"], "tool_use");
+  EXPECT_EQ(a["messages"][1]["content"][1]["input"]["path"], "a");
+  EXPECT_TRUE(a["messages"][1]["content"][2]["input"].empty());  // invalid JSON becomes {}
+  const json& results = a["messages"][2]["content"];
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0]["type"], "tool_result");
+  EXPECT_EQ(results[1]["tool_use_id"], "c2");
+  EXPECT_EQ(results[2]["type"], "text");
+  EXPECT_EQ(a["tools"][0]["input_schema"]["type"], "object");
+}
+
+}  // namespace
+}  // namespace moat::agent
