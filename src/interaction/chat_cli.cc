@@ -14,6 +14,7 @@
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "orchestration/agent/agent.h"
+#include "orchestration/agent/http_provider.h"
 #include "orchestration/agent/scripted.h"
 
 namespace moat {
@@ -86,7 +87,7 @@ struct ChatCommands::State {
   CLI::App* audit = nullptr;
   CLI::App* verify = nullptr;
   std::string provider = "scripted", script, model, workspace = ".", policy_file, audit_file;
-  std::string approve, secrets_file, prompt;
+  std::string approve, secrets_file, prompt, base_url, ca_file;
   std::vector<std::string> tool_dirs;
   std::string verify_file;
 
@@ -100,7 +101,13 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
       "chat", "Run the agent: a model's turns with moat's tools, under the workspace's policy");
   s.chat->add_option("prompt", s.prompt,
                      "One prompt, then exit (default: read prompts from stdin)");
-  s.chat->add_option("--provider", s.provider, "Model provider (scripted)");
+  s.chat->add_option("--provider", s.provider,
+                     "Model provider: scripted (offline, default), openai (any OpenAI-compatible "
+                     "server; key in OPENAI_API_KEY) or anthropic (ANTHROPIC_API_KEY)");
+  s.chat->add_option("--base-url", s.base_url,
+                     "API root (default $OPENAI_BASE_URL or https://api.openai.com/v1; "
+                     "$ANTHROPIC_BASE_URL or https://api.anthropic.com)");
+  s.chat->add_option("--ca-file", s.ca_file, "Also trust the CA certificates in this PEM file");
   s.chat->add_option("--script", s.script,
                      "Turns for the scripted provider (default: the built-in demo)");
   s.chat->add_option("--model", s.model, "Model name (default: the provider's)");
@@ -150,17 +157,38 @@ int ChatCommands::State::Chat() {
   if (realpath(workspace.c_str(), real) == nullptr)
     return moat::Usage("chat: cannot resolve " + workspace);
   std::string ws = real;
-  if (provider != "scripted") {
-    return moat::Usage("chat: --provider " + provider +
-                       " is not available in this build (available: scripted)");
-  }
-  std::unique_ptr<ScriptedProvider> model_provider;
-  if (script.empty()) {
-    model_provider = ScriptedProvider::Demo();
+  std::unique_ptr<Provider> model_provider;
+  std::string default_model = "scripted";
+  if (provider == "scripted") {
+    std::unique_ptr<ScriptedProvider> scripted;
+    if (script.empty()) {
+      scripted = ScriptedProvider::Demo();
+    } else {
+      auto p = ScriptedProvider::Load(script);
+      if (!p) return moat::Usage(p.error().message);
+      scripted = std::move(*p);
+    }
+    default_model = scripted->model();
+    model_provider = std::move(scripted);
+  } else if (provider == "openai" || provider == "anthropic") {
+    auto config = HttpProviderConfig::FromEnvironment(provider);
+    if (!config) return moat::Usage("chat: " + config.error().message);
+    if (!base_url.empty()) {
+      config->base_url = base_url;
+      while (!config->base_url.empty() && config->base_url.back() == '/')
+        config->base_url.pop_back();
+    }
+    config->ca_file = ca_file;
+    if (model.empty()) return moat::Usage("chat: --provider " + provider + " needs --model");
+    if (provider == "anthropic" && config->api_key.empty()) {
+      return moat::Usage("chat: set ANTHROPIC_API_KEY");
+    }
+    auto http = net::LoadStreamingHttpPlugin();
+    if (!http)
+      return moat::Usage("chat: network support is not available: " + http.error().message);
+    model_provider = std::make_unique<HttpProvider>(std::move(*config), *http);
   } else {
-    auto p = ScriptedProvider::Load(script);
-    if (!p) return moat::Usage(p.error().message);
-    model_provider = std::move(*p);
+    return moat::Usage("chat: --provider must be scripted, openai or anthropic");
   }
   auto policy = Policy::Load(policy_file.empty() ? ws + "/.moat/policy.json" : policy_file);
   if (!policy) return moat::Usage(policy.error().message);
@@ -218,7 +246,7 @@ int ChatCommands::State::Chat() {
   }
 
   AgentConfig config;
-  config.model = model.empty() ? model_provider->model() : model;
+  config.model = model.empty() ? default_model : model;
   config.workspace = ws;
   config.secrets = std::move(secrets);
   config.system_prompt =
