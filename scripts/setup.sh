@@ -14,7 +14,7 @@ PACKAGES=(
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libclang-rt-16-dev
   libc++-16-dev-wasm32 libc++abi-16-dev-wasm32
   rustc libstd-rust-dev-wasm32
-  libssl-dev libcurl4-openssl-dev libidn2-dev libcpp-httplib-dev nlohmann-json3-dev rapidjson-dev libcli11-dev
+  libssl-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libcpp-httplib-dev nlohmann-json3-dev rapidjson-dev libcli11-dev
   libgtest-dev libgmock-dev json-schema-test-suite
   clang-format clang-tidy valgrind
 )

@@ -108,6 +108,7 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, TheDemoScriptRunsAndEveryForbiddenThingIsStopped) {
+  if (!Tools().Find("js")) GTEST_SKIP() << "the js tool is not built in this configuration";
   // The demo's own workspace and policy.
   std::string demo = test::TempDir("agent-demo");
   ASSERT_EQ(
@@ -238,6 +239,7 @@ TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {
   EXPECT_NEAR(s.cost_usd, 3.0, 1e-9);
 
   // Fuel: the session's budget also caps each call, so a spinning script stops early.
+  if (!Tools().Find("js")) GTEST_SKIP() << "the js tool is not built in this configuration";
   p = Policy{};
   p.budgets.fuel = 50'000'000;
   auto spin = Script({{{"tool_calls", {Call("js", {{"code", "while (true) {}"}})}}},

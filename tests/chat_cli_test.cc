@@ -1,10 +1,16 @@
 // `moat chat` and `moat audit verify` through the real binary: the built-in demo on a copy
 // of examples/workspace, offline; approvals from the command line; the audit log it leaves,
 // then edited; a hostile script and policy.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -84,6 +90,95 @@ TEST_F(ChatCli, HostileScriptsPoliciesAndFlagsAreUsageErrors) {
   r = Cli("chat --workspace " + ws_ + " --approve all --audit none x");
   EXPECT_EQ(r.status, 4) << r.out;
   EXPECT_NE(r.out.find("-- budget_steps"), std::string::npos) << r.out;
+}
+
+TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
+  CliResult r =
+      Cli("chat --workspace " + ws_ + " --approve all --audit none 'Summarise the open work'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  size_t at = r.out.find("-- session ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string id = r.out.substr(at + 11, 12);
+  r = Cli("sessions --workspace " + ws_ + " ls");
+  EXPECT_EQ(r.out.substr(0, 12), id) << r.out;
+  // system, prompt, 8 turns, 8 results, one governor warning
+  EXPECT_NE(r.out.find("19 messages  Summarise the open work"), std::string::npos) << r.out;
+  r = Cli("sessions --workspace " + ws_ + " export " + id);
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["messages"].size(), 19u);
+  EXPECT_EQ(j["messages"][2]["tool_calls"][0]["name"], "list_dir");
+  EXPECT_EQ(j["messages"][3]["role"], "tool");
+  r = Cli("sessions --workspace " + ws_ + " export " + id + " --format markdown");
+  EXPECT_NE(r.out.find("# Session " + id), std::string::npos);
+  r = Cli("sessions --workspace " + ws_ + " show " + id);
+  EXPECT_NE(r.out.find("[tool read_file]"), std::string::npos);
+  // Resumed: the same session grows.
+  ASSERT_EQ(system(("rm " + ws_ + "/report.md").c_str()), 0);
+  r = Cli("sessions --workspace " + ws_ + " resume " + id + " --approve all 'again'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("-- session " + id), std::string::npos);
+  j = nlohmann::json::parse(Cli("sessions --workspace " + ws_ + " export " + id).out);
+  EXPECT_GT(j["messages"].size(), 30u);
+  EXPECT_EQ(j["messages"][19]["content"], "again");
+  EXPECT_EQ(Cli("sessions --workspace " + ws_ + " show nosuchid").status, 2);
+}
+
+// kill -9 in the middle of a run: the session store and the audit chain stay valid, at
+// most the step in flight is lost, and the session can be resumed.
+TEST_F(ChatCli, AKillMidRunLosesAtMostTheStepInFlight) {
+  nlohmann::json turns = nlohmann::json::array();
+  for (int i = 0; i < 40; ++i) {
+    std::string code =
+        "let i = 0; while (i < " + std::to_string(2000000 + i) + ") i++; console.log(i);";
+    turns.push_back({{"text", "step " + std::to_string(i)},
+                     {"tool_calls", {{{"name", "js"}, {"arguments", {{"code", code}}}}}}});
+  }
+  std::ofstream(ws_ + "/slow.json") << nlohmann::json({{"turns", turns}}).dump();
+  std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << R"({"budgets":{"steps":100}})";
+  for (int round = 0; round < 3; ++round) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      std::string script = ws_ + "/slow.json";
+      execl(MOAT_BINARY, "moat", "chat", "--workspace", ws_.c_str(), "--script", script.c_str(),
+            "--approve", "all", "count", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    usleep(400'000 + round * 250'000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "chat ended before the kill; status " << status;
+    CliResult v = Cli("audit verify " + ws_ + "/.moat/audit.jsonl");
+    EXPECT_EQ(v.status, 0) << "round " << round << ": " << v.out;
+    CliResult ls = Cli("sessions --workspace " + ws_ + " ls");
+    ASSERT_EQ(ls.status, 0) << ls.err;
+    std::string id = ls.out.substr(0, 12);
+    CliResult ex = Cli("sessions --workspace " + ws_ + " export " + id);
+    ASSERT_EQ(ex.status, 0) << ex.err;
+    nlohmann::json j = nlohmann::json::parse(ex.out);
+    // Well formed: every call of an assistant turn is answered right after it (a call the
+    // kill cut short is answered as interrupted).
+    const auto& m = j["messages"];
+    ASSERT_GE(m.size(), 3u) << ex.out;
+    for (size_t k = 0; k < m.size(); ++k) {
+      if (m[k]["role"] != "assistant" || !m[k].contains("tool_calls")) continue;
+      ASSERT_LT(k + 1, m.size());
+      EXPECT_EQ(m[k + 1]["role"], "tool");
+      EXPECT_EQ(m[k + 1]["tool_call_id"], m[k]["tool_calls"][0]["id"]);
+    }
+  }
+  // A killed session can go on.
+  std::string id = Cli("sessions --workspace " + ws_ + " ls").out.substr(0, 12);
+  std::ofstream(ws_ + "/end.json") << R"({"turns":[{"text":"finished"}]})";
+  CliResult r = Cli("chat --workspace " + ws_ + " --script " + ws_ + "/end.json --session " + id +
+                    " 'go on'");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(Cli("audit verify " + ws_ + "/.moat/audit.jsonl").status, 0);
 }
 
 }  // namespace

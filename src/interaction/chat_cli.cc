@@ -16,6 +16,7 @@
 #include "orchestration/agent/agent.h"
 #include "orchestration/agent/http_provider.h"
 #include "orchestration/agent/scripted.h"
+#include "orchestration/agent/session_store.h"
 
 namespace moat {
 namespace {
@@ -90,9 +91,17 @@ struct ChatCommands::State {
   std::string approve, secrets_file, prompt, base_url, ca_file;
   std::vector<std::string> tool_dirs;
   std::string verify_file;
+  std::string sessions_db, session;  // chat: the store and a session to continue
+  CLI::App* sessions = nullptr;
+  CLI::App* s_ls = nullptr;
+  CLI::App* s_show = nullptr;
+  CLI::App* s_export = nullptr;
+  CLI::App* s_resume = nullptr;
+  std::string s_workspace = ".", s_db, s_id, s_format = "json";
 
   int Chat();
   int Verify();
+  int Sessions();
 };
 
 ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
@@ -122,6 +131,24 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.chat->add_option("--secrets-file", s.secrets_file, "The secret store (default: moat secrets')");
   s.chat->add_option("--tools-dir", s.tool_dirs,
                      "Extension tool folder (default ~/.config/moat/tools)");
+  s.chat->add_option("--sessions", s.sessions_db,
+                     "Session store (default WORKSPACE/.moat/sessions.db; 'none' to keep nothing)");
+  s.chat->add_option("--session", s.session, "Continue this session (moat sessions ls)");
+  s.sessions = app->add_subcommand("sessions", "List, show, export or resume agent sessions");
+  s.sessions->require_subcommand(1);
+  s.sessions->add_option("--workspace", s.s_workspace, "Workspace of the sessions (default .)");
+  s.sessions->add_option("--db", s.s_db, "Session store (default WORKSPACE/.moat/sessions.db)");
+  s.s_ls = s.sessions->add_subcommand("ls", "Sessions, newest first");
+  s.s_show = s.sessions->add_subcommand("show", "A session's conversation, readable");
+  s.s_show->add_option("id", s.s_id, "Session id")->required();
+  s.s_export = s.sessions->add_subcommand("export", "A session as JSON or Markdown");
+  s.s_export->add_option("id", s.s_id, "Session id")->required();
+  s.s_export->add_option("--format", s.s_format, "json (default) or markdown");
+  s.s_resume = s.sessions->add_subcommand(
+      "resume", "Continue a session with moat chat's defaults (see moat chat --session)");
+  s.s_resume->add_option("id", s.s_id, "Session id")->required();
+  s.s_resume->add_option("prompt", s.prompt, "One prompt, then exit (default: read from stdin)");
+  s.s_resume->add_option("--approve", s.approve, "As for moat chat");
   s.audit = app->add_subcommand("audit", "Check an audit log");
   s.audit->require_subcommand(1);
   s.verify = s.audit->add_subcommand(
@@ -134,6 +161,13 @@ ChatCommands::~ChatCommands() = default;
 int ChatCommands::Dispatch() {
   if (s_->chat->parsed()) return s_->Chat();
   if (s_->verify->parsed()) return s_->Verify();
+  if (s_->s_resume->parsed()) {
+    s_->workspace = s_->s_workspace;
+    s_->sessions_db = s_->s_db;
+    s_->session = s_->s_id;
+    return s_->Chat();
+  }
+  if (s_->sessions->parsed()) return s_->Sessions();
   return -1;
 }
 
@@ -146,6 +180,77 @@ int ChatCommands::State::Verify() {
   }
   printf("broken: %s\n", v.why.c_str());
   return 1;
+}
+
+int ChatCommands::State::Sessions() {
+  std::string db = s_db.empty() ? s_workspace + "/.moat/sessions.db" : s_db;
+  if (access(db.c_str(), F_OK) != 0) {
+    if (s_ls->parsed()) return 0;  // no sessions yet
+    return moat::Usage("sessions: no session store at " + db);
+  }
+  auto store = SessionStore::Open(db);
+  if (!store) return moat::Usage(store.error().message);
+  if (s_ls->parsed()) {
+    auto all = (*store)->List();
+    if (!all) return moat::Usage(all.error().message);
+    for (const SessionInfo& i : *all) {
+      printf("%s  %s  %-10s %-24s %4llu messages  %s\n", i.id.c_str(), i.updated_at.c_str(),
+             i.provider.c_str(), i.model.c_str(), static_cast<unsigned long long>(i.messages),
+             Shorten(i.title, 60).c_str());
+    }
+    return 0;
+  }
+  auto info = (*store)->Info(s_id);
+  if (!info) return moat::Usage(info.error().message);
+  auto messages = (*store)->Load(s_id);
+  if (!messages) return moat::Usage(messages.error().message);
+  if (s_export->parsed() && s_format == "json") {
+    json out = {{"id", info->id},
+                {"created_at", info->created_at},
+                {"updated_at", info->updated_at},
+                {"workspace", info->workspace},
+                {"provider", info->provider},
+                {"model", info->model},
+                {"title", info->title}};
+    json list = json::array();
+    for (const Message& m : *messages) {
+      json j = {{"role", std::string(RoleName(m.role))}, {"content", m.content}};
+      if (!m.tool_calls.empty()) {
+        j["tool_calls"] = json::array();
+        for (const ToolCall& c : m.tool_calls) {
+          j["tool_calls"].push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+        }
+      }
+      if (m.role == Message::Role::kTool) {
+        j["tool_call_id"] = m.tool_call_id;
+        j["tool_name"] = m.tool_name;
+      }
+      list.push_back(j);
+    }
+    out["messages"] = list;
+    printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    return 0;
+  }
+  if (s_export->parsed() && s_format != "markdown") {
+    return moat::Usage("sessions export: --format must be json or markdown");
+  }
+  bool md = s_export->parsed();
+  printf(md ? "# Session %s\n\n%s, %s %s, %s\n\n" : "session %s (%s, %s %s, %s)\n\n",
+         info->id.c_str(), info->created_at.c_str(), info->provider.c_str(), info->model.c_str(),
+         info->workspace.c_str());
+  for (const Message& m : *messages) {
+    std::string role(RoleName(m.role));
+    if (m.role == Message::Role::kTool) role += " " + m.tool_name;
+    printf(md ? "**%s**\n\n" : "[%s]\n", role.c_str());
+    if (!m.content.empty())
+      printf("%s\n", md ? ("```\n" + m.content + "\n```").c_str() : m.content.c_str());
+    for (const ToolCall& c : m.tool_calls) {
+      printf(md ? "- call `%s` `%s`\n" : "  -> %s %s\n", c.name.c_str(),
+             Shorten(c.arguments, 200).c_str());
+    }
+    printf("\n");
+  }
+  return 0;
 }
 
 int ChatCommands::State::Chat() {
@@ -252,6 +357,34 @@ int ChatCommands::State::Chat() {
   config.system_prompt =
       "You are an agent working in the folder /workspace through moat's tools. Tools run in "
       "a sandbox; a refused action is reported as a tool result.";
+  std::unique_ptr<SessionStore> store;
+  std::vector<Message> history;
+  if (sessions_db != "none") {
+    std::string path = sessions_db;
+    if (path.empty()) {
+      if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
+      path = ws + "/.moat/sessions.db";
+    }
+    auto st2 = SessionStore::Open(path);
+    if (!st2) return moat::Usage(st2.error().message);
+    store = std::move(*st2);
+    if (!session.empty()) {
+      auto loaded = store->Load(session);
+      if (!loaded) return moat::Usage(loaded.error().message);
+      history = std::move(*loaded);
+    } else {
+      auto id = store->Create(ws, model_provider->name(), config.model, prompt);
+      if (!id) return moat::Usage(id.error().message);
+      session = *id;
+    }
+    config.on_message = [&](const Message& m) {
+      if (auto s = store->Append(session, m); !s) {
+        fprintf(stderr, "moat: session store: %s\n", s.error().message.c_str());
+      }
+    };
+  } else if (!session.empty()) {
+    return moat::Usage("chat: --session needs a session store");
+  }
   Agent agent(*model_provider, **registry, *policy, *approver, audit.get(), config);
 
   g_cancel = std::make_shared<CancelToken>();
@@ -282,10 +415,14 @@ int ChatCommands::State::Chat() {
     fflush(stdout);
   };
 
-  std::vector<Message> history;
   RunSummary last;
   auto run = [&](const std::string& prompt_text) {
     last = agent.Run(history, prompt_text, on_event, g_cancel);
+    if (store) {
+      if (auto s = store->RecordRun(session, last); !s) {
+        fprintf(stderr, "moat: session store: %s\n", s.error().message.c_str());
+      }
+    }
     printf(
         "%s\n-- %s: %s | %llu steps, %llu tool calls, %s in / %s out tokens, $%.4f, fuel %s, "
         "%.1f s\n",
@@ -294,6 +431,7 @@ int ChatCommands::State::Chat() {
         static_cast<unsigned long long>(last.tool_calls), Human(last.input_tokens).c_str(),
         Human(last.output_tokens).c_str(), last.cost_usd, Human(last.fuel).c_str(),
         last.wall_us / 1e6);
+    if (store) printf("-- session %s\n", session.c_str());
     at_line_start = true;
     fflush(stdout);
   };

@@ -216,6 +216,12 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   const Budgets& b = policy_.budgets;
   const GovernorOptions& g = policy_.governor;
   Price price = policy_.PriceOf(config_.model);
+  // Every message joins the history and is handed to the store as it is made, so a crash
+  // loses at most the step in flight.
+  auto append = [&](Message m) {
+    history.push_back(std::move(m));
+    if (config_.on_message) config_.on_message(history.back());
+  };
   auto stop = [&](StopKind k, std::string message) {
     if (!t.stop) {
       t.stop = k;
@@ -226,7 +232,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     Message m;
     m.role = Message::Role::kUser;
     m.content = "[moat] " + text;
-    history.push_back(m);
+    append(m);
     AgentEvent e;
     e.kind = AgentEvent::Kind::kWarning;
     e.text = text;
@@ -234,9 +240,9 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   };
 
   if (history.empty() && !config_.system_prompt.empty()) {
-    history.push_back({Message::Role::kSystem, config_.system_prompt, {}, {}, {}});
+    append({Message::Role::kSystem, config_.system_prompt, {}, {}, {}});
   }
-  history.push_back({Message::Role::kUser, prompt, {}, {}, {}});
+  append({Message::Role::kUser, prompt, {}, {}, {}});
   Audit({{"type", "run_start"},
          {"provider", provider_.name()},
          {"model", config_.model},
@@ -294,7 +300,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     assistant.role = Message::Role::kAssistant;
     assistant.content = turn->text;
     assistant.tool_calls = turn->tool_calls;
-    history.push_back(assistant);
+    append(assistant);
     if (turn->tool_calls.empty()) {
       stop(StopKind::kCompleted, "the model finished");
       break;
@@ -315,8 +321,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       // Every call in the turn gets a result, so the conversation stays well formed even
       // when the run stops part way through it.
       if (t.stop) {
-        history.push_back(
-            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
         continue;
       }
       json canonical = json::parse(call.arguments, nullptr, false);
@@ -326,18 +331,16 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       if (n >= g.repeat_stop) {
         stop(StopKind::kGovernor, "the model called " + call.name + " with the same arguments " +
                                       std::to_string(n) + " times");
-        history.push_back(
-            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
         continue;
       }
       if (t.s.tool_calls >= b.tool_calls) {
         stop(StopKind::kToolCalls,
              "the budget of " + std::to_string(b.tool_calls) + " tool calls is used up");
-        history.push_back(
-            ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
         continue;
       }
-      history.push_back(CallTool(call, t.s.steps, t, on_event, cancel, &progress));
+      append(CallTool(call, t.s.steps, t, on_event, cancel, &progress));
       if (n == g.repeat_warn) {
         warn("You called " + call.name + " with the same arguments " + std::to_string(n) +
              " times; the result will not change. The run stops at " +

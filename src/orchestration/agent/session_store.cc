@@ -1,0 +1,272 @@
+#include "orchestration/agent/session_store.h"
+
+#include <sqlite3.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <set>
+
+namespace moat::agent {
+namespace {
+
+using json = nlohmann::json;
+
+Error DbError(sqlite3* db, const std::string& what) {
+  return MakeError(ErrorCode::kIo, what + ": " + sqlite3_errmsg(db));
+}
+
+std::string NowIso() {
+  time_t t = time(nullptr);
+  tm g{};
+  gmtime_r(&t, &g);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return buf;
+}
+
+// A prepared statement, finalised on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  std::string Text(int c) {
+    const unsigned char* t = sqlite3_column_text(s_, c);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, c)) : "";
+  }
+  int64_t Int(int c) { return sqlite3_column_int64(s_, c); }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+Message::Role RoleOf(const std::string& s) {
+  if (s == "system") return Message::Role::kSystem;
+  if (s == "assistant") return Message::Role::kAssistant;
+  if (s == "tool") return Message::Role::kTool;
+  return Message::Role::kUser;
+}
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS sessions(
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  workspace TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, title TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(
+  session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL,
+  role TEXT NOT NULL, content TEXT NOT NULL, tool_calls TEXT NOT NULL,
+  tool_call_id TEXT NOT NULL, tool_name TEXT NOT NULL, created_at TEXT NOT NULL,
+  PRIMARY KEY(session_id, seq));
+CREATE TABLE IF NOT EXISTS runs(
+  session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL, stop TEXT NOT NULL,
+  message TEXT NOT NULL, steps INTEGER, tool_calls INTEGER, input_tokens INTEGER,
+  output_tokens INTEGER, cost_usd REAL, fuel INTEGER, wall_us INTEGER, ended_at TEXT NOT NULL,
+  PRIMARY KEY(session_id, seq));
+)sql";
+
+}  // namespace
+
+std::string_view RoleName(Message::Role r) {
+  switch (r) {
+    case Message::Role::kSystem: return "system";
+    case Message::Role::kUser: return "user";
+    case Message::Role::kAssistant: return "assistant";
+    case Message::Role::kTool: return "tool";
+  }
+  return "user";
+}
+
+Result<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = MakeError(ErrorCode::kIo, "cannot open " + path + ": " +
+                                            (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close(db);
+    return e;
+  }
+  auto store = std::unique_ptr<SessionStore>(new SessionStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  // WAL: a killed writer leaves the database as of its last commit.
+  char* err = nullptr;
+  if (sqlite3_exec(db,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                   nullptr, nullptr, &err) != SQLITE_OK ||
+      sqlite3_exec(db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    return MakeError(ErrorCode::kIo, "session store " + path + ": " + m);
+  }
+  return store;
+}
+
+SessionStore::~SessionStore() { sqlite3_close(db_); }
+
+Result<std::string> SessionStore::Create(const std::string& workspace, const std::string& provider,
+                                         const std::string& model, const std::string& title) {
+  unsigned char raw[6];
+  if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+    return MakeError(ErrorCode::kIo, "getrandom failed");
+  std::string id;
+  for (unsigned char c : raw) {
+    id += "0123456789abcdef"[c >> 4];
+    id += "0123456789abcdef"[c & 15];
+  }
+  std::string now = NowIso();
+  Stmt s(db_, "INSERT INTO sessions VALUES(?,?,?,?,?,?,?)");
+  if (!s.ok()) return DbError(db_, "create session");
+  s.Bind(1, id)
+      .Bind(2, now)
+      .Bind(3, now)
+      .Bind(4, workspace)
+      .Bind(5, provider)
+      .Bind(6, model)
+      .Bind(7, title.substr(0, 200));
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "create session");
+  return id;
+}
+
+Status SessionStore::Append(const std::string& session, const Message& m) {
+  json calls = json::array();
+  for (const ToolCall& c : m.tool_calls) {
+    calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+  }
+  std::string now = NowIso();
+  // One transaction: the message and the session's update time together.
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "append message");
+  }
+  Stmt s(db_,
+         "INSERT INTO messages SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7 "
+         "FROM messages WHERE session_id = ?1");
+  Stmt u(db_, "UPDATE sessions SET updated_at = ?2 WHERE id = ?1");
+  bool ok = s.ok() && u.ok();
+  if (ok) {
+    s.Bind(1, session).Bind(2, std::string(RoleName(m.role))).Bind(3, m.content);
+    s.Bind(4, calls.dump(-1, ' ', false, json::error_handler_t::replace)).Bind(5, m.tool_call_id);
+    s.Bind(6, m.tool_name).Bind(7, now);
+    u.Bind(1, session).Bind(2, now);
+    ok = s.Step() == SQLITE_DONE && u.Step() == SQLITE_DONE;
+  }
+  if (!ok) {
+    Error e = DbError(db_, "append message");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "append message");
+  }
+  return OkStatus();
+}
+
+Status SessionStore::RecordRun(const std::string& session, const RunSummary& r) {
+  Stmt s(db_,
+         "INSERT INTO runs SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+         "?10, ?11 FROM runs WHERE session_id = ?1");
+  if (!s.ok()) return DbError(db_, "record run");
+  s.Bind(1, session).Bind(2, std::string(StopKindName(r.stop))).Bind(3, r.message);
+  s.Bind(4, static_cast<int64_t>(r.steps)).Bind(5, static_cast<int64_t>(r.tool_calls));
+  s.Bind(6, static_cast<int64_t>(r.input_tokens)).Bind(7, static_cast<int64_t>(r.output_tokens));
+  s.Bind(8, r.cost_usd)
+      .Bind(9, static_cast<int64_t>(r.fuel))
+      .Bind(10, static_cast<int64_t>(r.wall_us));
+  s.Bind(11, NowIso());
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "record run");
+  return OkStatus();
+}
+
+Result<std::vector<SessionInfo>> SessionStore::List() {
+  Stmt s(db_,
+         "SELECT id, created_at, updated_at, workspace, provider, model, title, "
+         "(SELECT COUNT(*) FROM messages m WHERE m.session_id = sessions.id) "
+         "FROM sessions ORDER BY updated_at DESC, id");
+  if (!s.ok()) return DbError(db_, "list sessions");
+  std::vector<SessionInfo> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6),
+                   static_cast<uint64_t>(s.Int(7))});
+  }
+  if (rc != SQLITE_DONE) return DbError(db_, "list sessions");
+  return out;
+}
+
+Result<SessionInfo> SessionStore::Info(const std::string& id) {
+  auto all = List();
+  if (!all) return all.error();
+  for (const SessionInfo& i : *all) {
+    if (i.id == id) return i;
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "no session \"" + id.substr(0, 64) + "\"");
+}
+
+Result<std::vector<Message>> SessionStore::Load(const std::string& id) {
+  if (auto info = Info(id); !info) return info.error();
+  Stmt s(db_,
+         "SELECT role, content, tool_calls, tool_call_id, tool_name FROM messages "
+         "WHERE session_id = ? ORDER BY seq");
+  if (!s.ok()) return DbError(db_, "load session");
+  s.Bind(1, id);
+  std::vector<Message> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    Message m;
+    m.role = RoleOf(s.Text(0));
+    m.content = s.Text(1);
+    json calls = json::parse(s.Text(2), nullptr, false);
+    if (calls.is_array()) {
+      for (const json& c : calls) {
+        if (!c.is_object()) continue;
+        m.tool_calls.push_back(
+            {c.value("id", ""), c.value("name", ""), c.value("arguments", "{}")});
+      }
+    }
+    m.tool_call_id = s.Text(3);
+    m.tool_name = s.Text(4);
+    out.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) return DbError(db_, "load session");
+  // Repair: every tool call of an assistant turn needs a result before the next turn.
+  std::vector<Message> fixed;
+  for (size_t i = 0; i < out.size(); ++i) {
+    fixed.push_back(out[i]);
+    if (out[i].role != Message::Role::kAssistant || out[i].tool_calls.empty()) continue;
+    std::set<std::string> answered;
+    size_t j = i + 1;
+    for (; j < out.size() && out[j].role == Message::Role::kTool; ++j)
+      answered.insert(out[j].tool_call_id);
+    for (size_t k = i + 1; k < j; ++k) fixed.push_back(out[k]);
+    for (const ToolCall& c : out[i].tool_calls) {
+      if (answered.count(c.id) != 0) continue;
+      Message m;
+      m.role = Message::Role::kTool;
+      m.tool_call_id = c.id;
+      m.tool_name = c.name;
+      m.content = json({{"ok", false},
+                        {"error",
+                         {{"code", "interrupted"},
+                          {"message", "the run was interrupted before this call finished"}}}})
+                      .dump();
+      fixed.push_back(std::move(m));
+    }
+    i = j - 1;
+  }
+  return fixed;
+}
+
+}  // namespace moat::agent

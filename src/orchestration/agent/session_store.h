@@ -1,0 +1,57 @@
+// Sessions in SQLite (Debian's libsqlite3): each conversation's messages, tool calls and
+// results, written one message per transaction as the agent makes them (WAL journal), so
+// a kill -9 mid-run loses at most the step in flight and the database stays consistent.
+// A session whose last assistant turn has tool calls without results (the run was
+// killed) is repaired on load: each missing result becomes an `interrupted` error.
+//
+//   sessions(id, created_at, updated_at, workspace, provider, model, title)
+//   messages(session_id, seq, role, content, tool_calls JSON, tool_call_id, tool_name,
+//            created_at)            primary key (session_id, seq)
+//   runs(session_id, seq, stop, message, steps, tool_calls, input_tokens, output_tokens,
+//        cost_usd, fuel, wall_us, ended_at)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "orchestration/agent/agent.h"
+#include "orchestration/agent/provider.h"
+
+struct sqlite3;
+
+namespace moat::agent {
+
+struct SessionInfo {
+  std::string id;
+  std::string created_at, updated_at;
+  std::string workspace, provider, model, title;
+  uint64_t messages = 0;
+};
+
+class SessionStore {
+ public:
+  static Result<std::unique_ptr<SessionStore>> Open(const std::string& path);
+  ~SessionStore();
+
+  // A new session; its id is 12 hex characters.
+  Result<std::string> Create(const std::string& workspace, const std::string& provider,
+                             const std::string& model, const std::string& title);
+  Status Append(const std::string& session, const Message& m);
+  Status RecordRun(const std::string& session, const RunSummary& s);
+  Result<std::vector<SessionInfo>> List();
+  Result<SessionInfo> Info(const std::string& id);
+  // The messages in order, repaired as described above. kInvalidArgument for an unknown id.
+  Result<std::vector<Message>> Load(const std::string& id);
+
+ private:
+  explicit SessionStore(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// The role's name in the store and in exports.
+std::string_view RoleName(Message::Role r);
+
+}  // namespace moat::agent
