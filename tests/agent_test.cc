@@ -13,6 +13,7 @@
 
 #include "execution/net/http_backend.h"
 #include "orchestration/agent/agent.h"
+#include "orchestration/agent/approvals.h"
 #include "orchestration/agent/scripted.h"
 #include "test_util.h"
 
@@ -197,6 +198,56 @@ TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
   EXPECT_EQ(s.stop, StopKind::kCompleted);
   EXPECT_EQ(counting.asked, 1);
   EXPECT_EQ(test::Slurp(ws_ + "/c.txt"), "2");
+}
+
+TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndRevocable) {
+  struct Counting : Approver {
+    int asked = 0;
+    Approval Ask(const ApprovalRequest&) override {
+      ++asked;
+      return Approval::kAlways;
+    }
+    std::string name() const override { return "test"; }
+  } counting;
+  std::string file = ws_ + "-approvals.json";
+  auto run = [&] {
+    auto p = Script({{{"tool_calls", {Call("write_file", {{"path", "b.txt"}, {"content", "1"}})}}},
+                     {{"text", "done"}}});
+    AgentConfig c;
+    c.model = "scripted";
+    c.workspace = ws_;
+    c.approvals_file = file;
+    Agent agent(*p, Tools(), Policy{}, counting, nullptr, c);
+    std::vector<Message> h;
+    return agent.Run(h, "go", nullptr, nullptr);
+  };
+  EXPECT_EQ(run().stop, StopKind::kCompleted);
+  EXPECT_EQ(counting.asked, 1);
+  EXPECT_EQ(run().stop, StopKind::kCompleted);  // a new session: remembered
+  EXPECT_EQ(counting.asked, 1);
+  auto store = ApprovalStore::Load(file);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  ASSERT_EQ(store->all().size(), 1u);
+  EXPECT_EQ(store->all()[0].tool, "write_file");
+  EXPECT_EQ(store->all()[0].module_sha256, Tools().Find("write_file")->sha256);
+  // Bound to the module: another digest is asked about again.
+  ApprovalStore other;
+  other.Add("write_file", std::string(64, 'a'));
+  ASSERT_TRUE(other.Save(file).ok());
+  run();
+  EXPECT_EQ(counting.asked, 2);
+  // Revoked: asked again.
+  store = ApprovalStore::Load(file);
+  EXPECT_TRUE(store->Remove("write_file"));
+  ASSERT_TRUE(store->Save(file).ok());
+  run();
+  EXPECT_EQ(counting.asked, 3);
+  // A malformed file grants nothing.
+  std::ofstream(file, std::ios::trunc) << "{\"approvals\": 7}";
+  EXPECT_FALSE(ApprovalStore::Load(file).ok());
+  run();
+  EXPECT_EQ(counting.asked, 4);
+  unlink(file.c_str());
 }
 
 TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {

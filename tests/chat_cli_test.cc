@@ -124,6 +124,20 @@ TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
   EXPECT_EQ(Cli("sessions --workspace " + ws_ + " show nosuchid").status, 2);
 }
 
+TEST_F(ChatCli, StandingApprovalsAreListedAndRevoked) {
+  std::ofstream(ws_ + "/.moat/approvals.json")
+      << R"({"approvals":[{"tool":"write_file","module_sha256":")" + std::string(64, 'b') +
+             R"(","granted_at":"2026-01-01T00:00:00Z"}]})";
+  CliResult r = Cli("approvals --workspace " + ws_ + " ls");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.substr(0, 10), "write_file") << r.out;
+  EXPECT_EQ(Cli("approvals --workspace " + ws_ + " rm write_file").out, "revoked write_file\n");
+  EXPECT_EQ(Cli("approvals --workspace " + ws_ + " ls").out, "");
+  EXPECT_EQ(Cli("approvals --workspace " + ws_ + " rm write_file").status, 1);
+  std::ofstream(ws_ + "/.moat/approvals.json", std::ios::trunc) << "[";
+  EXPECT_EQ(Cli("approvals --workspace " + ws_ + " ls").status, 2);
+}
+
 // kill -9 in the middle of a run: the session store and the audit chain stay valid, at
 // most the step in flight is lost, and the session can be resumed.
 TEST_F(ChatCli, AKillMidRunLosesAtMostTheStepInFlight) {

@@ -14,6 +14,7 @@
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "orchestration/agent/agent.h"
+#include "orchestration/agent/approvals.h"
 #include "orchestration/agent/http_provider.h"
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
@@ -99,9 +100,15 @@ struct ChatCommands::State {
   CLI::App* s_resume = nullptr;
   std::string s_workspace = ".", s_db, s_id, s_format = "json";
 
+  CLI::App* approvals = nullptr;
+  CLI::App* a_ls = nullptr;
+  CLI::App* a_rm = nullptr;
+  std::string a_workspace = ".", a_tool;
+
   int Chat();
   int Verify();
   int Sessions();
+  int Approvals();
 };
 
 ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
@@ -149,6 +156,13 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.s_resume->add_option("id", s.s_id, "Session id")->required();
   s.s_resume->add_option("prompt", s.prompt, "One prompt, then exit (default: read from stdin)");
   s.s_resume->add_option("--approve", s.approve, "As for moat chat");
+  s.approvals = app->add_subcommand(
+      "approvals", "Show or revoke the tools a workspace always allows (answered 'always')");
+  s.approvals->require_subcommand(1);
+  s.approvals->add_option("--workspace", s.a_workspace, "The workspace (default .)");
+  s.a_ls = s.approvals->add_subcommand("ls", "Tools always allowed, with their module digest");
+  s.a_rm = s.approvals->add_subcommand("rm", "Revoke: the tool is asked about again");
+  s.a_rm->add_option("tool", s.a_tool, "Tool name")->required();
   s.audit = app->add_subcommand("audit", "Check an audit log");
   s.audit->require_subcommand(1);
   s.verify = s.audit->add_subcommand(
@@ -168,6 +182,7 @@ int ChatCommands::Dispatch() {
     return s_->Chat();
   }
   if (s_->sessions->parsed()) return s_->Sessions();
+  if (s_->approvals->parsed()) return s_->Approvals();
   return -1;
 }
 
@@ -180,6 +195,26 @@ int ChatCommands::State::Verify() {
   }
   printf("broken: %s\n", v.why.c_str());
   return 1;
+}
+
+int ChatCommands::State::Approvals() {
+  std::string path = a_workspace + "/.moat/approvals.json";
+  auto store = ApprovalStore::Load(path);
+  if (!store) return moat::Usage(store.error().message);
+  if (a_ls->parsed()) {
+    for (const StandingApproval& a : store->all()) {
+      printf("%-16s %s  %s\n", a.tool.c_str(), a.module_sha256.substr(0, 16).c_str(),
+             a.granted_at.c_str());
+    }
+    return 0;
+  }
+  if (!store->Remove(a_tool)) {
+    fprintf(stderr, "moat: %s is not always allowed here\n", a_tool.c_str());
+    return 1;
+  }
+  if (auto s = store->Save(path); !s) return moat::Usage(s.error().message);
+  printf("revoked %s\n", a_tool.c_str());
+  return 0;
 }
 
 int ChatCommands::State::Sessions() {
@@ -354,6 +389,8 @@ int ChatCommands::State::Chat() {
   config.model = model.empty() ? default_model : model;
   config.workspace = ws;
   config.secrets = std::move(secrets);
+  if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
+  config.approvals_file = ws + "/.moat/approvals.json";
   config.system_prompt =
       "You are an agent working in the folder /workspace through moat's tools. Tools run in "
       "a sandbox; a refused action is reported as a tool result.";

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/sha256.h"
+#include "orchestration/agent/approvals.h"
 
 namespace moat::agent {
 namespace {
@@ -143,8 +144,15 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
     return finish("invalid_arguments", ErrorText("invalid_arguments", s.error().message));
   }
   if (decision == Decision::kAsk) {
+    std::optional<ApprovalStore> standing;
+    if (!config_.approvals_file.empty()) {
+      auto loaded = ApprovalStore::Load(config_.approvals_file);
+      if (loaded) standing = std::move(*loaded);  // a broken file grants nothing
+    }
     if (always_.count(tool->manifest.name + "\n" + tool->sha256) != 0) {
       rec["approver"] = "always (this session)";
+    } else if (standing && standing->Allows(tool->manifest.name, tool->sha256)) {
+      rec["approver"] = "always (" + config_.approvals_file + ")";
     } else {
       Approval a = approver_.Ask({tool.get(), call.arguments});
       rec["approver"] = approver_.name();
@@ -154,7 +162,15 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
                       ErrorText("not_approved", "the user did not approve this call"));
       }
       // Scoped to this tool and this module (its capabilities come with it).
-      if (a == Approval::kAlways) always_.insert(tool->manifest.name + "\n" + tool->sha256);
+      if (a == Approval::kAlways) {
+        always_.insert(tool->manifest.name + "\n" + tool->sha256);
+        if (standing) {
+          standing->Add(tool->manifest.name, tool->sha256);
+          if (auto saved = standing->Save(config_.approvals_file); !saved) {
+            rec["approval_error"] = saved.error().message;
+          }
+        }
+      }
     }
   }
 

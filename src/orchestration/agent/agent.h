@@ -87,6 +87,8 @@ struct AgentConfig {
   std::string workspace;                // host folder mounted at /workspace
   std::vector<net::Secret> secrets;     // the policy's secrets, from the store
   size_t max_result_bytes = 16 * 1024;  // of one tool result given to the model
+  // Where "always" answers are remembered across sessions ("" = this session only).
+  std::string approvals_file;
   // Called with each message as it joins the history (the session store).
   std::function<void(const Message&)> on_message;
 };
