@@ -169,7 +169,8 @@ TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
   policy.tools["delete"].decision = Decision::kDeny;
   AgentConfig c;
   FixedApprover deny(false);
-  Agent probe(*Script({{{"text", "x"}}}), Tools(), policy, deny, nullptr, c);
+  auto probe_script = Script({{{"text", "x"}}});
+  Agent probe(*probe_script, Tools(), policy, deny, nullptr, c);
   for (const ToolSpec& t : probe.OfferedTools()) EXPECT_NE(t.name, "delete");  // never offered
   auto p = Script({{{"tool_calls",
                      {Call("delete", {{"path", "a.txt"}}),
@@ -217,7 +218,8 @@ TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndRevocable) {
     c.model = "scripted";
     c.workspace = ws_;
     c.approvals_file = file;
-    Agent agent(*p, Tools(), Policy{}, counting, nullptr, c);
+    Policy policy;  // the agent keeps a reference: it must outlive the run
+    Agent agent(*p, Tools(), policy, counting, nullptr, c);
     std::vector<Message> h;
     return agent.Run(h, "go", nullptr, nullptr);
   };
