@@ -7,8 +7,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "execution/net/http_backend.h"
@@ -153,10 +156,18 @@ TEST_F(AgentTest, ToolFailuresAreResultsAndBadCallsDoNotStopTheRun) {
                    {{"text", "done"}}});
   RunSummary s = Run(*p, Policy{});
   EXPECT_EQ(s.stop, StopKind::kCompleted) << s.message;
-  EXPECT_EQ(Statuses(),
-            (std::vector<std::string>{"read_file:ok", "no_such_tool:unknown_tool",
-                                      "read_file:invalid_arguments", "read_file:invalid_arguments",
-                                      "read_file:not_found"}));
+  // What the model sees comes in the turn's order (refusals end before the calls that run).
+  std::vector<std::string> seen;
+  for (const json& r : Results()) {
+    seen.push_back(r["ok"] == true ? std::string("ok") : r["error"]["code"].get<std::string>());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"ok", "unknown_tool", "invalid_arguments",
+                                            "invalid_arguments", "not_found"}));
+  std::vector<std::string> st = Statuses();
+  std::sort(st.begin(), st.end());
+  EXPECT_EQ(st, (std::vector<std::string>{
+                    "no_such_tool:unknown_tool", "read_file:invalid_arguments",
+                    "read_file:invalid_arguments", "read_file:not_found", "read_file:ok"}));
   auto r = Results();
   ASSERT_EQ(r.size(), 5u);
   EXPECT_EQ(r[0]["content"]["content"], "alpha\nbeta\n");
@@ -396,6 +407,172 @@ TEST_F(AgentTest, EveryDecisionIsAnAuditRecordOnAValidChain) {
   unlink((log + ".head").c_str());
 }
 
+// --- Calls of one turn at once -------------------------------------------------------
+
+// The registry's test tool (guests/tools_test/contract_probe.c) packed twice: "probe" reads
+// the workspace, "probe_w" may write it.
+class ParallelTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    AgentTest::SetUp();
+    ext_ = ws_ + "-tools";
+    ASSERT_EQ(system(("mkdir -p " + ext_).c_str()), 0);
+    for (const char* fs : {"read", "write"}) {
+      json m = {{"name", std::string(fs) == "read" ? "probe" : "probe_w"},
+                {"version", "1.0.0"},
+                {"description", "test tool"},
+                {"arguments",
+                 {{"type", "object"},
+                  {"properties", {{"mode", {{"type", "string"}}}, {"n", {{"type", "integer"}}}}}}},
+                {"capabilities", {{"filesystem", fs}}},
+                {"limits", {{"fuel", "1e8"}, {"timeout", "20s"}}}};
+      auto packed = tools::SetCustomSection(test::GuestBytes("contract_probe"),
+                                            tools::kManifestSection, m.dump());
+      ASSERT_TRUE(packed.ok()) << packed.error().message;
+      std::ofstream(ext_ + "/" + m["name"].get<std::string>() + ".wasm", std::ios::binary)
+          .write(reinterpret_cast<const char*>(packed->data()),
+                 static_cast<std::streamsize>(packed->size()));
+    }
+    tools::RegistryOptions o;
+    o.extension_dirs = {ext_};
+    auto r = tools::Registry::Create(&NetEngine(), std::move(o));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    reg_ = std::move(*r);
+  }
+  void TearDown() override {
+    reg_.reset();
+    EXPECT_EQ(system(("rm -rf " + ext_).c_str()), 0);
+    AgentTest::TearDown();
+  }
+  RunSummary RunProbe(Provider& p, const Policy& policy,
+                      std::shared_ptr<CancelToken> cancel = nullptr) {
+    FixedApprover allow(true);
+    AgentConfig c;
+    c.model = "scripted";
+    c.workspace = ws_;
+    Agent agent(p, *reg_, policy, allow, nullptr, c);
+    events_.clear();
+    history_.clear();
+    return agent.Run(
+        history_, "go", [this](const AgentEvent& e) { events_.push_back(e); }, cancel);
+  }
+  static json Sleep(int ms) { return Call("probe", {{"mode", "sleep"}, {"n", ms}}); }
+  static uint64_t NowMs() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
+  }
+  std::string ext_;
+  std::unique_ptr<tools::Registry> reg_;
+};
+
+TEST_F(ParallelTest, ATurnsCallsRunAtOnceAndAnswerInTheTurnsOrder) {
+  // 600 + 200 + 300 + 400 ms of sleeping: 1.5 s one after another, 0.6 s at once.
+  json turns = {{{"tool_calls", {Sleep(600), Sleep(200), Sleep(300), Sleep(400)}}},
+                {{"text", "done"}}};
+  uint64_t t0 = NowMs();
+  RunSummary s = RunProbe(*Script(turns), Policy{});
+  uint64_t took = NowMs() - t0;
+  ASSERT_EQ(s.stop, StopKind::kCompleted) << s.message;
+  EXPECT_EQ(s.tool_calls, 4u);
+  EXPECT_GE(took, 600u);
+  EXPECT_LT(took, 1300u) << "the calls did not overlap";
+  std::vector<std::string> seen;
+  for (const json& r : Results()) seen.push_back(r["content"].get<std::string>());
+  EXPECT_EQ(seen, (std::vector<std::string>{"slept 600 ms", "slept 200 ms", "slept 300 ms",
+                                            "slept 400 ms"}));
+  // Every start is paired with its end by the call id.
+  std::set<std::string> started, ended;
+  for (const AgentEvent& e : events_) {
+    if (e.kind == AgentEvent::Kind::kToolStart) started.insert(e.call_id);
+    if (e.kind == AgentEvent::Kind::kToolEnd) ended.insert(e.call_id);
+  }
+  EXPECT_EQ(started.size(), 4u);
+  EXPECT_EQ(started, ended);
+
+  // parallel_tools: 1 runs them one after another; 2 in two rounds.
+  Policy one;
+  one.parallel_tools = 1;
+  t0 = NowMs();
+  s = RunProbe(*Script(turns), one);
+  took = NowMs() - t0;
+  ASSERT_EQ(s.stop, StopKind::kCompleted) << s.message;
+  EXPECT_GE(took, 1500u);
+  Policy two;
+  two.parallel_tools = 2;
+  t0 = NowMs();
+  s = RunProbe(*Script(turns), two);
+  took = NowMs() - t0;
+  EXPECT_GE(took, 1000u);  // 600 (with 200), then 400 (with 300)
+  EXPECT_LT(took, 1450u);
+}
+
+TEST_F(ParallelTest, AToolThatMayWriteRunsAloneInItsPlace) {
+  // The reads before the write run first, the write alone, and the read after it sees
+  // what it made.
+  json turns = {
+      {{"tool_calls",
+        {Sleep(300), Call("probe", {{"mode", "ls"}}), Call("probe_w", {{"mode", "write"}}),
+         Call("probe", {{"mode", "ls"}, {"n", 1}})}}},
+      {{"text", "done"}}};
+  RunSummary s = RunProbe(*Script(turns), Policy{});
+  ASSERT_EQ(s.stop, StopKind::kCompleted) << s.message;
+  std::vector<json> r = Results();
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[2]["content"], "written");
+  auto has_made = [](const json& ls) {
+    for (const json& n : ls["content"])
+      if (n == "made.txt") return true;
+    return false;
+  };
+  EXPECT_FALSE(has_made(r[1])) << r[1];
+  EXPECT_TRUE(has_made(r[3])) << r[3];
+  // The write did not start before the reads ahead of it had ended.
+  std::vector<std::string> order;
+  for (const AgentEvent& e : events_) {
+    if (e.kind == AgentEvent::Kind::kToolStart || e.kind == AgentEvent::Kind::kToolEnd) {
+      order.push_back(std::string(e.kind == AgentEvent::Kind::kToolStart ? "start " : "end ") +
+                      e.tool);
+    }
+  }
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"start probe", "start probe", "end probe", "end probe",
+                                      "start probe_w", "end probe_w", "start probe", "end probe"}));
+}
+
+TEST_F(ParallelTest, CallsAtOnceShareTheFuelLeftAndStopOnCancel) {
+  // Two endless loops at once with 1.5e8 fuel left: each gets half, so together they stay
+  // within the budget.
+  Policy p;
+  p.budgets.fuel = 150'000'000;
+  json loops = {
+      {{"tool_calls",
+        {Call("probe", {{"mode", "loop"}}), Call("probe", {{"mode", "loop"}, {"n", 2}})}}},
+      {{"text", "done"}}};
+  RunSummary s = RunProbe(*Script(loops), p);
+  // (A run that exhausts its fuel may overshoot by the few units of its last charge.)
+  EXPECT_LE(s.fuel, p.budgets.fuel + 64);
+  EXPECT_GE(s.fuel, p.budgets.fuel - 2);
+  for (const json& r : Results()) EXPECT_EQ(r["error"]["code"], "fuel_exhausted") << r;
+
+  // A cancel stops calls that are sleeping at once, promptly.
+  auto cancel = std::make_shared<CancelToken>();
+  std::thread canceller([cancel] {
+    usleep(300'000);
+    cancel->Cancel();
+  });
+  uint64_t t0 = NowMs();
+  s = RunProbe(
+      *Script({{{"tool_calls", {Sleep(10000), Sleep(10001), Sleep(10002)}}}, {{"text", "never"}}}),
+      Policy{}, cancel);
+  uint64_t took = NowMs() - t0;
+  canceller.join();
+  EXPECT_EQ(s.stop, StopKind::kCancelled);
+  EXPECT_LT(took, 2000u);
+  ASSERT_EQ(Results().size(), 3u);
+  for (const json& r : Results()) EXPECT_EQ(r["error"]["code"], "cancelled") << r;
+}
+
 // --- The audit log on its own -------------------------------------------------------
 
 class AuditTest : public ::testing::Test {
@@ -538,6 +715,12 @@ TEST(AgentInputs, MalformedPoliciesAreRefusedWithTheField) {
   EXPECT_NE(err(R"({"mounts":["relative/path"]})").find("mounts/0"), std::string::npos);
   EXPECT_NE(err(R"({"network":[1]})").find("network/0"), std::string::npos);
   EXPECT_NE(err(R"({"prices":{"m":{"input_per_mtok":1}}})").find("prices/m"), std::string::npos);
+  for (const char* n : {"0", "17", "-1", "2.5", "\"4\"", "1e9"}) {
+    EXPECT_NE(err(std::string(R"({"parallel_tools":)") + n + "}").find("parallel_tools"),
+              std::string::npos)
+        << n;
+  }
+  EXPECT_EQ(Policy::Parse(R"({"parallel_tools":16})")->parallel_tools, 16u);
   auto ok = Policy::Parse(R"({"tools":{"js":{"decision":"deny","timeout":"2s"}},
       "budgets":{"wall_time":"1m","fuel":"1e9"},"mounts":["/tmp::/scratch:ro"]})");
   ASSERT_TRUE(ok.ok()) << ok.error().message;

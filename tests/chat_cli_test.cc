@@ -138,6 +138,44 @@ TEST_F(ChatCli, StandingApprovalsAreListedAndRevoked) {
   EXPECT_EQ(Cli("approvals --workspace " + ws_ + " ls").status, 2);
 }
 
+// Ctrl-C while a tool runs: the tool is stopped, the turn is answered, the run ends as
+// cancelled (exit 130) within a moment, and the audit chain and the session stay valid.
+TEST_F(ChatCli, CtrlCStopsARunningToolPromptly) {
+  std::string tools = ws_ + "-tools";
+  ASSERT_EQ(system(("mkdir -p " + tools).c_str()), 0);
+  std::ofstream(tools + "/probe.json") << R"({"name": "probe", "version": "1.0.0",
+    "description": "test tool", "arguments": {"type": "object"},
+    "capabilities": {"filesystem": "read"}, "limits": {"timeout": "60s"}})";
+  CliResult pack = Cli("tools pack " + test::Guest("contract_probe") + " --manifest " + tools +
+                       "/probe.json -o " + tools + "/probe.wasm");
+  ASSERT_EQ(pack.status, 0) << pack.err;
+  std::ofstream(ws_ + "/sleepy.json") << R"({"turns": [
+    {"text": "Waiting.", "tool_calls": [
+      {"name": "probe", "arguments": {"mode": "sleep", "n": 30000}},
+      {"name": "probe", "arguments": {"mode": "sleep", "n": 30001}}]},
+    {"text": "never reached"}]})";
+  CliResult r = test::InterruptCli({"chat", "--workspace", ws_, "--tools-dir", tools, "--script",
+                                    ws_ + "/sleepy.json", "--approve", "all", "wait"},
+                                   "* probe {\"mode\":\"sleep\",\"n\":30001}");
+  EXPECT_EQ(r.status, 130) << r.out;
+  EXPECT_LT(r.ms, 2000) << r.out;
+  EXPECT_NE(r.out.find("probe: cancelled"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-- cancelled"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("never reached"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("audit verify " + ws_ + "/.moat/audit.jsonl").status, 0);
+  std::string id = Cli("sessions --workspace " + ws_ + " ls").out.substr(0, 12);
+  CliResult ex = Cli("sessions --workspace " + ws_ + " export " + id);
+  ASSERT_EQ(ex.status, 0) << ex.err;
+  const nlohmann::json m = nlohmann::json::parse(ex.out)["messages"];
+  int cancelled = 0;
+  for (const auto& msg : m) {
+    if (msg["role"] == "tool")
+      cancelled += msg["content"].get<std::string>().find("cancelled") != std::string::npos;
+  }
+  EXPECT_EQ(cancelled, 2) << ex.out;
+  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+}
+
 // kill -9 in the middle of a run: the session store and the audit chain stay valid, at
 // most the step in flight is lost, and the session can be resumed.
 TEST_F(ChatCli, AKillMidRunLosesAtMostTheStepInFlight) {

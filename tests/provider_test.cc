@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "net_test_util.h"
 #include "orchestration/agent/agent.h"
 #include "orchestration/agent/http_provider.h"
+#include "orchestration/agent/provider_config.h"
 #include "test_util.h"
 #include "wire_streams.h"
 
@@ -270,6 +273,191 @@ TEST_F(ProviderTest, MoatChatTalksToAnOpenAiCompatibleServerThroughThePlugin) {
   EXPECT_NE(r.out.find("-- provider_error: openai: HTTP 401: invalid api key"), std::string::npos)
       << r.out;
   EXPECT_EQ(test::Cli("chat --provider openai --workspace " + ws + " go").status, 2);  // no model
+  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+}
+
+// --- The provider config file ---------------------------------------------------------
+
+TEST(ProviderConfig, HostileFilesAreRefusedWithTheField) {
+  auto err = [](const std::string& text) {
+    auto f = ProviderFile::Parse(text);
+    return f.ok() ? std::string() : f.error().message;
+  };
+  EXPECT_NE(err("{").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(err("[]").find("expected an object"), std::string::npos);
+  EXPECT_NE(err(R"({"provider":{}})").find("unknown field \"provider\""), std::string::npos);
+  EXPECT_NE(err(R"({"providers":[]})").find("providers: expected an object"), std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"a b":{"type":"openai"}}})").find("is not a name"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"scripted":{"type":"openai"}}})").find("reserved"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{}}})").find("providers/x/type: missing"), std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"gemini"}}})").find("providers/x/type"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"openai","base_url":"ftp://h/"}}})")
+                .find("providers/x/base_url"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"openai","base_url":"http://a b/"}}})")
+                .find("providers/x/base_url"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"openai","base_url":"http://"}}})")
+                .find("providers/x/base_url"),
+            std::string::npos);
+  // A key in the file is refused, and the message does not repeat it.
+  std::string e = err(R"({"providers":{"x":{"type":"openai","api_key":"sk-live-123456"}}})");
+  EXPECT_NE(e.find("api_key_env"), std::string::npos) << e;
+  EXPECT_EQ(e.find("sk-live"), std::string::npos) << e;
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"openai","api_key_env":"1BAD"}}})")
+                .find("providers/x/api_key_env"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"providers":{"x":{"type":"openai","api_key_env":"A;rm -rf"}}})")
+                .find("providers/x/api_key_env"),
+            std::string::npos);
+  for (const char* bad :
+       {R"("max_tokens":0)", R"("max_tokens":-1)", R"("max_tokens":"9")", R"("max_attempts":11)",
+        R"("timeout":"forever")", R"("timeout":0)", R"("idle_timeout":"48h")",
+        R"("price":{"input_per_mtok":1})", R"("price":{"input_per_mtok":-1,"output_per_mtok":1})",
+        R"("model":"")", R"("model":7)", R"("colour":"red")"}) {
+    std::string text = std::string(R"({"providers":{"x":{"type":"openai",)") + bad + "}}}";
+    EXPECT_NE(err(text).find("providers/x/"), std::string::npos) << bad << ": " << err(text);
+  }
+  EXPECT_NE(err(R"({"default_provider":"nowhere"})").find("default_provider"), std::string::npos);
+  EXPECT_NE(err(R"({"default_provider":""})").find("default_provider"), std::string::npos);
+  // A missing file is an empty one; an unreadable one is an error naming it.
+  auto missing = ProviderFile::Load("/nonexistent/moat/config.json");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->providers.empty());
+  auto dir = ProviderFile::Load("/");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.error().message.find("/"), std::string::npos);
+}
+
+TEST(ProviderConfig, FlagsBeatTheFileWhichBeatsTheEnvironment) {
+  auto file = ProviderFile::Parse(R"({
+    "default_provider": "local",
+    "providers": {
+      "local": {"type": "openai", "base_url": "http://127.0.0.1:8080/v1/", "model": "qwen",
+                "api_key_env": "LOCAL_KEY", "max_attempts": 2, "timeout": "90s",
+                "price": {"input_per_mtok": 0.5, "output_per_mtok": 1.5}},
+      "claude": {"type": "anthropic", "model": "claude-x", "max_tokens": 8192},
+      "openai": {"model": "gpt-x"}
+    }})");
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  std::map<std::string, std::string> vars = {{"LOCAL_KEY", "k-local"},
+                                             {"OPENAI_API_KEY", "k-openai"},
+                                             {"OPENAI_BASE_URL", "https://proxy.example/v1"}};
+  auto env = [&](const std::string& k) { return vars.count(k) ? vars[k] : std::string(); };
+
+  auto r = ResolveProvider(*file, {}, env);  // the file's default
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->name, "local");
+  EXPECT_FALSE(r->scripted);
+  EXPECT_EQ(r->http.base_url, "http://127.0.0.1:8080/v1");
+  EXPECT_EQ(r->http.api_key, "k-local");
+  EXPECT_EQ(r->http.max_attempts, 2);
+  EXPECT_EQ(r->http.total_timeout_us, 90'000'000u);
+  EXPECT_EQ(r->model, "qwen");
+  ASSERT_TRUE(r->price.has_value());
+  EXPECT_EQ(r->price->output_per_mtok, 1.5);
+
+  r = ResolveProvider(*file, {"local", "other", "http://10.0.0.2:1/v1", ""}, env);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->model, "other");
+  EXPECT_EQ(r->http.base_url, "http://10.0.0.2:1/v1");
+
+  // The built-in name takes its base URL from the environment when the file has none.
+  r = ResolveProvider(*file, {"openai", "", "", ""}, env);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->http.base_url, "https://proxy.example/v1");
+  EXPECT_EQ(r->http.api_key, "k-openai");
+  EXPECT_EQ(r->model, "gpt-x");
+
+  // Anthropic without its key is refused, naming the variable.
+  r = ResolveProvider(*file, {"claude", "", "", ""}, env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("ANTHROPIC_API_KEY"), std::string::npos);
+  vars["ANTHROPIC_API_KEY"] = "k-ant";
+  r = ResolveProvider(*file, {"claude", "", "", ""}, env);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->http.base_url, "https://api.anthropic.com");
+  EXPECT_EQ(r->http.max_tokens, 8192u);
+
+  // A key with a line break could forge headers: refused.
+  vars["LOCAL_KEY"] = "k\r\nX-Evil: 1";
+  r = ResolveProvider(*file, {"local", "", "", ""}, env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("$LOCAL_KEY"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("X-Evil"), std::string::npos);
+
+  r = ResolveProvider(*file, {"mystery", "", "", ""}, env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("known: scripted, openai, anthropic, claude, local"),
+            std::string::npos)
+      << r.error().message;
+  r = ResolveProvider(*file, {"local", "", "gopher://x", ""}, env);
+  EXPECT_FALSE(r.ok());
+  // Without a file the offline provider is the default; a remote one needs a model.
+  r = ResolveProvider(ProviderFile{}, {}, env);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->scripted);
+  r = ResolveProvider(ProviderFile{}, {"openai", "", "", ""}, env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("needs a model"), std::string::npos);
+}
+
+TEST_F(ProviderTest, MoatChatUsesANamedProviderFromTheConfigFile) {
+  Mode("ok");
+  std::string ws = test::TempDir("provider-config-ws");
+  ASSERT_EQ(system(("mkdir -p " + ws + " && echo hello > " + ws + "/a.txt").c_str()), 0);
+  std::ofstream(ws + "/config.json") << R"({"default_provider": "fake", "providers": {"fake": {
+      "type": "openai", "base_url": "http://127.0.0.1:)" +
+                                            std::to_string(port_) + R"(/v1",
+      "model": "m-cfg", "api_key_env": "MOAT_TEST_FAKE_KEY", "max_attempts": 1,
+      "price": {"input_per_mtok": 1000, "output_per_mtok": 1000}}}})";
+  setenv("MOAT_TEST_FAKE_KEY", "fake-key-789", 1);
+  test::CliResult r = test::Cli("chat --config " + ws + "/config.json --workspace " + ws +
+                                " --audit none --sessions none --approve none go");
+  unsetenv("MOAT_TEST_FAKE_KEY");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;  // the budget or the governor ends it
+  EXPECT_EQ(headers_.find("Authorization")->second, "Bearer fake-key-789");
+  EXPECT_EQ(json::parse(bodies_.at(0))["model"], "m-cfg");
+  // The configured price counts (an unknown model is otherwise free).
+  EXPECT_NE(r.out.find("-- "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("$0.0000"), std::string::npos) << r.out;
+  // $MOAT_CONFIG finds it too; a broken file is a usage error naming it.
+  const char* before = getenv("MOAT_CONFIG");
+  std::string saved = before != nullptr ? before : "";
+  setenv("MOAT_CONFIG", (ws + "/config.json").c_str(), 1);
+  r = test::Cli("chat --provider nowhere --workspace " + ws + " --audit none go");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("known: scripted, openai, anthropic, fake"), std::string::npos) << r.err;
+  std::ofstream(ws + "/config.json", std::ios::trunc) << "{\"providers\": 3}";
+  r = test::Cli("chat --workspace " + ws + " --audit none go");
+  if (before != nullptr) {
+    setenv("MOAT_CONFIG", saved.c_str(), 1);
+  } else {
+    unsetenv("MOAT_CONFIG");
+  }
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find(ws + "/config.json: provider config: providers"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+}
+
+// Ctrl-C while the model's answer streams in: moat chat stops it and exits 130 at once.
+TEST_F(ProviderTest, CtrlCStopsTheModelsStreamInMoatChat) {
+  Mode("slow");
+  std::string ws = test::TempDir("provider-ctrlc-ws");
+  ASSERT_EQ(system(("mkdir -p " + ws).c_str()), 0);
+  test::CliResult r =
+      test::InterruptCli({"chat", "--provider", "openai", "--model", "m-1", "--base-url",
+                          "http://127.0.0.1:" + std::to_string(port_) + "/v1", "--workspace", ws,
+                          "--approve", "none", "go"},
+                         kText.substr(0, 3));
+  EXPECT_EQ(r.status, 130) << r.out;
+  EXPECT_LT(r.ms, 2000);
+  EXPECT_NE(r.out.find("-- cancelled"), std::string::npos) << r.out;
+  EXPECT_EQ(test::Cli("audit verify " + ws + "/.moat/audit.jsonl").status, 0);
   EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +111,68 @@ inline CliResult Cli(const std::string& args, const std::string& stdin_prefix = 
   r.err = Slurp(base + ".err");
   unlink((base + ".out").c_str());
   unlink((base + ".err").c_str());
+  return r;
+}
+
+// Runs `moat ARGS` (already split, no shell) with `env` added, waits until its standard
+// output shows `marker`, sends `signo`, and returns how it ended: `status` is the exit
+// status (-1 when it did not exit by itself within `grace_ms` of the signal, and was
+// killed), `ms` the time from the signal to its end. `out` is everything it printed.
+inline CliResult InterruptCli(const std::vector<std::string>& args, const std::string& marker,
+                              int signo = SIGINT, int grace_ms = 5000,
+                              const std::vector<std::string>& env = {}) {
+  CliResult r;
+  int out[2];
+  if (pipe(out) != 0) return r;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 2);
+    close(out[0]);
+    for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string name = "moat";
+    argv.push_back(name.data());
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(MOAT_BINARY, argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  auto drain = [&] {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  };
+  auto start = std::chrono::steady_clock::now();
+  while (r.out.find(marker) == std::string::npos &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+    drain();
+    usleep(10'000);
+  }
+  auto sent = std::chrono::steady_clock::now();
+  kill(pid, signo);
+  int status = 0;
+  bool exited = false;
+  while (std::chrono::steady_clock::now() - sent < std::chrono::milliseconds(grace_ms)) {
+    drain();
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    usleep(5'000);
+  }
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  drain();
+  close(out[0]);
+  r.status = exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
 

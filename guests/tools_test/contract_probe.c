@@ -4,10 +4,12 @@
 //   garbage prints text that is no result     exit    exits 3 with a message on stderr
 //   loop    never returns                     env     content: the value of $TOOL_ENV
 //   ls      lists /workspace ("content":[names])  write   creates /workspace/made.txt
+//   sleep   sleeps "n" milliseconds, then says so
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char args[1 << 20];
 
@@ -24,6 +26,12 @@ int main(void) {
   } else if (strstr(args, "\"mode\":\"loop\"")) {
     for (volatile unsigned i = 0;; ++i) {
     }
+  } else if (strstr(args, "\"mode\":\"sleep\"")) {
+    const char* n = strstr(args, "\"n\":");
+    long ms = n ? atol(n + 4) : 10;
+    struct timespec req = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&req, NULL);
+    printf("{\"ok\":true,\"content\":\"slept %ld ms\"}\n", ms);
   } else if (strstr(args, "\"mode\":\"env\"")) {
     const char* v = getenv("TOOL_ENV");
     printf("{\"ok\":true,\"content\":\"%s\"}\n", v ? v : "(unset)");

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace moat {
@@ -115,6 +116,16 @@ Status EnsurePrivateDir(const std::string& dir) {
     return MakeError(ErrorCode::kIo, Errno("cannot make private", dir));
   }
   return OkStatus();
+}
+
+std::string UserConfigDir() {
+  if (const char* x = getenv("XDG_CONFIG_HOME"); x != nullptr && *x != '\0') {
+    return std::string(x) + "/moat";
+  }
+  if (const char* home = getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.config/moat";
+  }
+  return "";
 }
 
 }  // namespace moat

@@ -23,4 +23,8 @@ Status EnsurePrivateDir(const std::string& dir);
 // A unique-enough suffix for temp files: pid + counter + random.
 std::string TempSuffix();
 
+// moat's folder in the user's configuration: $XDG_CONFIG_HOME/moat, else ~/.config/moat;
+// "" when neither variable is set.
+std::string UserConfigDir();
+
 }  // namespace moat

@@ -16,6 +16,7 @@
 #include "orchestration/agent/agent.h"
 #include "orchestration/agent/approvals.h"
 #include "orchestration/agent/http_provider.h"
+#include "orchestration/agent/provider_config.h"
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
 
@@ -88,7 +89,7 @@ struct ChatCommands::State {
   CLI::App* chat = nullptr;
   CLI::App* audit = nullptr;
   CLI::App* verify = nullptr;
-  std::string provider = "scripted", script, model, workspace = ".", policy_file, audit_file;
+  std::string provider, config_path, script, model, workspace = ".", policy_file, audit_file;
   std::string approve, secrets_file, prompt, base_url, ca_file;
   std::vector<std::string> tool_dirs;
   std::string verify_file;
@@ -118,11 +119,15 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.chat->add_option("prompt", s.prompt,
                      "One prompt, then exit (default: read prompts from stdin)");
   s.chat->add_option("--provider", s.provider,
-                     "Model provider: scripted (offline, default), openai (any OpenAI-compatible "
-                     "server; key in OPENAI_API_KEY) or anthropic (ANTHROPIC_API_KEY)");
-  s.chat->add_option("--base-url", s.base_url,
-                     "API root (default $OPENAI_BASE_URL or https://api.openai.com/v1; "
-                     "$ANTHROPIC_BASE_URL or https://api.anthropic.com)");
+                     "Model provider: scripted (offline; the default unless the config file "
+                     "names one), openai (any OpenAI-compatible server; key in OPENAI_API_KEY), "
+                     "anthropic (ANTHROPIC_API_KEY), or a name from the config file");
+  s.chat->add_option("--config", s.config_path,
+                     "Provider config file (default $MOAT_CONFIG or ~/.config/moat/config.json)");
+  s.chat->add_option(
+      "--base-url", s.base_url,
+      "API root (default: the config file's, else $OPENAI_BASE_URL or "
+      "https://api.openai.com/v1; $ANTHROPIC_BASE_URL or https://api.anthropic.com)");
   s.chat->add_option("--ca-file", s.ca_file, "Also trust the CA certificates in this PEM file");
   s.chat->add_option("--script", s.script,
                      "Turns for the scripted provider (default: the built-in demo)");
@@ -297,9 +302,15 @@ int ChatCommands::State::Chat() {
   if (realpath(workspace.c_str(), real) == nullptr)
     return moat::Usage("chat: cannot resolve " + workspace);
   std::string ws = real;
+  if (config_path.empty()) config_path = ProviderFile::DefaultPath();
+  auto config_file =
+      config_path.empty() ? Result<ProviderFile>(ProviderFile{}) : ProviderFile::Load(config_path);
+  if (!config_file) return moat::Usage("chat: " + config_file.error().message);
+  auto chosen = ResolveProvider(*config_file, {provider, model, base_url, ca_file});
+  if (!chosen) return moat::Usage("chat: " + chosen.error().message);
   std::unique_ptr<Provider> model_provider;
-  std::string default_model = "scripted";
-  if (provider == "scripted") {
+  std::string default_model = chosen->model;
+  if (chosen->scripted) {
     std::unique_ptr<ScriptedProvider> scripted;
     if (script.empty()) {
       scripted = ScriptedProvider::Demo();
@@ -308,30 +319,20 @@ int ChatCommands::State::Chat() {
       if (!p) return moat::Usage(p.error().message);
       scripted = std::move(*p);
     }
-    default_model = scripted->model();
+    if (default_model.empty()) default_model = scripted->model();
     model_provider = std::move(scripted);
-  } else if (provider == "openai" || provider == "anthropic") {
-    auto config = HttpProviderConfig::FromEnvironment(provider);
-    if (!config) return moat::Usage("chat: " + config.error().message);
-    if (!base_url.empty()) {
-      config->base_url = base_url;
-      while (!config->base_url.empty() && config->base_url.back() == '/')
-        config->base_url.pop_back();
-    }
-    config->ca_file = ca_file;
-    if (model.empty()) return moat::Usage("chat: --provider " + provider + " needs --model");
-    if (provider == "anthropic" && config->api_key.empty()) {
-      return moat::Usage("chat: set ANTHROPIC_API_KEY");
-    }
+  } else {
     auto http = net::LoadStreamingHttpPlugin();
     if (!http)
       return moat::Usage("chat: network support is not available: " + http.error().message);
-    model_provider = std::make_unique<HttpProvider>(std::move(*config), *http);
-  } else {
-    return moat::Usage("chat: --provider must be scripted, openai or anthropic");
+    model_provider = std::make_unique<HttpProvider>(chosen->http, *http);
   }
   auto policy = Policy::Load(policy_file.empty() ? ws + "/.moat/policy.json" : policy_file);
   if (!policy) return moat::Usage(policy.error().message);
+  // The configured price of the model, unless the workspace's policy names one.
+  if (chosen->price && policy->prices.count(default_model) == 0) {
+    policy->prices[default_model] = *chosen->price;
+  }
 
   std::vector<net::Secret> secrets;
   if (!policy->secrets.empty()) {
@@ -386,7 +387,7 @@ int ChatCommands::State::Chat() {
   }
 
   AgentConfig config;
-  config.model = model.empty() ? default_model : model;
+  config.model = default_model;
   config.workspace = ws;
   config.secrets = std::move(secrets);
   if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
@@ -427,6 +428,7 @@ int ChatCommands::State::Chat() {
   g_cancel = std::make_shared<CancelToken>();
   signal(SIGINT, OnInterrupt);
   bool at_line_start = true;
+  std::string last_started;  // the call id of the latest tool start shown
   auto on_event = [&](const AgentEvent& e) {
     switch (e.kind) {
       case AgentEvent::Kind::kText:
@@ -437,11 +439,15 @@ int ChatCommands::State::Chat() {
         printf("%s  * %s %s\n", at_line_start ? "" : "\n", e.tool.c_str(),
                Shorten(e.arguments, 100).c_str());
         at_line_start = true;
+        last_started = e.call_id;
         break;
       case AgentEvent::Kind::kToolEnd:
-        printf("    -> %s [%s] fuel %s, memory %s, %.1f ms\n", e.status.c_str(),
+        // Calls that ran at once end after all their starts: name the tool.
+        printf("    -> %s%s [%s] fuel %s, memory %s, %.1f ms\n",
+               e.call_id == last_started ? "" : (e.tool + ": ").c_str(), e.status.c_str(),
                e.decision.empty() ? "-" : e.decision.c_str(), Human(e.fuel).c_str(),
                (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
+        last_started.clear();
         break;
       case AgentEvent::Kind::kWarning:
         printf("%s  ! moat: %s\n", at_line_start ? "" : "\n", e.text.c_str());

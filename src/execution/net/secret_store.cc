@@ -132,10 +132,8 @@ Status CheckSecret(const Secret& s) {
 
 std::string SecretStore::DefaultPath() {
   if (const char* f = getenv("MOAT_SECRETS_FILE"); f && *f) return f;
-  if (const char* x = getenv("XDG_CONFIG_HOME"); x && *x)
-    return std::string(x) + "/moat/secrets.json";
-  const char* home = getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.config/moat/secrets.json";
+  std::string dir = UserConfigDir();
+  return (dir.empty() ? std::string("./.config/moat") : dir) + "/secrets.json";
 }
 
 Result<SecretStore> SecretStore::Load(const std::string& path) {

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "base/sha256.h"
 #include "orchestration/agent/approvals.h"
@@ -100,48 +101,60 @@ std::vector<ToolSpec> Agent::OfferedTools() const {
   return out;
 }
 
-Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
-                        const std::function<void(const AgentEvent&)>& on_event,
-                        const std::shared_ptr<CancelToken>& cancel, bool* progress) {
+struct Agent::Pending {
+  size_t index = 0;  // the call's place in the turn
+  ToolCall call;
+  std::shared_ptr<const tools::Tool> tool;
+  json args;
+  tools::CallOptions options;
+  json record;  // the audit record so far
+  AgentEvent end;
+  tools::CallResult result;
+};
+
+std::optional<Message> Agent::Prepare(const ToolCall& call, size_t index, uint64_t step,
+                                      const EventFn& on_event,
+                                      const std::shared_ptr<CancelToken>& cancel, Pending* p) {
   AgentEvent start;
   start.kind = AgentEvent::Kind::kToolStart;
   start.tool = call.name;
+  start.call_id = call.id;
   start.arguments = call.arguments;
   if (on_event) on_event(start);
-  AgentEvent end = start;
-  end.kind = AgentEvent::Kind::kToolEnd;
-  json rec = {{"type", "tool_call"},
-              {"step", step},
-              {"tool", call.name},
-              {"call_id", call.id},
-              {"arguments_sha256", Digest(call.arguments)},
-              {"arguments_bytes", call.arguments.size()}};
-  auto finish = [&](std::string status, std::string content) {
-    end.status = status;
+  p->index = index;
+  p->call = call;
+  p->end = start;
+  p->end.kind = AgentEvent::Kind::kToolEnd;
+  p->record = {{"type", "tool_call"},
+               {"step", step},
+               {"tool", call.name},
+               {"call_id", call.id},
+               {"arguments_sha256", Digest(call.arguments)},
+               {"arguments_bytes", call.arguments.size()}};
+  json& rec = p->record;
+  auto refuse = [&](const std::string& status, const std::string& message) {
+    p->end.status = status;
     rec["status"] = status;
-    if (!end.decision.empty()) rec["decision"] = end.decision;
+    if (!p->end.decision.empty()) rec["decision"] = p->end.decision;
     Audit(rec);
-    if (on_event) on_event(end);
-    return ToolMessage(call, BoundResult(content, config_.max_result_bytes));
+    if (on_event) on_event(p->end);
+    return ToolMessage(call, BoundResult(ErrorText(status, message), config_.max_result_bytes));
   };
 
   std::shared_ptr<const tools::Tool> tool = registry_.Find(call.name);
   if (!tool) {
-    return finish("unknown_tool", ErrorText("unknown_tool", "there is no tool named \"" +
-                                                                call.name.substr(0, 100) + "\""));
+    return refuse("unknown_tool", "there is no tool named \"" + call.name.substr(0, 100) + "\"");
   }
   Decision decision = policy_.DecisionFor(tool->manifest);
-  end.decision = std::string(DecisionName(decision));
-  if (decision == Decision::kDeny) {
-    return finish("denied", ErrorText("denied", "the policy denies the tool " + call.name));
-  }
+  p->end.decision = std::string(DecisionName(decision));
+  if (decision == Decision::kDeny)
+    return refuse("denied", "the policy denies the tool " + call.name);
   json args = json::parse(call.arguments, nullptr, false);
   if (args.is_discarded() || !args.is_object()) {
-    return finish("invalid_arguments",
-                  ErrorText("invalid_arguments", "the arguments are not a JSON object"));
+    return refuse("invalid_arguments", "the arguments are not a JSON object");
   }
   if (auto s = tool->manifest.schema.Validate(args); !s) {
-    return finish("invalid_arguments", ErrorText("invalid_arguments", s.error().message));
+    return refuse("invalid_arguments", s.error().message);
   }
   if (decision == Decision::kAsk) {
     std::optional<ApprovalStore> standing;
@@ -157,10 +170,7 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
       Approval a = approver_.Ask({tool.get(), call.arguments});
       rec["approver"] = approver_.name();
       rec["approval"] = a == Approval::kDeny ? "deny" : a == Approval::kAlways ? "always" : "once";
-      if (a == Approval::kDeny) {
-        return finish("not_approved",
-                      ErrorText("not_approved", "the user did not approve this call"));
-      }
+      if (a == Approval::kDeny) return refuse("not_approved", "the user did not approve this call");
       // Scoped to this tool and this module (its capabilities come with it).
       if (a == Approval::kAlways) {
         always_.insert(tool->manifest.name + "\n" + tool->sha256);
@@ -174,7 +184,7 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
     }
   }
 
-  tools::CallOptions co;
+  tools::CallOptions& co = p->options;
   co.workspace = config_.workspace;
   co.extra_mounts = policy_.mounts;
   co.network = policy_.network;
@@ -189,23 +199,42 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
     co.timeout_us = l.timeout_us;
     co.max_output_bytes = l.max_output_bytes;
   }
-  // What is left of the session's fuel and time caps the call.
-  uint64_t fuel_left = policy_.budgets.fuel - std::min(policy_.budgets.fuel, totals.s.fuel);
-  uint64_t tool_fuel = co.fuel.value_or(tool->manifest.limits.fuel.value_or(Limits::kDefaultFuel));
-  co.fuel = std::max<uint64_t>(1, std::min(tool_fuel, fuel_left));
-  uint64_t elapsed = NowUs() - totals.start_us;
-  uint64_t time_left =
-      policy_.budgets.wall_time_us - std::min(policy_.budgets.wall_time_us, elapsed);
-  uint64_t tool_time =
+  co.fuel = co.fuel.value_or(tool->manifest.limits.fuel.value_or(Limits::kDefaultFuel));
+  co.timeout_us =
       co.timeout_us.value_or(tool->manifest.limits.timeout_us.value_or(Limits::kDefaultTimeoutUs));
-  co.timeout_us = std::max<uint64_t>(1000, std::min(tool_time, time_left));
+  p->tool = std::move(tool);
+  p->args = std::move(args);
+  return std::nullopt;
+}
 
-  tools::CallResult r = registry_.Call(call.name, args, co);
+void Agent::RunBatch(std::vector<Pending>& batch, const Totals& totals) {
+  if (batch.empty()) return;
+  const Budgets& b = policy_.budgets;
+  // What is left of the session's fuel is shared out, so calls at once cannot together
+  // spend more than the budget; time is the run's deadline for each.
+  uint64_t fuel_left = b.fuel - std::min(b.fuel, totals.s.fuel);
+  uint64_t fuel_share = fuel_left / batch.size();
+  uint64_t elapsed = NowUs() - totals.start_us;
+  uint64_t time_left = b.wall_time_us - std::min(b.wall_time_us, elapsed);
+  for (Pending& p : batch) {
+    p.options.fuel = std::max<uint64_t>(1, std::min(*p.options.fuel, fuel_share));
+    p.options.timeout_us = std::max<uint64_t>(1000, std::min(*p.options.timeout_us, time_left));
+  }
+  auto run = [this](Pending& p) { p.result = registry_.Call(p.call.name, p.args, p.options); };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < batch.size(); ++i) threads.emplace_back(run, std::ref(batch[i]));
+  run(batch[0]);
+  for (std::thread& th : threads) th.join();
+}
+
+Message Agent::Finish(Pending& p, Totals& totals, const EventFn& on_event, bool* progress) {
+  const tools::CallResult& r = p.result;
+  json& rec = p.record;
   ++totals.s.tool_calls;
   totals.s.fuel += r.exec.fuel_used;
-  end.fuel = r.exec.fuel_used;
-  end.memory = r.exec.peak_memory_bytes;
-  end.wall_us = r.exec.wall_us;
+  p.end.fuel = r.exec.fuel_used;
+  p.end.memory = r.exec.peak_memory_bytes;
+  p.end.wall_us = r.exec.wall_us;
   rec["fuel"] = r.exec.fuel_used;
   rec["memory_bytes"] = r.exec.peak_memory_bytes;
   rec["wall_us"] = r.exec.wall_us;
@@ -219,7 +248,12 @@ Message Agent::CallTool(const ToolCall& call, uint64_t step, Totals& totals,
   std::string text = r.result.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string status = r.ok ? "ok" : r.result["error"].value("code", "error");
   if (r.ok && seen_results_.insert(Digest(text)).second) *progress = true;
-  return finish(status, text);
+  p.end.status = status;
+  rec["status"] = status;
+  rec["decision"] = p.end.decision;
+  Audit(rec);
+  if (on_event) on_event(p.end);
+  return ToolMessage(p.call, BoundResult(text, config_.max_result_bytes));
 }
 
 RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
@@ -333,11 +367,27 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       stop(StopKind::kCost, buf);
     }
     bool progress = false;
-    for (const ToolCall& call : turn->tool_calls) {
-      // Every call in the turn gets a result, so the conversation stays well formed even
-      // when the run stops part way through it.
+    // Every call in the turn gets a result, in the turn's order, so the conversation stays
+    // well formed even when the run stops part way through it; warnings follow them.
+    std::vector<std::optional<Message>> results(turn->tool_calls.size());
+    std::vector<std::string> warnings;
+    std::vector<Pending> batch;
+    auto flush = [&] {
+      RunBatch(batch, t);
+      for (Pending& p : batch) results[p.index] = Finish(p, t, on_event, &progress);
+      batch.clear();
+      if (t.s.fuel > b.fuel) {
+        stop(StopKind::kFuel, "the fuel budget of " + std::to_string(b.fuel) + " is used up");
+      }
+      if (cancel && cancel->cancelled()) stop(StopKind::kCancelled, "cancelled");
+    };
+    auto not_run = [&](const ToolCall& call) {
+      return ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message));
+    };
+    for (size_t i = 0; i < turn->tool_calls.size(); ++i) {
+      const ToolCall& call = turn->tool_calls[i];
       if (t.stop) {
-        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        results[i] = not_run(call);
         continue;
       }
       json canonical = json::parse(call.arguments, nullptr, false);
@@ -347,26 +397,42 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       if (n >= g.repeat_stop) {
         stop(StopKind::kGovernor, "the model called " + call.name + " with the same arguments " +
                                       std::to_string(n) + " times");
-        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        results[i] = not_run(call);
         continue;
       }
-      if (t.s.tool_calls >= b.tool_calls) {
+      if (t.s.tool_calls + batch.size() >= b.tool_calls) {
         stop(StopKind::kToolCalls,
              "the budget of " + std::to_string(b.tool_calls) + " tool calls is used up");
-        append(ToolMessage(call, ErrorText("not_run", "the run stopped: " + t.stop_message)));
+        results[i] = not_run(call);
         continue;
       }
-      append(CallTool(call, t.s.steps, t, on_event, cancel, &progress));
+      std::shared_ptr<const tools::Tool> found = registry_.Find(call.name);
+      bool writes = found && found->manifest.capabilities.filesystem == tools::FsAccess::kWrite;
+      if (writes) {
+        flush();  // what came before it in the turn; then it runs alone
+        if (t.stop) {
+          results[i] = not_run(call);
+          continue;
+        }
+      }
+      Pending p;
+      if (auto refused = Prepare(call, i, t.s.steps, on_event, cancel, &p)) {
+        results[i] = std::move(*refused);
+      } else {
+        batch.push_back(std::move(p));
+        if (writes || batch.size() >= policy_.parallel_tools) flush();
+      }
       if (n == g.repeat_warn) {
-        warn("You called " + call.name + " with the same arguments " + std::to_string(n) +
-             " times; the result will not change. The run stops at " +
-             std::to_string(g.repeat_stop) + ".");
+        warnings.push_back("You called " + call.name + " with the same arguments " +
+                           std::to_string(n) +
+                           " times; the result will not change. The run "
+                           "stops at " +
+                           std::to_string(g.repeat_stop) + ".");
       }
-      if (t.s.fuel > b.fuel) {
-        stop(StopKind::kFuel, "the fuel budget of " + std::to_string(b.fuel) + " is used up");
-      }
-      if (cancel && cancel->cancelled()) stop(StopKind::kCancelled, "cancelled");
     }
+    flush();
+    for (std::optional<Message>& m : results) append(std::move(*m));
+    for (const std::string& w : warnings) warn(w);
     no_progress_ = progress ? 0 : no_progress_ + 1;
     if (!t.stop && no_progress_ >= g.no_progress_stop) {
       stop(StopKind::kGovernor,

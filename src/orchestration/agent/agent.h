@@ -3,9 +3,11 @@
 // One Run() takes a prompt and loops: a model turn (text streamed out) → for each tool
 // call: the loop governor, the tool-call budget, the policy decision (a denied tool is
 // never offered; "ask" goes to the Approver), the arguments parsed and checked against the
-// tool's schema, the call through the sandbox with the policy's grants and limits (fuel
-// and time capped by what is left of the session's budget) → the result, cut to a context
-// budget with a visible marker, back to the model → the next turn. A tool's failure is a
+// tool's schema → the accepted calls through the sandbox with the policy's grants and
+// limits (fuel and time capped by what is left of the session's budget), up to
+// policy.parallel_tools at once; a tool that may write the workspace runs alone, in its
+// place in the turn → the results, in the turn's order and cut to a context budget with a
+// visible marker, back to the model → the next turn. A tool's failure is a
 // result the model sees; a provider's failure ends the run with its reason; budgets and
 // the governor end it with theirs. Every model call, tool call and stop is an audit record.
 #pragma once
@@ -14,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +78,7 @@ struct AgentEvent {
   Kind kind = Kind::kText;
   std::string text;  // streamed text, a warning, or why the run stopped
   std::string tool;
+  std::string call_id;  // kToolStart/kToolEnd: pairs them when calls run at once
   std::string arguments;
   std::string status;    // kToolEnd: "ok", an error code, "denied", "not_approved"...
   std::string decision;  // kToolEnd: allow, ask, deny
@@ -117,11 +121,19 @@ class Agent {
 
  private:
   struct Totals;
+  struct Pending;
+  using EventFn = std::function<void(const AgentEvent&)>;
   void Audit(nlohmann::json record);
-  Message CallTool(const ToolCall& call, uint64_t step, Totals& totals,
-                   const std::function<void(const AgentEvent&)>& on_event,
-                   const std::shared_ptr<CancelToken>& cancel, bool* progress);
-
+  // On the loop's thread: the tool, the policy, the arguments and the approval. A refused
+  // call comes back as its result message; an accepted one fills `pending`.
+  std::optional<Message> Prepare(const ToolCall& call, size_t index, uint64_t step,
+                                 const EventFn& on_event,
+                                 const std::shared_ptr<CancelToken>& cancel, Pending* pending);
+  // Runs the calls at once, each on its own thread, with fuel and time capped by what is
+  // left of the session's budget (the fuel shared out between them).
+  void RunBatch(std::vector<Pending>& batch, const Totals& totals);
+  // On the loop's thread, in the turn's order: totals, the audit record, the event.
+  Message Finish(Pending& p, Totals& totals, const EventFn& on_event, bool* progress);
   Provider& provider_;
   tools::Registry& registry_;
   const Policy& policy_;

@@ -47,33 +47,6 @@ bool SleepUs(uint64_t us, const CancelToken* cancel) {
 
 }  // namespace
 
-Result<HttpProviderConfig> HttpProviderConfig::FromEnvironment(const std::string& name) {
-  HttpProviderConfig c;
-  auto env = [](const char* k) {
-    const char* v = getenv(k);
-    return std::string(v ? v : "");
-  };
-  if (name == "openai") {
-    c.kind = Kind::kOpenAi;
-    c.api_key = env("OPENAI_API_KEY");
-    c.base_url = env("OPENAI_BASE_URL");
-    if (c.base_url.empty()) c.base_url = "https://api.openai.com/v1";
-  } else if (name == "anthropic") {
-    c.kind = Kind::kAnthropic;
-    c.api_key = env("ANTHROPIC_API_KEY");
-    c.base_url = env("ANTHROPIC_BASE_URL");
-    if (c.base_url.empty()) c.base_url = "https://api.anthropic.com";
-  } else {
-    return MakeError(ErrorCode::kInvalidArgument, "unknown provider \"" + name + "\"");
-  }
-  while (!c.base_url.empty() && c.base_url.back() == '/') c.base_url.pop_back();
-  if (c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "the base URL must start with http:// or https://");
-  }
-  return c;
-}
-
 Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
                                          const std::function<void(std::string_view)>& on_text,
                                          const CancelToken* cancel) {

@@ -15,6 +15,7 @@ namespace moat::agent {
 struct HttpProviderConfig {
   enum class Kind { kOpenAi, kAnthropic };
   Kind kind = Kind::kOpenAi;
+  std::string name;  // as configured ("local", "claude"); "" = the kind's name
   // API root: "https://api.openai.com/v1" (POST BASE/chat/completions) or
   // "https://api.anthropic.com" (POST BASE/v1/messages).
   std::string base_url;
@@ -26,10 +27,7 @@ struct HttpProviderConfig {
   uint64_t idle_timeout_us = 120'000'000;
   uint64_t total_timeout_us = 600'000'000;
   std::string ca_file;
-
-  // OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL, with the
-  // public endpoints as defaults. `name` is "openai" or "anthropic".
-  static Result<HttpProviderConfig> FromEnvironment(const std::string& name);
+  // (provider_config.h fills this from the config file, the environment and flags.)
 };
 
 class HttpProvider : public Provider {
@@ -37,6 +35,7 @@ class HttpProvider : public Provider {
   HttpProvider(HttpProviderConfig config, std::shared_ptr<net::StreamingHttp> http)
       : config_(std::move(config)), http_(std::move(http)) {}
   std::string name() const override {
+    if (!config_.name.empty()) return config_.name;
     return config_.kind == HttpProviderConfig::Kind::kOpenAi ? "openai" : "anthropic";
   }
   Result<ModelTurn> Complete(const ModelRequest& request,

@@ -182,6 +182,11 @@ Result<Policy> Policy::Parse(std::string_view text) {
         return Bad("requests_per_minute: expected a count up to 1000000");
       }
       p.requests_per_minute = it->get<uint32_t>();
+    } else if (k == "parallel_tools") {
+      if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 16) {
+        return Bad("parallel_tools: expected a count from 1 to 16");
+      }
+      p.parallel_tools = it->get<uint32_t>();
     } else if (k == "budgets") {
       if (auto s = ParseBudgets(*it, &p.budgets); !s) return s.error();
     } else if (k == "governor") {

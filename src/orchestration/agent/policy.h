@@ -9,6 +9,7 @@
 //     "private_networks": ["10.1.0.0/16"],
 //     "secrets": ["API_KEY"],                             // names in the secret store
 //     "requests_per_minute": 60,                          // per tool
+//     "parallel_tools": 4,                                // calls of one turn at once
 //     "budgets": {"steps": 30, "tool_calls": 60, "input_tokens": 2000000,
 //                 "output_tokens": 100000, "cost_usd": 2.5, "fuel": "1e11",
 //                 "wall_time": "15m"},
@@ -74,6 +75,9 @@ struct Policy {
   std::vector<std::string> private_networks;
   std::vector<std::string> secrets;
   uint32_t requests_per_minute = 0;
+  // How many of one turn's calls run at once (1: one after another). A tool that may
+  // write the workspace always runs alone, in its place in the turn.
+  uint32_t parallel_tools = 4;
   Budgets budgets;
   GovernorOptions governor;
   std::map<std::string, Price> prices;

@@ -123,11 +123,7 @@ std::vector<std::string> DefaultExtensionDirs() {
     }
     return dirs;
   }
-  if (const char* xdg = getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
-    dirs.push_back(std::string(xdg) + "/moat/tools");
-  } else if (const char* home = getenv("HOME"); home && *home) {
-    dirs.push_back(std::string(home) + "/.config/moat/tools");
-  }
+  if (std::string dir = UserConfigDir(); !dir.empty()) dirs.push_back(dir + "/tools");
   return dirs;
 }
 
