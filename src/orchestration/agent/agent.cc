@@ -3,6 +3,10 @@
 #include <time.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <latch>
+#include <mutex>
 #include <thread>
 
 #include "base/sha256.h"
@@ -76,6 +80,58 @@ struct Agent::Totals {
   std::optional<StopKind> stop;
   std::string stop_message;
 };
+
+// A few threads that run a batch's calls beside the loop's thread.
+class Agent::Workers {
+ public:
+  ~Workers() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  // Runs jobs[0] on the calling thread and the others on workers; returns when all ended.
+  void Run(const std::vector<std::function<void()>>& jobs) {
+    if (jobs.empty()) return;
+    std::latch done(static_cast<std::ptrdiff_t>(jobs.size() - 1));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = 1; i < jobs.size(); ++i) {
+        queue_.push_back([&job = jobs[i], &done] {
+          job();
+          done.count_down();
+        });
+      }
+      while (threads_.size() + 1 < jobs.size()) threads_.emplace_back([this] { Loop(); });
+    }
+    cv_.notify_all();
+    jobs[0]();
+    done.wait();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      std::function<void()> job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
+Agent::~Agent() = default;
 
 Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy,
              Approver& approver, AuditLog* audit, AgentConfig config)
@@ -220,11 +276,16 @@ void Agent::RunBatch(std::vector<Pending>& batch, const Totals& totals) {
     p.options.fuel = std::max<uint64_t>(1, std::min(*p.options.fuel, fuel_share));
     p.options.timeout_us = std::max<uint64_t>(1000, std::min(*p.options.timeout_us, time_left));
   }
-  auto run = [this](Pending& p) { p.result = registry_.Call(p.call.name, p.args, p.options); };
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < batch.size(); ++i) threads.emplace_back(run, std::ref(batch[i]));
-  run(batch[0]);
-  for (std::thread& th : threads) th.join();
+  std::vector<std::function<void()>> jobs;
+  for (Pending& p : batch) {
+    jobs.push_back([this, &p] { p.result = registry_.Call(p.call.name, p.args, p.options); });
+  }
+  if (jobs.size() == 1) {
+    jobs[0]();
+    return;
+  }
+  if (!workers_) workers_ = std::make_unique<Workers>();
+  workers_->Run(jobs);
 }
 
 Message Agent::Finish(Pending& p, Totals& totals, const EventFn& on_event, bool* progress) {

@@ -109,6 +109,9 @@ class Agent {
  public:
   Agent(Provider& provider, tools::Registry& registry, const Policy& policy, Approver& approver,
         AuditLog* audit, AgentConfig config);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
 
   // Runs until the model stops calling tools or a limit ends it. `history` holds the
   // conversation so far and gets this run's messages appended.
@@ -122,6 +125,7 @@ class Agent {
  private:
   struct Totals;
   struct Pending;
+  class Workers;
   using EventFn = std::function<void(const AgentEvent&)>;
   void Audit(nlohmann::json record);
   // On the loop's thread: the tool, the policy, the arguments and the approval. A refused
@@ -145,6 +149,9 @@ class Agent {
   std::set<std::string> seen_results_;       // digests of results so far
   uint32_t no_progress_ = 0;
   std::string audit_error_;  // the first failure to write the log
+  // Threads for calls at once, kept between batches: a thread's first sandboxed call sets
+  // up its wasm stack, which a fresh thread per call would pay every time.
+  std::unique_ptr<Workers> workers_;
 };
 
 // `text` cut to `max` bytes on a character boundary, with a marker saying how much of it
