@@ -380,6 +380,62 @@ TEST_F(AgentTest, ProviderFailureCancellationAndBoundedResults) {
   EXPECT_NE(seen.find("[moat: result truncated: 1000 of "), std::string::npos) << seen;
 }
 
+// Budgets hold for the session: a second prompt goes on from what the first used, and a
+// resumed session from what its recorded runs used.
+TEST_F(AgentTest, BudgetsHoldForTheWholeSession) {
+  Policy policy;
+  policy.budgets.steps = 3;
+  auto p = Script({{{"tool_calls", {Call("read_file", {{"path", "a.txt"}})}}},
+                   {{"text", "first answer"}},
+                   {{"tool_calls", {Call("list_dir", {{"path", "."}})}}},
+                   {{"text", "never reached"}}});
+  FixedApprover allow(true);
+  AgentConfig c;
+  c.model = "scripted";
+  c.workspace = ws_;
+  Agent agent(*p, Tools(), policy, allow, nullptr, c);
+  std::vector<Message> h;
+  RunSummary first = agent.Run(h, "one", nullptr, nullptr);
+  EXPECT_EQ(first.stop, StopKind::kCompleted) << first.message;
+  EXPECT_EQ(first.steps, 2u);
+  RunSummary second = agent.Run(h, "two", nullptr, nullptr);
+  EXPECT_EQ(second.stop, StopKind::kSteps) << second.message;
+  EXPECT_EQ(second.steps, 1u);  // this run's own numbers
+  EXPECT_EQ(second.tool_calls, 1u);
+  EXPECT_EQ(agent.SessionUse().steps, 3u);
+  EXPECT_EQ(agent.SessionUse().tool_calls, 2u);
+  EXPECT_EQ(agent.SessionUse().input_tokens, first.input_tokens + second.input_tokens);
+
+  // A resumed session: its earlier use counts from the start.
+  Policy costly;
+  costly.budgets.cost_usd = 1.0;
+  costly.prices["scripted"] = {1000, 1000};
+  auto q = Script({{{"tool_calls", {Call("read_file", {{"path", "a.txt"}})}}}, {{"text", "hi"}}});
+  Agent resumed(*q, Tools(), costly, allow, nullptr, c);
+  RunSummary earlier;
+  earlier.steps = 1;
+  earlier.cost_usd = 0.5;
+  resumed.CountEarlierUse(earlier);
+  resumed.CountEarlierUse(earlier);  // two earlier runs: $1.00 spent
+  std::vector<Message> h2;
+  RunSummary s = resumed.Run(h2, "go on", nullptr, nullptr);
+  // The turn is paid for, and the budget, already used up, stops the run before its call.
+  EXPECT_EQ(s.stop, StopKind::kCost) << s.message;
+  EXPECT_EQ(s.steps, 1u);
+  EXPECT_EQ(s.tool_calls, 0u);
+  EXPECT_EQ(resumed.SessionUse().steps, 3u);
+  EXPECT_GT(resumed.SessionUse().cost_usd, 1.0);
+  Policy few;
+  few.budgets.steps = 2;
+  auto r = Script({{{"text", "hello"}}});
+  Agent over(*r, Tools(), few, allow, nullptr, c);
+  over.CountEarlierUse(earlier);
+  over.CountEarlierUse(earlier);
+  s = over.Run(h2, "more", nullptr, nullptr);
+  EXPECT_EQ(s.stop, StopKind::kSteps);
+  EXPECT_EQ(s.steps, 0u);
+}
+
 TEST_F(AgentTest, EveryDecisionIsAnAuditRecordOnAValidChain) {
   std::string log = ws_ + "-audit.jsonl";
   auto audit = AuditLog::Open(log);
@@ -667,7 +723,10 @@ TEST_F(AuditTest, AKillMidAppendLeavesAValidChain) {
           _exit(4);
       }
     }
-    usleep(20'000 + round * 7'000);
+    // Once the writer has appended something (a loaded machine may take a while to get
+    // there), let it run a little longer and kill it mid-stride.
+    for (int waited = 0; waited < 500 && test::Slurp(path_).size() < 2; ++waited) usleep(10'000);
+    usleep(5'000 + round * 7'000);
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);

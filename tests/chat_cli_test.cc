@@ -113,7 +113,11 @@ TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
   EXPECT_NE(r.out.find("# Session " + id), std::string::npos);
   r = Cli("sessions --workspace " + ws_ + " show " + id);
   EXPECT_NE(r.out.find("[tool read_file]"), std::string::npos);
-  // Resumed: the same session grows.
+  // Resumed: the same session grows. (Its budgets hold for the whole session: room for
+  // a second round of the demo's 8 steps.)
+  nlohmann::json pj = nlohmann::json::parse(test::Slurp(ws_ + "/.moat/policy.json"));
+  pj["budgets"] = {{"steps", 40}, {"tool_calls", 40}};
+  std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << pj.dump();
   ASSERT_EQ(system(("rm " + ws_ + "/report.md").c_str()), 0);
   r = Cli("sessions --workspace " + ws_ + " resume " + id + " --approve all 'again'");
   EXPECT_EQ(r.status, 0) << r.err;
@@ -121,6 +125,16 @@ TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
   j = nlohmann::json::parse(Cli("sessions --workspace " + ws_ + " export " + id).out);
   EXPECT_GT(j["messages"].size(), 30u);
   EXPECT_EQ(j["messages"][19]["content"], "again");
+  EXPECT_NE(r.out.find("-- session so far: 16 steps, 16 tool calls"), std::string::npos) << r.out;
+  // Budgets hold for the session: with 20 steps, a third round stops after 4.
+  pj["budgets"]["steps"] = 20;
+  std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << pj.dump();
+  ASSERT_EQ(system(("rm -f " + ws_ + "/report.md").c_str()), 0);
+  r = Cli("sessions --workspace " + ws_ + " resume " + id + " --approve all 'once more'");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_steps: the budget of 20 steps is used up | 4 steps"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(Cli("sessions --workspace " + ws_ + " show nosuchid").status, 2);
 }
 

@@ -397,6 +397,7 @@ int ChatCommands::State::Chat() {
       "a sandbox; a refused action is reported as a tool result.";
   std::unique_ptr<SessionStore> store;
   std::vector<Message> history;
+  RunSummary earlier;  // what a resumed session's runs used: the budgets go on from there
   if (sessions_db != "none") {
     std::string path = sessions_db;
     if (path.empty()) {
@@ -410,6 +411,9 @@ int ChatCommands::State::Chat() {
       auto loaded = store->Load(session);
       if (!loaded) return moat::Usage(loaded.error().message);
       history = std::move(*loaded);
+      auto usage = store->Usage(session);
+      if (!usage) return moat::Usage(usage.error().message);
+      earlier = *usage;
     } else {
       auto id = store->Create(ws, model_provider->name(), config.model, prompt);
       if (!id) return moat::Usage(id.error().message);
@@ -424,6 +428,7 @@ int ChatCommands::State::Chat() {
     return moat::Usage("chat: --session needs a session store");
   }
   Agent agent(*model_provider, **registry, *policy, *approver, audit.get(), config);
+  agent.CountEarlierUse(earlier);
 
   g_cancel = std::make_shared<CancelToken>();
   signal(SIGINT, OnInterrupt);
@@ -474,6 +479,13 @@ int ChatCommands::State::Chat() {
         static_cast<unsigned long long>(last.tool_calls), Human(last.input_tokens).c_str(),
         Human(last.output_tokens).c_str(), last.cost_usd, Human(last.fuel).c_str(),
         last.wall_us / 1e6);
+    const RunSummary& total = agent.SessionUse();
+    if (total.steps != last.steps) {
+      printf("-- session so far: %llu steps, %llu tool calls, $%.4f, %.1f s\n",
+             static_cast<unsigned long long>(total.steps),
+             static_cast<unsigned long long>(total.tool_calls), total.cost_usd,
+             total.wall_us / 1e6);
+    }
     if (store) printf("-- session %s\n", session.c_str());
     at_line_start = true;
     fflush(stdout);

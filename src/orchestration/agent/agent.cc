@@ -133,6 +133,16 @@ class Agent::Workers {
 
 Agent::~Agent() = default;
 
+void Agent::CountEarlierUse(const RunSummary& earlier) {
+  used_.steps += earlier.steps;
+  used_.tool_calls += earlier.tool_calls;
+  used_.input_tokens += earlier.input_tokens;
+  used_.output_tokens += earlier.output_tokens;
+  used_.cost_usd += earlier.cost_usd;
+  used_.fuel += earlier.fuel;
+  used_.wall_us += earlier.wall_us;
+}
+
 Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy,
              Approver& approver, AuditLog* audit, AgentConfig config)
     : provider_(provider),
@@ -322,8 +332,12 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
                       const std::shared_ptr<CancelToken>& cancel) {
   // Listing loads (and, the first time, compiles) the tools: not the agent's time.
   std::vector<ToolSpec> offered = OfferedTools();
+  // The counters start from the session's earlier use, so every budget check below is a
+  // check of the whole session; this run's own numbers are the difference at the end.
   Totals t;
-  t.start_us = NowUs();
+  const uint64_t run_start_us = NowUs();
+  t.s = used_;
+  t.start_us = run_start_us - std::min(run_start_us, used_.wall_us);
   const Budgets& b = policy_.budgets;
   const GovernorOptions& g = policy_.governor;
   Price price = policy_.PriceOf(config_.model);
@@ -507,7 +521,16 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   }
   t.s.stop = *t.stop;
   t.s.message = t.stop_message;
-  t.s.wall_us = NowUs() - t.start_us;
+  t.s.wall_us = used_.wall_us + (NowUs() - run_start_us);
+  RunSummary session = t.s;
+  t.s.steps -= used_.steps;
+  t.s.tool_calls -= used_.tool_calls;
+  t.s.input_tokens -= used_.input_tokens;
+  t.s.output_tokens -= used_.output_tokens;
+  t.s.cost_usd -= used_.cost_usd;
+  t.s.fuel -= used_.fuel;
+  t.s.wall_us -= used_.wall_us;
+  used_ = session;
   Audit({{"type", "run_end"},
          {"reason", std::string(StopKindName(t.s.stop))},
          {"message", t.s.message},
@@ -517,7 +540,9 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
          {"output_tokens", t.s.output_tokens},
          {"cost_usd", t.s.cost_usd},
          {"fuel", t.s.fuel},
-         {"wall_us", t.s.wall_us}});
+         {"wall_us", t.s.wall_us},
+         {"session_steps", session.steps},
+         {"session_cost_usd", session.cost_usd}});
   if (!audit_error_.empty()) t.s.message += " (audit log: " + audit_error_ + ")";
   AgentEvent e;
   e.kind = AgentEvent::Kind::kStop;

@@ -119,6 +119,11 @@ class Agent {
                  const std::function<void(const AgentEvent&)>& on_event,
                  const std::shared_ptr<CancelToken>& cancel);
 
+  // Budgets hold for the whole session: each Run() goes on from what the earlier runs
+  // of this Agent used, and from `earlier` (a resumed session's recorded runs).
+  void CountEarlierUse(const RunSummary& earlier);
+  const RunSummary& SessionUse() const { return used_; }
+
   // Tools offered to the model: every registered tool the policy does not deny.
   std::vector<ToolSpec> OfferedTools() const;
 
@@ -147,6 +152,7 @@ class Agent {
   std::set<std::string> always_;             // tools approved "always" this session
   std::map<std::string, uint32_t> repeats_;  // tool + arguments -> calls
   std::set<std::string> seen_results_;       // digests of results so far
+  RunSummary used_;                          // the session's use before this run
   uint32_t no_progress_ = 0;
   std::string audit_error_;  // the first failure to write the log
   // Threads for calls at once, kept between batches: a thread's first sandboxed call sets

@@ -1,5 +1,7 @@
 #include "orchestration/agent/session_store.h"
 
+#include <algorithm>
+
 #include <sqlite3.h>
 #include <sys/random.h>
 #include <time.h>
@@ -48,6 +50,7 @@ class Stmt {
     return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, c)) : "";
   }
   int64_t Int(int c) { return sqlite3_column_int64(s_, c); }
+  double Real(int c) { return sqlite3_column_double(s_, c); }
 
  private:
   sqlite3_stmt* s_ = nullptr;
@@ -188,6 +191,27 @@ Status SessionStore::RecordRun(const std::string& session, const RunSummary& r) 
   s.Bind(11, NowIso());
   if (s.Step() != SQLITE_DONE) return DbError(db_, "record run");
   return OkStatus();
+}
+
+Result<RunSummary> SessionStore::Usage(const std::string& session) {
+  Stmt s(db_,
+         "SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tool_calls), 0), "
+         "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+         "COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(fuel), 0), COALESCE(SUM(wall_us), 0) "
+         "FROM runs WHERE session_id = ?1");
+  if (!s.ok()) return DbError(db_, "session usage");
+  s.Bind(1, session);
+  if (s.Step() != SQLITE_ROW) return DbError(db_, "session usage");
+  auto count = [&](int c) { return static_cast<uint64_t>(std::max<int64_t>(0, s.Int(c))); };
+  RunSummary u;
+  u.steps = count(0);
+  u.tool_calls = count(1);
+  u.input_tokens = count(2);
+  u.output_tokens = count(3);
+  u.cost_usd = std::max(0.0, s.Real(4));
+  u.fuel = count(5);
+  u.wall_us = count(6);
+  return u;
 }
 
 Result<std::vector<SessionInfo>> SessionStore::List() {

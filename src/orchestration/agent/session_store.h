@@ -41,6 +41,9 @@ class SessionStore {
                              const std::string& model, const std::string& title);
   Status Append(const std::string& session, const Message& m);
   Status RecordRun(const std::string& session, const RunSummary& s);
+  // What the session's recorded runs used together (steps, calls, tokens, cost, fuel,
+  // wall time), so a resumed session goes on within the same budgets.
+  Result<RunSummary> Usage(const std::string& session);
   Result<std::vector<SessionInfo>> List();
   Result<SessionInfo> Info(const std::string& id);
   // The messages in order, repaired as described above. kInvalidArgument for an unknown id.
