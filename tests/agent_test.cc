@@ -60,6 +60,16 @@ json Call(const std::string& name, const json& args) {
   return {{"name", name}, {"arguments", args}};
 }
 
+// Answers "always" and counts how often it was asked.
+struct AlwaysApprover : Approver {
+  int asked = 0;
+  Approval Ask(const ApprovalRequest&) override {
+    ++asked;
+    return Approval::kAlways;
+  }
+  std::string name() const override { return "test"; }
+};
+
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -195,14 +205,7 @@ TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
   EXPECT_EQ(access((ws_ + "/a.txt").c_str(), F_OK), 0);
 
   // "Always" is asked once per tool in a session.
-  struct Counting : Approver {
-    int asked = 0;
-    Approval Ask(const ApprovalRequest&) override {
-      ++asked;
-      return Approval::kAlways;
-    }
-    std::string name() const override { return "test"; }
-  } counting;
+  AlwaysApprover counting;
   p = Script({{{"tool_calls", {Call("write_file", {{"path", "b.txt"}, {"content", "1"}})}}},
               {{"tool_calls", {Call("write_file", {{"path", "c.txt"}, {"content", "2"}})}}},
               {{"text", "done"}}});
@@ -213,14 +216,7 @@ TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
 }
 
 TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndRevocable) {
-  struct Counting : Approver {
-    int asked = 0;
-    Approval Ask(const ApprovalRequest&) override {
-      ++asked;
-      return Approval::kAlways;
-    }
-    std::string name() const override { return "test"; }
-  } counting;
+  AlwaysApprover counting;
   std::string file = ws_ + "-approvals.json";
   auto run = [&] {
     auto p = Script({{{"tool_calls", {Call("write_file", {{"path", "b.txt"}, {"content", "1"}})}}},

@@ -178,8 +178,8 @@ struct Agent::Pending {
   tools::CallResult result;
 };
 
-std::optional<Message> Agent::Prepare(const ToolCall& call, size_t index, uint64_t step,
-                                      const EventFn& on_event,
+std::optional<Message> Agent::Prepare(const ToolCall& call, std::shared_ptr<const tools::Tool> tool,
+                                      size_t index, uint64_t step, const EventFn& on_event,
                                       const std::shared_ptr<CancelToken>& cancel, Pending* p) {
   AgentEvent start;
   start.kind = AgentEvent::Kind::kToolStart;
@@ -207,7 +207,6 @@ std::optional<Message> Agent::Prepare(const ToolCall& call, size_t index, uint64
     return ToolMessage(call, BoundResult(ErrorText(status, message), config_.max_result_bytes));
   };
 
-  std::shared_ptr<const tools::Tool> tool = registry_.Find(call.name);
   if (!tool) {
     return refuse("unknown_tool", "there is no tool named \"" + call.name.substr(0, 100) + "\"");
   }
@@ -491,7 +490,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
         }
       }
       Pending p;
-      if (auto refused = Prepare(call, i, t.s.steps, on_event, cancel, &p)) {
+      if (auto refused = Prepare(call, found, i, t.s.steps, on_event, cancel, &p)) {
         results[i] = std::move(*refused);
       } else {
         batch.push_back(std::move(p));

@@ -133,10 +133,11 @@ class Agent {
   class Workers;
   using EventFn = std::function<void(const AgentEvent&)>;
   void Audit(nlohmann::json record);
-  // On the loop's thread: the tool, the policy, the arguments and the approval. A refused
-  // call comes back as its result message; an accepted one fills `pending`.
-  std::optional<Message> Prepare(const ToolCall& call, size_t index, uint64_t step,
-                                 const EventFn& on_event,
+  // On the loop's thread: the tool (`tool`, looked up once by the caller; null when there
+  // is none), the policy, the arguments and the approval. A refused call comes back as its
+  // result message; an accepted one fills `pending`.
+  std::optional<Message> Prepare(const ToolCall& call, std::shared_ptr<const tools::Tool> tool,
+                                 size_t index, uint64_t step, const EventFn& on_event,
                                  const std::shared_ptr<CancelToken>& cancel, Pending* pending);
   // Runs the calls at once, each on its own thread, with fuel and time capped by what is
   // left of the session's budget (the fuel shared out between them).
