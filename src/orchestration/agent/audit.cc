@@ -99,7 +99,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
   if (fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot open audit log " + path));
   // Walk the chain to its end: the tail must be intact to continue it.
   std::ifstream in(path, std::ios::binary);
-  std::string line, prev = kGenesisHash;
+  std::string line, prev = kGenesisHash, prev_of_last = kGenesisHash;
   uint64_t seq = 0;
   uint64_t good_bytes = 0;
   while (std::getline(in, line)) {
@@ -119,9 +119,23 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
                        "audit log " + path + " is broken at record " + std::to_string(seq + 1) +
                            ": " + why + " (run moat audit verify, then move it aside)");
     }
+    prev_of_last = prev;
     prev = hash;
     ++seq;
     good_bytes += line.size() + 1;
+  }
+  // The head must be current before the next append, or a crash in that append would
+  // leave it two records behind. A new log gets one; a head one record behind (a crash
+  // between a record and its head) is brought up to date. Anything else is left for
+  // moat audit verify to name.
+  auto head = ReadHead(path);
+  bool fresh = !head && seq == 0;
+  bool lagging = head && head->seq + 1 == seq && head->hash == prev_of_last;
+  if (fresh || lagging) {
+    if (auto s = WriteHead(path, {seq, prev}); !s) {
+      close(fd);
+      return s.error();
+    }
   }
   return std::unique_ptr<AuditLog>(new AuditLog(path, fd, seq, prev));
 }
