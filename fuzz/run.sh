@@ -17,9 +17,10 @@ OUT=build-fuzz
 rm -rf $OUT/crashes
 mkdir -p $OUT/corpus $OUT/crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc -I/usr/src/wasm2c -DMOAT_DEFAULT_TRANSLATOR=\"build/moat-translator\" \
-  fuzz/wasm_pipeline_fuzz.cc src/execution/module_pipeline.cc src/execution/host_imports.cc \
-  src/execution/limits.cc /usr/lib/x86_64-linux-gnu/libwabt.a -o $OUT/wasm_pipeline_fuzz
+  -Isrc -I/usr/src/wasm2c \
+  fuzz/wasm_pipeline_fuzz.cc src/execution/module_pipeline.cc src/execution/compile_step.cc \
+  src/base/units.cc src/execution/host_imports.cc src/execution/limits.cc \
+  /usr/lib/x86_64-linux-gnu/libwabt.a -o $OUT/wasm_pipeline_fuzz
 cp build/guests/*.wasm fuzz/regressions/*.bin $OUT/corpus/ 2>/dev/null || true
 
 $OUT/wasm_pipeline_fuzz -fork=1 -ignore_crashes=1 -seed="$SEED" -max_total_time="$SECS" -max_len=262144 \

@@ -12,12 +12,15 @@ OUT=build-fuzz
 mkdir -p $OUT/egress-corpus $OUT/egress-crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Isrc fuzz/egress_fuzz.cc src/execution/net/egress.cc src/execution/net/ip.cc \
-  src/execution/net/secret_store.cc src/base/fs.cc -o $OUT/egress_fuzz \
+  src/execution/net/secret_store.cc src/execution/net/leak_scan.cc src/base/fs.cc \
+  src/base/json_text.cc -o $OUT/egress_fuzz \
   $(pkg-config --libs libcurl libidn2) -lcrypto
 i=0
 for u in 'http://127.1/' 'http://0x7f.1/' 'http://2130706433/' 'http://[::ffff:127.0.0.1]/' \
          'http://a@b/' 'http://bücher.example./x/../y?q' 'https://*.example.com/v1' \
-         'http://[64:ff9b::a9fe:a9fe]:8080/' '10.0.0.0/8' 'fd00::/8' 'http://a\@b/'; do
+         'http://[64:ff9b::a9fe:a9fe]:8080/' '10.0.0.0/8' 'fd00::/8' 'http://a\@b/' \
+         '..;/admin' '%252e%252e/x' 'x%00.json' '%c0%ae%c0%ae/' \
+         '{"a":"\u0030\u0031234567&#56;9abcdef"}' 'p%40ss+w%2Frd%2B%3D%3F%26%2541'; do
   printf '%s' "$u" > $OUT/egress-corpus/seed$i
   i=$((i + 1))
 done

@@ -12,7 +12,7 @@ SEED=${2:-0}
 OUT=build-fuzz
 mkdir -p $OUT/json-schema-corpus $OUT/json-schema-crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc fuzz/json_schema_fuzz.cc src/orchestration/tools/json_schema.cc \
+  -Isrc fuzz/json_schema_fuzz.cc src/orchestration/tools/json_schema.cc src/base/json_text.cc \
   -o $OUT/json_schema_fuzz
 SUITE=/usr/share/json-schema-test-suite/tests/draft7
 if [ -d $SUITE ] && command -v python3 >/dev/null; then

@@ -11,7 +11,8 @@ SEED=${2:-0}
 OUT=build-fuzz
 mkdir -p $OUT/wire-corpus $OUT/wire-crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc fuzz/wire_fuzz.cc src/orchestration/agent/wire.cc -o $OUT/wire_fuzz
+  -Isrc fuzz/wire_fuzz.cc src/orchestration/agent/wire.cc src/base/json_text.cc \
+  -o $OUT/wire_fuzz
 printf 'data: {"choices":[{"index":0,"delta":{"content":"caf\xc3\xa9","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{\\"a\\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}\r\n\r\ndata: [DONE]\n\n' \
   > $OUT/wire-corpus/openai
 printf 'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":5}}}\n\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f"}}\n\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}\n\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":2}}\n\ndata: {"type":"message_stop"}\n\n' \

@@ -26,12 +26,13 @@ step $MOAT run $G/uses_simd.wasm
 step $MOAT cache ls
 
 echo; echo "The agent: a model's turns (scripted, offline) with moat's tools, on a copy of"
-echo "examples/workspace under its policy (.moat/policy.json). It reads and greps, then tries"
-echo "what a prompt injection would: read .env, ask the cloud metadata service for credentials,"
-echo "run an endless script twice; then writes its report."
+echo "examples/workspace under its policy (.moat/policy.json, named with --policy: a policy"
+echo "you name is yours; a workspace's own one widens nothing until you trust it). It reads"
+echo "and greps, then tries what a prompt injection would: read .env, ask the cloud metadata"
+echo "service for credentials, run an endless script twice; then writes its report."
 WS=$(mktemp -d /tmp/moat-demo-XXXXXX)
 cp -r examples/workspace/. "$WS"
-step $MOAT chat --workspace "$WS" --approve all "Summarise the open work into report.md"
+step $MOAT chat --workspace "$WS" --policy "$WS/.moat/policy.json" --approve all "Summarise the open work into report.md"
 step cat "$WS/report.md"
 step $MOAT audit verify "$WS/.moat/audit.jsonl"
 rm -rf "$WS"

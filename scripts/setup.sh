@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # rustc with its wasm32-wasi std for the Rust test guest), and the libraries moat links.
 # Nothing else is needed; see README for what each is for.
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config git
   wabt
   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 libclang-rt-16-dev
   libc++-16-dev-wasm32 libc++abi-16-dev-wasm32

@@ -215,48 +215,86 @@ TEST_F(AgentTest, PolicyDecisionsAndApprovals) {
   EXPECT_EQ(test::Slurp(ws_ + "/c.txt"), "2");
 }
 
-TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndRevocable) {
+TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndWorkspaceAndRevocable) {
   AlwaysApprover counting;
-  std::string file = ws_ + "-approvals.json";
-  auto run = [&] {
+  std::string file = ws_ + "-state/approvals.json";
+  auto run = [&](const std::string& workspace) {
     auto p = Script({{{"tool_calls", {Call("write_file", {{"path", "b.txt"}, {"content", "1"}})}}},
                      {{"text", "done"}}});
     AgentConfig c;
     c.model = "scripted";
-    c.workspace = ws_;
+    c.workspace = workspace;
     c.approvals_file = file;
     Policy policy;  // the agent keeps a reference: it must outlive the run
     Agent agent(*p, Tools(), policy, counting, nullptr, c);
     std::vector<Message> h;
     return agent.Run(h, "go", nullptr, nullptr);
   };
-  EXPECT_EQ(run().stop, StopKind::kCompleted);
+  EXPECT_EQ(run(ws_).stop, StopKind::kCompleted);
   EXPECT_EQ(counting.asked, 1);
-  EXPECT_EQ(run().stop, StopKind::kCompleted);  // a new session: remembered
+  EXPECT_EQ(run(ws_).stop, StopKind::kCompleted);  // a new session: remembered
   EXPECT_EQ(counting.asked, 1);
-  auto store = ApprovalStore::Load(file);
+  auto store = ApprovalStore::Load(file, ws_);
   ASSERT_TRUE(store.ok()) << store.error().message;
   ASSERT_EQ(store->all().size(), 1u);
   EXPECT_EQ(store->all()[0].tool, "write_file");
-  EXPECT_EQ(store->all()[0].module_sha256, Tools().Find("write_file")->sha256);
-  // Bound to the module: another digest is asked about again.
-  ApprovalStore other;
-  other.Add("write_file", std::string(64, 'a'));
-  ASSERT_TRUE(other.Save(file).ok());
-  run();
+  EXPECT_EQ(store->all()[0].tool_digest, Tools().Find("write_file")->digest);
+  // Kept in the given store, keyed by workspace: nothing in the workspace itself, and
+  // another workspace is asked about.
+  EXPECT_NE(access((ws_ + "/.moat/approvals.json").c_str(), F_OK), 0);
+  std::string other_ws = ws_ + "-other";
+  ASSERT_EQ(system(("mkdir -p " + other_ws).c_str()), 0);
+  EXPECT_EQ(ApprovalStore::Load(file, other_ws)->all().size(), 0u);
+  run(other_ws);
   EXPECT_EQ(counting.asked, 2);
-  // Revoked: asked again.
-  store = ApprovalStore::Load(file);
-  EXPECT_TRUE(store->Remove("write_file"));
-  ASSERT_TRUE(store->Save(file).ok());
-  run();
+  EXPECT_EQ(ApprovalStore::Load(file, ws_)->all().size(), 1u);
+  // Bound to the module: another digest is asked about again.
+  ASSERT_TRUE(ApprovalStore::Grant(file, ws_, "write_file", std::string(64, 'a')).ok());
+  run(ws_);
   EXPECT_EQ(counting.asked, 3);
-  // A malformed file grants nothing.
-  std::ofstream(file, std::ios::trunc) << "{\"approvals\": 7}";
-  EXPECT_FALSE(ApprovalStore::Load(file).ok());
-  run();
+  // Revoked: asked again.
+  auto revoked = ApprovalStore::Revoke(file, ws_, "write_file");
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_TRUE(*revoked);
+  EXPECT_FALSE(*ApprovalStore::Revoke(file, ws_, "write_file"));
+  run(ws_);
   EXPECT_EQ(counting.asked, 4);
-  unlink(file.c_str());
+  // A malformed file grants nothing.
+  std::ofstream(file, std::ios::trunc) << "{\"workspaces\": 7}";
+  EXPECT_FALSE(ApprovalStore::Load(file, ws_).ok());
+  run(ws_);
+  EXPECT_EQ(counting.asked, 5);
+  EXPECT_EQ(system(("rm -rf " + other_ws + " " + ws_ + "-state").c_str()), 0);
+}
+
+// Processes that answer "always" at the same moment keep every answer (each change is
+// read-modify-write under the store's lock).
+TEST(ApprovalStoreTest, ConcurrentGrantsAreAllKept) {
+  std::string dir = test::TempDir("approvals-race");
+  std::string file = dir + "/approvals.json";
+  constexpr int kWriters = 8, kEach = 10;
+  std::vector<pid_t> pids;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int i = 0; i < kEach; ++i) {
+        std::string tool = "t" + std::to_string(w) + "_" + std::to_string(i);
+        if (!ApprovalStore::Grant(file, "/ws", tool, std::string(64, 'c')).ok()) _exit(3);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  auto store = ApprovalStore::Load(file, "/ws");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(store->all().size(), static_cast<size_t>(kWriters * kEach));
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
 }
 
 TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {
@@ -322,6 +360,81 @@ TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {
   EXPECT_EQ(s.stop, StopKind::kWallTime) << s.message;
   EXPECT_EQ(Statuses(), std::vector<std::string>{"js:timeout"});
   EXPECT_LT(secs, 3.0);
+}
+
+// A provider that counts its calls and what it was asked, around a script.
+struct CountingProvider : Provider {
+  explicit CountingProvider(std::unique_ptr<ScriptedProvider> s) : script(std::move(s)) {}
+  std::string name() const override { return "counting"; }
+  Result<ModelTurn> Complete(const ModelRequest& r,
+                             const std::function<void(std::string_view)>& on_text,
+                             const CancelToken* cancel) override {
+    ++calls;
+    last = r;
+    return script->Complete(r, on_text, cancel);
+  }
+  std::unique_ptr<ScriptedProvider> script;
+  int calls = 0;
+  ModelRequest last;
+};
+
+// Every budget is checked before each model call and after each turn, tool calls or not;
+// the call is told what is left; the use is reported after every step; sums saturate.
+TEST_F(AgentTest, BudgetsHoldBeforeAndAfterEveryModelCall) {
+  json turns = {{{"text", "costly"}, {"usage", {{"input_tokens", 3000}, {"output_tokens", 7}}}},
+                {{"text", "again"}}};
+  CountingProvider counting(Script(turns));
+  Policy p;
+  p.budgets.input_tokens = 2500;
+  p.budgets.output_tokens = 1000;
+  p.budgets.wall_time_us = 60'000'000;
+  FixedApprover allow(true);
+  AgentConfig c;
+  c.model = "scripted";
+  c.workspace = ws_;
+  std::vector<RunSummary> reported;
+  c.on_usage = [&](const RunSummary& r) { reported.push_back(r); };
+  Agent agent(counting, Tools(), p, allow, nullptr, c);
+  std::vector<Message> h;
+  RunSummary s = agent.Run(h, "go", nullptr, nullptr);
+  EXPECT_EQ(s.stop, StopKind::kInputTokens) << s.message;  // a text-only turn, not "completed"
+  EXPECT_EQ(counting.calls, 1);
+  EXPECT_EQ(counting.last.max_output_tokens, 1000u);
+  EXPECT_GT(counting.last.timeout_us, 0u);
+  EXPECT_LE(counting.last.timeout_us, 60'000'000u);
+  ASSERT_FALSE(reported.empty());
+  EXPECT_EQ(reported.back().input_tokens, 3000u);
+  EXPECT_EQ(reported.back().steps, 1u);
+  // The next prompt is refused before the model is called.
+  s = agent.Run(h, "more", nullptr, nullptr);
+  EXPECT_EQ(s.stop, StopKind::kInputTokens) << s.message;
+  EXPECT_EQ(s.steps, 0u);
+  EXPECT_EQ(counting.calls, 1);
+  // Earlier use near the largest count saturates instead of wrapping to a fresh budget.
+  CountingProvider fresh(Script(turns));
+  Agent resumed(fresh, Tools(), Policy{}, allow, nullptr, c);
+  RunSummary huge;
+  huge.output_tokens = UINT64_MAX - 1;
+  resumed.CountEarlierUse(huge);
+  resumed.CountEarlierUse(huge);
+  EXPECT_EQ(resumed.SessionUse().output_tokens, UINT64_MAX);
+  std::vector<Message> h2;
+  s = resumed.Run(h2, "go", nullptr, nullptr);
+  EXPECT_EQ(s.stop, StopKind::kOutputTokens) << s.message;
+  EXPECT_EQ(fresh.calls, 0);
+}
+
+// A model the policy and the built-in table do not price counts at the default, with a
+// warning; the offline scripted model is free.
+TEST(AgentInputs, AnUnknownModelIsPricedAtTheConservativeDefault) {
+  Policy p;
+  EXPECT_FALSE(p.KnownPrice("some-new-model").has_value());
+  ASSERT_TRUE(p.KnownPrice("scripted").has_value());
+  EXPECT_EQ(p.KnownPrice("scripted")->input_per_mtok, 0.0);
+  EXPECT_GT(kUnknownModelPrice.input_per_mtok, 0.0);
+  EXPECT_GT(kUnknownModelPrice.output_per_mtok, 0.0);
+  p.prices["some-new-model"] = {1, 2};
+  EXPECT_EQ(p.KnownPrice("some-new-model")->output_per_mtok, 2.0);
 }
 
 TEST_F(AgentTest, TheGovernorWarnsThenStopsRepeatsAndStalls) {
@@ -415,12 +528,12 @@ TEST_F(AgentTest, BudgetsHoldForTheWholeSession) {
   resumed.CountEarlierUse(earlier);  // two earlier runs: $1.00 spent
   std::vector<Message> h2;
   RunSummary s = resumed.Run(h2, "go on", nullptr, nullptr);
-  // The turn is paid for, and the budget, already used up, stops the run before its call.
+  // The budget, already used up, stops the run before the model is called at all.
   EXPECT_EQ(s.stop, StopKind::kCost) << s.message;
-  EXPECT_EQ(s.steps, 1u);
+  EXPECT_EQ(s.steps, 0u);
   EXPECT_EQ(s.tool_calls, 0u);
-  EXPECT_EQ(resumed.SessionUse().steps, 3u);
-  EXPECT_GT(resumed.SessionUse().cost_usd, 1.0);
+  EXPECT_EQ(resumed.SessionUse().steps, 2u);
+  EXPECT_DOUBLE_EQ(resumed.SessionUse().cost_usd, 1.0);
   Policy few;
   few.budgets.steps = 2;
   auto r = Script({{{"text", "hello"}}});
@@ -452,8 +565,9 @@ TEST_F(AgentTest, EveryDecisionIsAnAuditRecordOnAValidChain) {
       EXPECT_EQ(j["arguments_sha256"].get<std::string>().size(), 64u);
     }
   }
-  EXPECT_EQ(types, (std::vector<std::string>{"run_start", "model_call", "tool_call", "model_call",
-                                             "run_end"}));
+  // A call's "tool_start" record is written before it runs, its "tool_call" after.
+  EXPECT_EQ(types, (std::vector<std::string>{"run_start", "model_call", "tool_start", "tool_call",
+                                             "model_call", "run_end"}));
   EXPECT_TRUE(VerifyAudit(log).ok) << VerifyAudit(log).why;
   unlink(log.c_str());
   unlink((log + ".head").c_str());
@@ -653,6 +767,52 @@ class AuditTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
+// Any string over 4 KiB, at any depth, is cut and named in "cut" with its size and hash, so
+// the record fits; one that still would not fit is refused whole, and nothing is written.
+TEST_F(AuditTest, LongFieldsAreCutAndARecordThatCannotFitIsRefused) {
+  auto log = AuditLog::Open(path_);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  std::string subject = "\xC3\xA9" + std::string(2 << 20, 's');  // a character at the cut
+  ASSERT_TRUE((*log)
+                  ->Append({{"type", "t"},
+                            {"call_id", std::string(kMaxAuditFieldBytes - 1, 'x') + "\xC3\xA9"},
+                            {"denials", {{{"subject", subject}}}}})
+                  .ok());
+  auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LE(lines[0].size() + 1, kMaxAuditRecordBytes);
+  json rec = json::parse(lines[0]);
+  EXPECT_EQ(rec["call_id"].get<std::string>().size(), kMaxAuditFieldBytes - 1);  // no half é
+  EXPECT_EQ(rec["denials"][0]["subject"].get<std::string>().size(), kMaxAuditFieldBytes);
+  EXPECT_EQ(rec["cut"]["denials/0/subject"]["bytes"], subject.size());
+  EXPECT_EQ(rec["cut"]["call_id"]["bytes"], kMaxAuditFieldBytes + 1);
+  EXPECT_EQ(rec["cut"]["denials/0/subject"]["sha256"].get<std::string>().size(), 64u);
+  json many = {{"type", "t"}};
+  for (int i = 0; i < 300; ++i) many["f" + std::to_string(i)] = std::string(5000, 'm');
+  auto refused = (*log)->Append(many);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kLimit);
+  EXPECT_EQ(Lines().size(), 1u);
+  AuditVerdict v = VerifyAudit(path_);
+  EXPECT_TRUE(v.ok) << v.why;
+  EXPECT_EQ(v.records, 1u);
+}
+
+// A line nested deeper than any record is refused before it is parsed and hashed.
+TEST_F(AuditTest, ADeeplyNestedLineIsNamedNotFollowed) {
+  Write(1);
+  auto lines = Lines();
+  lines.push_back("{\"seq\":2,\"x\":" + std::string(200000, '[') + std::string(200000, ']') + "}");
+  Put(lines);
+  AuditVerdict v = VerifyAudit(path_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.first_bad, 2u);
+  EXPECT_NE(v.why.find("nested deeper"), std::string::npos) << v.why;
+  auto log = AuditLog::Open(path_);
+  ASSERT_FALSE(log.ok());
+  EXPECT_NE(log.error().message.find("broken at record 2"), std::string::npos);
+}
+
 TEST_F(AuditTest, EditsDeletionsReorderingAndTruncationAreNamed) {
   Write(5);
   AuditVerdict v = VerifyAudit(path_);
@@ -731,6 +891,38 @@ TEST_F(AuditTest, AKillMidAppendLeavesAValidChain) {
     ASSERT_TRUE(v.ok) << "round " << round << ": " << v.why;
     EXPECT_GT(v.records, 0u);
   }
+}
+
+// Several processes append to one log at once (two `moat chat` in one workspace): every
+// record lands in one chain, and the head names its end.
+TEST_F(AuditTest, ConcurrentWritersKeepOneChain) {
+  Write(1);
+  constexpr int kWriters = 5, kEach = 60;
+  std::vector<pid_t> pids;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto log = AuditLog::Open(path_);
+      if (!log) _exit(3);
+      for (int i = 0; i < kEach; ++i) {
+        if (!(*log)->Append({{"type", "t"}, {"writer", w}, {"i", i}})) _exit(4);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  AuditVerdict v = VerifyAudit(path_);
+  EXPECT_TRUE(v.ok) << v.why;
+  EXPECT_EQ(v.records, 1u + kWriters * kEach);
+  // And a log that another process extended goes on from its real end.
+  Write(1);
+  EXPECT_EQ(VerifyAudit(path_).records, 2u + kWriters * kEach);
 }
 
 // --- Hostile scripts and policies ---------------------------------------------------

@@ -276,5 +276,62 @@ TEST(Cli, SecretsAreStoredPrivatelyAndNeverPrinted) {
   EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
 }
 
+// A guest can put any bytes in what it asks for: a denial's subject (here a URL) that is
+// not UTF-8 or holds terminal controls never breaks the JSON report (U+FFFD) nor reaches
+// the terminal raw in either report.
+TEST(Cli, ReportsShowHostileSubjectsSafely) {
+  std::string url = " \"http://h.example/a$(printf '\\377\\033[8mb\\302\\233c\\342\\200\\256d')\"";
+  CliResult r = Cli("run --report json " + G("http_probe") + " fetch GET" + url);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.err), "");
+  auto j = nlohmann::json::parse(r.err.substr(r.err.find('{')), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.err;
+  ASSERT_EQ(j["denied"].size(), 1u) << r.err;
+  EXPECT_EQ(j["denied"][0]["subject"],
+            "GET http://h.example/a\xEF\xBF\xBD\x1b[8mb\xC2\x9B"
+            "c\xE2\x80\xAE"
+            "d");
+
+  r = Cli("run --report text " + G("http_probe") + " fetch GET" + url);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.err), "");
+  EXPECT_NE(r.err.find("denied http_request GET http://h.example/a\\xff\\x1b[8mb\\u009bc\\u202ed: "
+                       "no network access is granted"),
+            std::string::npos)
+      << r.err;
+}
+
+// An index entry that has passed its full check holds a second line (the object's
+// fingerprint); `moat cache ls` still names the object file, and its size.
+TEST(Cli, CacheLsNamesTheObjectOfACheckedEntry) {
+  std::string dir = test::TempDir("cli-cache-ls");
+  const char* before = getenv("MOAT_CACHE_DIR");
+  std::string saved = before ? before : "";
+  setenv("MOAT_CACHE_DIR", dir.c_str(), 1);
+  ASSERT_EQ(Cli("run " + G("hello")).status, 0);
+  ASSERT_EQ(Cli("run " + G("hello")).status, 0);  // the first use since the build: hashed
+  CliResult ls = Cli("cache ls");
+  EXPECT_EQ(ls.status, 0) << ls.err;
+  std::istringstream lines(ls.out);
+  std::string header, entry, extra;
+  std::getline(lines, header);
+  std::getline(lines, entry);
+  EXPECT_FALSE(std::getline(lines, extra)) << "one line per entry:\n" << ls.out;
+  EXPECT_NE(header.find("(1 entries)"), std::string::npos) << ls.out;
+  size_t at = entry.find(dir + "/objects/");
+  ASSERT_NE(at, std::string::npos) << ls.out;
+  std::string object = entry.substr(at);
+  EXPECT_EQ(object.size(), dir.size() + 9 + 64 + 3) << "the path and nothing after it: " << entry;
+  struct stat st {};
+  EXPECT_EQ(stat(object.c_str(), &st), 0) << object;
+  EXPECT_EQ(entry.find(" 0 KiB"), std::string::npos) << entry;
+  if (before) {
+    setenv("MOAT_CACHE_DIR", saved.c_str(), 1);
+  } else {
+    unsetenv("MOAT_CACHE_DIR");
+  }
+  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+}
+
 }  // namespace
 }  // namespace moat

@@ -191,6 +191,72 @@ TEST(Egress, RulesMatchHostPortPathAndMethod) {
   EXPECT_FALSE(EgressRule::Parse("https://host", {"GET /"}).ok());
 }
 
+// Under a path prefix, nothing in the path may let a server read it as another path: path
+// parameters (Tomcat and Spring read "/api/..;/admin" as "/admin"), double encoding, NUL
+// and other encoded controls, backslashes, encoded dots and slashes, malformed escapes,
+// overlong UTF-8 and characters that Unicode normalisation turns into dots or slashes.
+TEST(Egress, APathPrefixRefusesPathsAServerCouldReadAsAnother) {
+  auto r = EgressRule::Parse("http://h.example/api");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  for (const char* path : {"/api/..;/admin",
+                           "/api/..;x=1/admin",
+                           "/api/v1;jsessionid=1",
+                           "/api/.;/admin",
+                           "/api/..%3b/admin",
+                           "/api/..%3B/admin",
+                           "/api/%252e%252e/admin",
+                           "/api/%252E./admin",
+                           "/api/%25%32%65%25%32%65/admin",
+                           "/api/%252f",
+                           "/api/%255c",
+                           "/api/x%2500",
+                           "/api/x%00",
+                           "/api/x%00.json",
+                           "/api/x%0a",
+                           "/api/x%7f",
+                           "/api/..%5cadmin",
+                           "/api/%5c..%5cadmin",
+                           "/api/%2e%2e/admin",
+                           "/api/.%2e/admin",
+                           "/api/%2E./admin",
+                           "/api/..%2fadmin",
+                           "/api/a%2Fb",
+                           "/api/%",
+                           "/api/%zz",
+                           "/api/%2",
+                           "/api/%u002e%u002e/admin",
+                           "/api/%c0%ae%c0%ae/admin",
+                           "/api/%c0%af",
+                           "/api/%e0%80%ae",
+                           "/api/%ef%bc%8e%ef%bc%8e/admin",
+                           "/api/%ef%bc%8f",
+                           "/api/%ef%bc%bc",
+                           "/api/%e2%80%a5/admin",
+                           "/api/%ff"}) {
+    std::string url = std::string("http://h.example") + path;
+    auto u = ParseUrl(url);
+    if (!u.ok()) continue;  // refused as a URL already: just as good
+    EXPECT_FALSE(r->Matches("GET", *u)) << path << " as " << u->path;
+  }
+  for (const char* path : {"/api", "/api/", "/api/v1/items", "/api/a%20b", "/api/caf%C3%A9",
+                           "/api/a.b", "/api/...", "/api/.well-known", "/api/x?q=a;b%00%252e%2f"}) {
+    EXPECT_TRUE(r->Matches("GET", U(std::string("http://h.example") + path))) << path;
+  }
+  // A literal percent sign ("%25") is refused too: after one decode it starts an escape
+  // for a server that decodes twice, whatever follows it.
+  EXPECT_FALSE(r->Matches("GET", U("http://h.example/api/50%25")));
+  // Without a path prefix the rule allows the whole host; the path is the server's.
+  auto whole = EgressRule::Parse("http://h.example");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(whole->Matches("GET", U("http://h.example/api/..;/admin")));
+  // A rule's own prefix must be plain in the same way.
+  for (const char* bad :
+       {"http://h.example/api;x", "http://h.example/a%00", "http://h.example/a%252e",
+        "http://h.example/a%3b", "http://h.example/a%", "http://h.example/%c0%ae"}) {
+    EXPECT_FALSE(EgressRule::Parse(bad).ok()) << bad;
+  }
+}
+
 TEST(Egress, PolicyDeniesByDefaultAndBlocksInternalAddresses) {
   EgressPolicy empty;
   auto why = empty.CheckUrl("GET", U("https://example.com/"));

@@ -4,8 +4,12 @@
 // redirects into private addresses; oversized, endless and trickling responses.
 #include "execution/net/http_client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -57,6 +61,15 @@ void Routes(httplib::Server& s) {
     r.status = std::atoi(q.get_param_value("code").c_str());
     r.set_header("Location", q.get_param_value("to"));
   });
+  s.Get("/api/redirect", [](const httplib::Request& q, httplib::Response& r) {
+    r.status = 302;
+    r.set_header("Location", q.get_param_value("to"));
+  });
+  s.Get("/codings", [](const httplib::Request& q, httplib::Response& r) {
+    r.set_content("ae=" + q.get_header_value("Accept-Encoding") +
+                      " te=" + q.get_header_value("TE") + " " + std::string(200, 'x'),
+                  "text/plain");
+  });
   s.Get("/loop", [](const httplib::Request& q, httplib::Response& r) {
     int n = std::atoi(q.get_param_value("n").c_str());
     r.status = 302;
@@ -78,6 +91,56 @@ void Routes(httplib::Server& s) {
     });
   });
 }
+
+// A server that answers every connection with one fixed response, for what cpp-httplib
+// will not send (transfer codings, content codings nobody knows).
+class CannedServer {
+ public:
+  explicit CannedServer(std::string response) : response_(std::move(response)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd_, 8) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedServer() {
+    shutdown(fd_, SHUT_RDWR);  // ends the accept below
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    for (;;) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      for (size_t at = 0; at < response_.size();) {
+        ssize_t n = write(c, response_.data() + at, response_.size() - at);
+        if (n <= 0) break;
+        at += static_cast<size_t>(n);
+      }
+      close(c);
+    }
+  }
+
+  std::string response_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
 
 class HttpClientTest : public ::testing::Test {
  protected:
@@ -309,6 +372,98 @@ TEST_F(HttpClientTest, MalformedRequestsAreRefused) {
   q.body = "";
   q.url = "http://user@svc.test:" + std::to_string(port_) + "/echo";
   EXPECT_EQ(HttpFetch(ctx_, q, {}).error().code, ErrorCode::kInvalidArgument);
+}
+
+// What a guest asks for cannot change the form of the body it gets back: moat asks for the
+// identity coding, decodes a coding the server uses anyway, and refuses a response it
+// cannot decode, so the body it scans for secrets is the body the server meant.
+TEST_F(HttpClientTest, ResponsesComeBackDecodedOrNotAtAll) {
+  HttpRequest q;
+  q.url = base_ + "/codings";
+  q.headers = {{"Accept-Encoding", "gzip, br"}, {"TE", "gzip"}};
+  auto r = HttpFetch(ctx_, q, {});
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(r->body, "ae=identity te= " + std::string(200, 'x'));
+  // A server that compresses anyway (cpp-httplib does when asked): decoded, and the
+  // headers no longer claim a coding.
+  httplib::Client plain("127.0.0.1", port_);
+  plain.set_decompress(false);
+  auto compressed = plain.Get("/codings", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(compressed);
+  ASSERT_EQ(compressed->get_header_value("Content-Encoding"), "gzip");  // the server would
+  auto canned = [&](const std::string& head, const std::string& body) {
+    CannedServer server("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n" +
+                        head + "\r\n" + body);
+    EgressPolicy p;
+    p.rules.push_back(*EgressRule::Parse("http://svc.test:" + std::to_string(server.port())));
+    p.granted_networks.push_back(*Cidr::Parse("127.0.0.1/32"));
+    HttpContext c = ctx_;
+    c.policy = &p;
+    HttpRequest get;
+    get.url = "http://svc.test:" + std::to_string(server.port()) + "/";
+    return HttpFetch(c, get, {});
+  };
+  // The same gzip bytes from a server that sends them whatever was asked.
+  auto gz = canned("Content-Encoding: gzip\r\nContent-Length: " +
+                       std::to_string(compressed->body.size()) + "\r\n",
+                   compressed->body);
+  ASSERT_TRUE(gz.ok()) << Why(gz);
+  EXPECT_EQ(gz->body, "ae=gzip te= " + std::string(200, 'x'));
+  for (const auto& [k, v] : gz->headers) EXPECT_NE(k, "content-encoding");
+  // A content coding moat cannot decode, and a transfer coding other than chunked.
+  auto unknown = canned("Content-Encoding: x-private\r\nContent-Length: 5\r\n", "abcde");
+  ASSERT_FALSE(unknown.ok()) << unknown->body;
+  EXPECT_EQ(unknown.error().code, ErrorCode::kDenied) << Why(unknown);
+  auto transfer = canned("Transfer-Encoding: gzip, chunked\r\n", "5\r\nabcde\r\n0\r\n\r\n");
+  ASSERT_FALSE(transfer.ok()) << transfer->body;
+  EXPECT_EQ(transfer.error().code, ErrorCode::kDenied) << Why(transfer);
+}
+
+// Part of a response from a host a secret is bound to could hold part of a reflected
+// value, too short to recognise; pieces would add up to it. Checked at every hop.
+TEST_F(HttpClientTest, NoRangeFromAHostASecretIsBoundTo) {
+  Secret s{"TOKEN", "tok-0123456789abcdef", {"svc.test"}, {}};
+  std::vector<Secret> secrets = {s};
+  ctx_.secrets = &secrets;
+  HttpRequest q;
+  q.url = base_ + "/hello";
+  for (const char* h : {"Range", "range", "If-Range"}) {
+    q.headers = {{h, "bytes=0-4"}};
+    auto r = HttpFetch(ctx_, q, {});
+    ASSERT_FALSE(r.ok()) << h;
+    EXPECT_EQ(r.error().code, ErrorCode::kDenied);
+    EXPECT_NE(Why(r).find("Range"), std::string::npos) << Why(r);
+  }
+  // Into the bound host by a redirect from one it is not bound to.
+  resolver_.Set("other.test", {{"127.0.0.1"}});
+  std::string other = "http://other.test:" + std::to_string(port_);
+  policy_.rules.push_back(*EgressRule::Parse(other));
+  q.url = other + "/redirect?to=" + Enc(base_ + "/hello");
+  q.headers = {{"Range", "bytes=0-4"}};
+  auto r = HttpFetch(ctx_, q, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kDenied) << Why(r);
+  // A host no secret is bound to answers ranges as usual.
+  q.url = other + "/hello";
+  r = HttpFetch(ctx_, q, {});
+  ASSERT_TRUE(r.ok()) << Why(r);
+  EXPECT_EQ(r->status, 206);
+  EXPECT_EQ(r->body, "hello");
+}
+
+// A redirect inside a path prefix is checked like the first request: a server cannot
+// send the client where the rule would not let it go by itself.
+TEST_F(HttpClientTest, ARedirectCannotLeaveAPathPrefix) {
+  EgressPolicy p;
+  p.rules.push_back(*EgressRule::Parse(base_ + "/api"));
+  p.granted_networks.push_back(*Cidr::Parse("127.0.0.1/32"));
+  ctx_.policy = &p;
+  for (const std::string to : {"/api/..;/hello", "/api/%2e%2e/hello", "/api/%252e%252e/hello",
+                               "/api/x%00", "/api/..%5chello", "/hello"}) {
+    auto r = Get("/api/redirect?to=" + Enc(to));
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.error().code, ErrorCode::kDenied) << to << ": " << Why(r);
+  }
 }
 
 // HTTPS against a self-signed certificate made for the test (the test's CA file is the

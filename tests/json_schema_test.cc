@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -484,6 +485,107 @@ TEST(JsonSchemaHostile, HugeFlatInstances) {
   EXPECT_TRUE(s.Validate(big).ok());
   big.push_back(-1);
   EXPECT_EQ(s.Validate(big).error().message, "/1000000: must be >= 0");
+}
+
+// A chain of `levels` $defs, each applying the next twice to the same value (allOf of two
+// $refs): applying the first naively costs 2^levels steps.
+json DoublingChain(int levels) {
+  json defs = json::object();
+  for (int i = 0; i < levels; ++i) {
+    std::string next = "#/$defs/l" + std::to_string(i + 1);
+    defs["l" + std::to_string(i)] = {{"allOf", {{{"$ref", next}}, {{"$ref", next}}}}};
+  }
+  defs["l" + std::to_string(levels)] = {{"type", "object"}};
+  return {{"$defs", defs}, {"$ref", "#/$defs/l0"}};
+}
+
+TEST(JsonSchemaHostile, ExponentialRefChainsAreRefusedAtCompile) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string e = CompileError(DoublingChain(40));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_NE(e.find("would take more than 10000 subschema steps"), std::string::npos) << e;
+  EXPECT_EQ(e.substr(0, 15), "schema at /$def") << e;
+  // The same shape through anyOf, oneOf, not and if/then/else.
+  json defs = json::object();
+  for (int i = 0; i < 40; ++i) {
+    json next = {{"$ref", "#/$defs/l" + std::to_string(i + 1)}};
+    defs["l" + std::to_string(i)] = i % 3 == 0   ? json{{"anyOf", {{{"not", next}}, next}}}
+                                    : i % 3 == 1 ? json{{"if", next}, {"then", next}}
+                                                 : json{{"oneOf", {next, {{"allOf", {next}}}}}};
+  }
+  defs["l40"] = true;
+  e = CompileError(json{{"$defs", defs}, {"$ref", "#/$defs/l0"}});
+  EXPECT_NE(e.find("would take more than 10000 subschema steps"), std::string::npos) << e;
+  // A short chain is fine, and validates.
+  auto small = JsonSchema::Compile(DoublingChain(8));
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  EXPECT_TRUE(small->Validate(json::object()).ok());
+  EXPECT_EQ(small->Validate(json(1)).error().message, "/: expected object, got number");
+}
+
+TEST(JsonSchemaHostile, ValidationStopsAtItsStepBudget) {
+  // Each level applies the next one twice, but to a property: Compile() sees a cheap
+  // schema; a value nested 40 levels deep would take 2^40 steps.
+  json defs = json::object();
+  for (int i = 0; i < 40; ++i) {
+    std::string n = std::to_string(i);
+    defs["l" + n] = {{"allOf", {{{"$ref", "#/$defs/p" + n}}, {{"$ref", "#/$defs/p" + n}}}}};
+    defs["p" + n] = {{"properties", {{"x", {{"$ref", "#/$defs/l" + std::to_string(i + 1)}}}}}};
+  }
+  defs["l40"] = {{"type", "integer"}};
+  auto s = JsonSchema::Compile(json{{"$defs", defs}, {"$ref", "#/$defs/l0"}});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  json value = 1;
+  for (int i = 0; i < 40; ++i) value = json{{"x", value}};
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = s->Validate(value);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("validation needs more than 4000000 steps (the limit)"),
+            std::string::npos)
+      << st.error().message;
+  // The limit fails closed inside "not" too.
+  auto negated = JsonSchema::Compile(json{{"$defs", defs}, {"not", {{"$ref", "#/$defs/l0"}}}});
+  ASSERT_TRUE(negated.ok());
+  EXPECT_FALSE(negated->Validate(value).ok());
+  // A shallow value is cheap.
+  json shallow = 1;
+  for (int i = 0; i < 10; ++i) shallow = json{{"x", shallow}};
+  EXPECT_TRUE(s->Validate(shallow).ok());
+}
+
+TEST(JsonSchemaHostile, PatternMatchesCountAgainstTheBudget) {
+  // Every item is matched against the heaviest admitted pattern, twice per level of a
+  // short chain: cheap in subschemas, expensive in matching.
+  json defs = json::object();
+  for (int i = 0; i < 6; ++i) {
+    std::string next = "#/$defs/l" + std::to_string(i + 1);
+    defs["l" + std::to_string(i)] = {{"allOf", {{{"$ref", next}}, {{"$ref", next}}}}};
+  }
+  defs["l6"] = {{"pattern", "(.{0,30}){0,30}x"}};
+  auto s = JsonSchema::Compile(
+      json{{"type", "array"}, {"items", {{"$ref", "#/$defs/l0"}}}, {"$defs", defs}});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  json items = json::array();
+  for (int i = 0; i < 1000; ++i) items.push_back(std::string(4000, 'a') + "x");
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = s->Validate(items);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("(the limit)"), std::string::npos) << st.error().message;
+}
+
+TEST(JsonSchemaHostile, ValidationCanBeCancelled) {
+  auto s = MustCompile(R"({"type":"array","items":{"type":"integer"}})");
+  json big = json::array();
+  for (int i = 0; i < 100000; ++i) big.push_back(i);
+  std::atomic<bool> cancel{false};
+  EXPECT_TRUE(s.Validate(big, &cancel).ok());
+  cancel = true;
+  auto st = s.Validate(big, &cancel);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("validation cancelled"), std::string::npos)
+      << st.error().message;
 }
 
 // ---- The official JSON-Schema-Test-Suite ------------------------------------------------

@@ -1,5 +1,7 @@
 // CompactJson (src/base/json_text.h): the same text as nlohmann's dump() for every valid
 // value, and an error naming the place of a string that is not UTF-8 where dump() throws.
+// ParseJson: nlohmann's value for JSON text, and a refusal for text nested deeper than
+// kMaxJsonDepth, whatever brackets hide in strings.
 #include "base/json_text.h"
 
 #include <gtest/gtest.h>
@@ -121,6 +123,71 @@ TEST(JsonText, ValidMultibyteAtTheEdges) {
     ASSERT_TRUE(text.ok()) << text.error().message;
     EXPECT_EQ(*text, v.dump());
   }
+}
+
+std::string Nested(size_t depth, const std::string& open = "[", const std::string& close = "]",
+                   const std::string& inner = "1") {
+  std::string s;
+  for (size_t i = 0; i < depth; ++i) s += open;
+  s += inner;
+  for (size_t i = 0; i < depth; ++i) s += close;
+  return s;
+}
+
+TEST(ParseJson, ReadsWhatNlohmannReads) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    json v = RandomValue(rng, 0);
+    auto got = ParseJson(v.dump());
+    ASSERT_TRUE(got.ok()) << v.dump() << ": " << got.error().message;
+    EXPECT_EQ(*got, v);
+  }
+  for (const char* bad : {"", "{", "[1,]", "{\"a\":1} x", "\"\xff\"", "nul", "[1]]"}) {
+    auto got = ParseJson(bad);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_EQ(got.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(got.error().message, "not valid JSON") << bad;
+  }
+}
+
+TEST(ParseJson, DepthUpToTheLimitOnly) {
+  auto at = ParseJson(Nested(kMaxJsonDepth));
+  ASSERT_TRUE(at.ok()) << at.error().message;
+  at = ParseJson(Nested(kMaxJsonDepth / 2, "{\"k\":[", "]}"));
+  ASSERT_TRUE(at.ok()) << at.error().message;
+  for (const std::string& deep :
+       {Nested(kMaxJsonDepth + 1), Nested(kMaxJsonDepth / 2 + 1, "{\"k\":[", "]}"), Nested(300000),
+        Nested(60000, "{\"a\":", "}"),
+        // unbalanced: the parser would refuse it too, but only after building it
+        std::string(1'000'000, '[')}) {
+    auto got = ParseJson(deep);
+    ASSERT_FALSE(got.ok()) << deep.size();
+    EXPECT_EQ(got.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(got.error().message.rfind(
+                  "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (at byte ", 0),
+              0u)
+        << got.error().message;
+  }
+  // The offset is that of the bracket one level too deep.
+  auto got = ParseJson(Nested(kMaxJsonDepth + 1));
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.error().message.find("(at byte " + std::to_string(kMaxJsonDepth) + ")"),
+            std::string::npos)
+      << got.error().message;
+}
+
+TEST(ParseJson, BracketsInStringsAreText) {
+  // Brackets and escaped quotes inside strings open nothing.
+  std::string many(100000, '[');
+  auto got = ParseJson("{\"s\":\"" + many + "\\\"" + many + "\\\\\",\"t\":[\"]]]]\"]}");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ((*got)["s"].get<std::string>().size(), 2 * many.size() + 2);
+  // An escaped quote does not end the string: the brackets after it are still text.
+  got = ParseJson("[\"\\\"" + many + "\"]");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  // A string at the deepest level still counts the levels around it.
+  got = ParseJson(Nested(kMaxJsonDepth + 1, "[", "]", "\"[[\""));
+  EXPECT_FALSE(got.ok());
 }
 
 }  // namespace

@@ -3,12 +3,22 @@
 // pieces cut inside characters and tokens: the turn, the request they received, retries
 // on 429 and 5xx with Retry-After, errors that are not retried, malformed and cut
 // streams, cancellation mid-stream; and the agent loop on top of a provider.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -421,7 +431,7 @@ TEST_F(ProviderTest, MoatChatUsesANamedProviderFromTheConfigFile) {
   EXPECT_EQ(r.status, 4) << r.out << r.err;  // the budget or the governor ends it
   EXPECT_EQ(headers_.find("Authorization")->second, "Bearer fake-key-789");
   EXPECT_EQ(json::parse(bodies_.at(0))["model"], "m-cfg");
-  // The configured price counts (an unknown model is otherwise free).
+  // The configured price counts (instead of the default for a model without a known price).
   EXPECT_NE(r.out.find("-- "), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("$0.0000"), std::string::npos) << r.out;
   // $MOAT_CONFIG finds it too; a broken file is a usage error naming it.
@@ -459,6 +469,499 @@ TEST_F(ProviderTest, CtrlCStopsTheModelsStreamInMoatChat) {
   EXPECT_NE(r.out.find("-- cancelled"), std::string::npos) << r.out;
   EXPECT_EQ(test::Cli("audit verify " + ws + "/.moat/audit.jsonl").status, 0);
   EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+}
+
+// --- Budgets against a hostile provider, through moat chat ------------------------------
+
+// An OpenAI-compatible server on loopback whose answer to its n-th request (from 1)
+// `answer` writes; a handler may wait (Hold) until the test ends. Counts requests.
+class BudgetServer {
+ public:
+  using Answer = std::function<void(int n, httplib::Response&)>;
+  explicit BudgetServer(Answer answer) : answer_(std::move(answer)) {
+    auto handler = [this](const httplib::Request& q, httplib::Response& r) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_body_ = q.body;
+      }
+      answer_(++requests_, r);
+    };
+    server_.Post("/v1/chat/completions", handler);
+    server_.Post("/v1/messages", handler);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    net::WaitRunning(server_);
+  }
+  ~BudgetServer() {
+    released_ = true;
+    server_.stop();
+    thread_.join();
+  }
+  // Waits up to `ms` (less once the test ends) before answering.
+  void Hold(int ms) {
+    for (int i = 0; i < ms / 20 && !released_; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  int requests() const { return requests_; }
+  std::string Flags(const std::string& ws) const {
+    return "chat --provider openai --model m-1 --base-url http://127.0.0.1:" +
+           std::to_string(port_) + "/v1 --workspace " + ws + " --audit none --approve none ";
+  }
+  int port() const { return port_; }
+  json LastBody() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return json::parse(last_body_, nullptr, false);
+  }
+
+ private:
+  Answer answer_;
+  std::mutex mu_;
+  std::string last_body_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::atomic<bool> released_{false};
+};
+
+// A text-only turn; `usage` (the object's fields as the server writes them) is left out
+// when null.
+std::string TextTurn(const std::string& text, const json& usage) {
+  std::string s = OpenAiChunk({{"role", "assistant"}, {"content", text}});
+  s += OpenAiChunk(json::object(), "stop");
+  if (!usage.is_null()) {
+    s += "data: " + json({{"choices", json::array()}, {"usage", usage}}).dump() + "\n\n";
+  }
+  return s + "data: [DONE]\n\n";
+}
+
+std::string ToolTurn(const json& usage) {
+  std::string s = OpenAiChunk(
+      {{"role", "assistant"},
+       {"tool_calls",
+        {{{"index", 0},
+          {"id", "call_1"},
+          {"type", "function"},
+          {"function", {{"name", "read_file"}, {"arguments", "{\"path\":\"a.txt\"}"}}}}}}});
+  s += OpenAiChunk(json::object(), "tool_calls");
+  s += "data: " + json({{"choices", json::array()}, {"usage", usage}}).dump() + "\n\n";
+  return s + "data: [DONE]\n\n";
+}
+
+class BudgetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ws_ = test::TempDir("budget-ws");
+    user_ = ws_ + "-user";
+    ASSERT_EQ(system(("mkdir -p " + ws_ + "/.moat && echo hello > " + ws_ + "/a.txt").c_str()), 0);
+    setenv("XDG_CONFIG_HOME", (user_ + "/config").c_str(), 1);
+    setenv("XDG_STATE_HOME", (user_ + "/state").c_str(), 1);
+  }
+  void TearDown() override {
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("XDG_STATE_HOME");
+    EXPECT_EQ(system(("rm -rf " + ws_ + " " + user_).c_str()), 0);
+  }
+  void Policy(const std::string& text) {
+    std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << text;
+  }
+  // The session a run printed ("-- session ID").
+  static std::string SessionOf(const std::string& out) {
+    size_t at = out.rfind("-- session ");
+    return at == std::string::npos ? "" : out.substr(at + 11, 12);
+  }
+  std::string ws_, user_;
+};
+
+// A text-only turn costing $10 against a $0.001 budget ends the run with the cost stop
+// (not "completed"); a resumed session and a second prompt are refused before any call.
+TEST_F(BudgetTest, ATextOnlyTurnPastABudgetStopsTheRunAndNothingIsCalledAfter) {
+  BudgetServer server([](int, httplib::Response& r) {
+    Stream(r, TextTurn("expensive", {{"prompt_tokens", 5000}, {"completion_tokens", 5000}}), 64);
+  });
+  Policy(R"({"budgets": {"cost_usd": 0.001},
+             "prices": {"m-1": {"input_per_mtok": 1000, "output_per_mtok": 1000}}})");
+  test::CliResult r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_cost: the cost budget of $0.001 is used up"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(server.requests(), 1);
+  std::string id = SessionOf(r.out);
+  ASSERT_EQ(id.size(), 12u) << r.out;
+  r = test::Cli(server.Flags(ws_) + "--session " + id + " again");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_cost"), std::string::npos) << r.out;
+  EXPECT_EQ(server.requests(), 1);  // refused before calling the model
+  // Prompts on stdin: the first one spends the budget, the second calls nothing.
+  r = test::Cli(server.Flags(ws_), "printf 'one\\ntwo\\n'");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_EQ(server.requests(), 2);
+}
+
+// A model without a known price is counted at the conservative default, with a warning:
+// 400k input tokens at $15 per million pass the default $5 budget.
+TEST_F(BudgetTest, AnUnknownModelIsNeverFree) {
+  BudgetServer server([](int, httplib::Response& r) {
+    Stream(r, TextTurn("hi", {{"prompt_tokens", 400000}, {"completion_tokens", 20}}), 64);
+  });
+  test::CliResult r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("no price is known for the model \"m-1\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-- budget_cost"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("$6.0015"), std::string::npos) << r.out;
+}
+
+// Usage counts: negative, fractional or text is a provider error naming the count; a
+// missing one is estimated (never 0); the largest count saturates, in the run and in the
+// session store, instead of wrapping.
+TEST_F(BudgetTest, UsageIsValidatedEstimatedAndSaturated) {
+  json usage;
+  BudgetServer server(
+      [&usage](int, httplib::Response& r) { Stream(r, TextTurn("hi", usage), 64); });
+  for (const json& bad : {json(-5), json(1.5), json("12"), json(true)}) {
+    usage = {{"prompt_tokens", 10}, {"completion_tokens", bad}};
+    test::CliResult r = test::Cli(server.Flags(ws_) + "go");
+    EXPECT_EQ(r.status, 1) << bad << r.out << r.err;
+    EXPECT_NE(r.out.find("invalid usage count completion_tokens"), std::string::npos) << r.out;
+  }
+  // No usage at all: the request (system prompt, tool list) is far more than 50 tokens.
+  Policy(R"({"budgets": {"input_tokens": 50}})");
+  usage = nullptr;
+  test::CliResult r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_input_tokens"), std::string::npos) << r.out;
+  usage = {{"completion_tokens", 3}};  // only the input is missing
+  r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_input_tokens"), std::string::npos) << r.out;
+
+  Policy("{}");
+  usage = {{"prompt_tokens", 1}, {"completion_tokens", UINT64_MAX}};
+  r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_output_tokens"), std::string::npos) << r.out;
+  std::string id = SessionOf(r.out);
+  ASSERT_EQ(id.size(), 12u) << r.out;
+  int before = server.requests();
+  usage = {{"prompt_tokens", 1}, {"completion_tokens", 1}};
+  r = test::Cli(server.Flags(ws_) + "--session " + id + " again");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_output_tokens"), std::string::npos) << r.out;
+  EXPECT_EQ(server.requests(), before);
+}
+
+// A model call is bounded by the wall time left: a server that takes 8 s to answer is cut
+// at the 2 s budget.
+TEST_F(BudgetTest, TheWallTimeBudgetCutsASlowModelCall) {
+  BudgetServer* self = nullptr;
+  BudgetServer server([&self](int, httplib::Response& r) {
+    self->Hold(8000);
+    Stream(r, TextTurn("late", {{"prompt_tokens", 1}, {"completion_tokens", 1}}), 64);
+  });
+  self = &server;
+  Policy(R"({"budgets": {"wall_time": "2s"}})");
+  test::CliResult r = test::Cli(server.Flags(ws_) + "go");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_wall_time"), std::string::npos) << r.out;
+  EXPECT_LT(r.ms, 6000);
+  EXPECT_EQ(server.requests(), 1);  // not retried past the deadline
+}
+
+// Anthropic: cached input tokens count as input, a bad count is an error, and the request
+// asks for no more output tokens than the budgets leave.
+TEST_F(BudgetTest, AnthropicUsageCountsCachedInputAndAsksOnlyForWhatIsLeft) {
+  json start_usage;
+  BudgetServer server([&start_usage](int, httplib::Response& r) {
+    std::string s = AnthropicEvent("message_start", {{"message", {{"usage", start_usage}}}});
+    s += AnthropicEvent("content_block_start",
+                        {{"index", 0}, {"content_block", {{"type", "text"}, {"text", "hi"}}}});
+    s += AnthropicEvent("message_delta", {{"delta", {{"stop_reason", "end_turn"}}},
+                                          {"usage", {{"output_tokens", 7}}}});
+    s += AnthropicEvent("message_stop", json::object());
+    Stream(r, s, 16);
+  });
+  HttpProviderConfig c;
+  c.kind = HttpProviderConfig::Kind::kAnthropic;
+  c.base_url = "http://127.0.0.1:" + std::to_string(server.port());
+  c.api_key = "k";
+  HttpProvider p(c, net::MakeStreamingHttp());
+  ModelRequest q;
+  q.model = "claude-x";
+  q.messages = {{Message::Role::kUser, "hi", {}, {}, {}}};
+  q.max_output_tokens = 100;
+  q.timeout_us = 20'000'000;
+  start_usage = {{"input_tokens", 10},
+                 {"cache_read_input_tokens", 1000},
+                 {"cache_creation_input_tokens", 50},
+                 {"output_tokens", 1}};
+  auto turn = p.Complete(q, nullptr, nullptr);
+  ASSERT_TRUE(turn.ok()) << turn.error().message;
+  EXPECT_EQ(turn->usage.input_tokens, 1060u);
+  EXPECT_EQ(turn->usage.output_tokens, 7u);
+  EXPECT_EQ(server.LastBody()["max_tokens"], 100);
+  start_usage = {{"input_tokens", 10}, {"cache_read_input_tokens", -3}};
+  turn = p.Complete(q, nullptr, nullptr);
+  ASSERT_FALSE(turn.ok());
+  EXPECT_NE(turn.error().message.find("invalid usage count cache_read_input_tokens"),
+            std::string::npos)
+      << turn.error().message;
+  // No usage at all: estimated from the bytes, never 0.
+  start_usage = json::object();
+  turn = p.Complete(q, nullptr, nullptr);
+  ASSERT_TRUE(turn.ok()) << turn.error().message;
+  EXPECT_GT(turn->usage.input_tokens, 0u);
+}
+
+// `kill -9` after a model call: what it used is in the session store, so a resumed
+// session goes on from it (600 + 600 input tokens pass a budget of 1000).
+TEST_F(BudgetTest, UsageOfAKilledChatIsStillCounted) {
+  BudgetServer* self = nullptr;
+  BudgetServer server([&self](int n, httplib::Response& r) {
+    if (n == 2) self->Hold(60000);  // the run's second call: killed while it waits
+    if (n == 1) {
+      Stream(r, ToolTurn({{"prompt_tokens", 600}, {"completion_tokens", 5}}), 64);
+    } else {
+      Stream(r, TextTurn("done", {{"prompt_tokens", 600}, {"completion_tokens", 5}}), 64);
+    }
+  });
+  self = &server;
+  Policy(R"({"budgets": {"input_tokens": 1000},
+             "prices": {"m-1": {"input_per_mtok": 1, "output_per_mtok": 1}}})");
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/v1";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(MOAT_BINARY, "moat", "chat", "--provider", "openai", "--model", "m-1", "--base-url",
+          url.c_str(), "--workspace", ws_.c_str(), "--audit", "none", "--approve", "none", "go",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && server.requests() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(server.requests(), 2);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  test::CliResult ls = test::Cli("sessions --workspace " + ws_ + " ls");
+  ASSERT_EQ(ls.status, 0) << ls.err;
+  std::string id = ls.out.substr(0, 12);
+  test::CliResult r = test::Cli(server.Flags(ws_) + "--session " + id + " 'go on'");
+  EXPECT_EQ(r.status, 4) << r.out << r.err;
+  EXPECT_NE(r.out.find("-- budget_input_tokens"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-- session so far: 3 steps, 1 tool calls"), std::string::npos) << r.out;
+}
+
+// --- A hostile provider's size ----------------------------------------------------------
+
+// A provider on loopback that streams `total` bytes of one generated answer, made of
+// `piece(i)` repeated (generated as it goes: the server holds none of it).
+class FloodServer {
+ public:
+  FloodServer(std::function<std::string(size_t)> piece, uint64_t total)
+      : piece_(std::move(piece)), total_(total) {
+    auto handler = [this](const httplib::Request&, httplib::Response& r) {
+      ++requests_;
+      r.set_chunked_content_provider("text/event-stream",
+                                     [this](size_t offset, httplib::DataSink& sink) {
+                                       if (offset >= total_ || stopped_) {
+                                         sink.done();
+                                         return true;
+                                       }
+                                       std::string p = piece_(n_++);
+                                       sent_ += p.size();
+                                       return sink.write(p.data(), p.size());
+                                     });
+    };
+    server_.Post("/v1/chat/completions", handler);
+    server_.Post("/v1/messages", handler);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    net::WaitRunning(server_);
+  }
+  ~FloodServer() {
+    stopped_ = true;
+    server_.stop();
+    thread_.join();
+  }
+  HttpProvider Provider(bool anthropic) const {
+    HttpProviderConfig c;
+    c.kind = anthropic ? HttpProviderConfig::Kind::kAnthropic : HttpProviderConfig::Kind::kOpenAi;
+    c.base_url = "http://127.0.0.1:" + std::to_string(port_) + (anthropic ? "" : "/v1");
+    c.backoff_us = 1000;
+    return HttpProvider(c, net::MakeStreamingHttp());
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int requests() const { return requests_; }
+  uint64_t sent() const { return sent_; }
+
+ private:
+  std::function<std::string(size_t)> piece_;
+  uint64_t total_;
+  std::atomic<size_t> n_{0};
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<int> requests_{0};
+  std::atomic<bool> stopped_{false};
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+const std::string kFloodText(64 * 1024, 'x');
+
+std::string TextDelta(bool anthropic, size_t i) {
+  if (!anthropic) return OpenAiChunk({{"content", kFloodText}});
+  if (i == 0) return AnthropicEvent("message_start", {{"message", json::object()}});
+  if (i == 1) {
+    return AnthropicEvent("content_block_start",
+                          {{"index", 0}, {"content_block", {{"type", "text"}}}});
+  }
+  return AnthropicEvent("content_block_delta",
+                        {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", kFloodText}}}});
+}
+
+// 200 MiB of text deltas (each event well under the 4 MiB event limit) end the call at
+// the turn's text limit, without a retry.
+TEST(ProviderLimits, AFloodOfTextEndsTheCallAtTheTurnsLimit) {
+  for (bool anthropic : {false, true}) {
+    FloodServer server([&](size_t i) { return TextDelta(anthropic, i); }, 200ull << 20);
+    HttpProvider p = server.Provider(anthropic);
+    uint64_t streamed = 0;
+    auto t = p.Complete(
+        ModelRequest{}, [&](std::string_view s) { streamed += s.size(); }, nullptr);
+    ASSERT_FALSE(t.ok()) << anthropic;
+    EXPECT_EQ(t.error().code, ErrorCode::kLimit);
+    EXPECT_NE(t.error().message.find("is too large: the turn's text is larger than 8 MiB"),
+              std::string::npos)
+        << t.error().message;
+    EXPECT_LE(streamed, 8u << 20);
+    EXPECT_EQ(server.requests(), 1);
+    EXPECT_LT(server.sent(), 64ull << 20) << "the transfer stopped at the limit";
+  }
+}
+
+// Keep-alive comments and events the decoder skips count towards the stream's limit.
+TEST(ProviderLimits, AnEndlessStreamOfNothingEndsAtTheStreamLimit) {
+  const std::string comment = ":" + std::string(64 * 1024, ' ') + "\n";
+  FloodServer server([&](size_t) { return comment; }, 200ull << 20);
+  HttpProvider p = server.Provider(false);
+  auto t = p.Complete(ModelRequest{}, nullptr, nullptr);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("the stream is larger than 64 MiB (the limit)"),
+            std::string::npos)
+      << t.error().message;
+  EXPECT_EQ(server.requests(), 1);
+}
+
+// A body whose content coding decodes to nothing (gzip of empty stored blocks) is bounded
+// as received: the decoded limits alone would never see it.
+TEST(ProviderLimits, ACompressedBodyIsBoundedAsReceived) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 8), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::atomic<int> requests{0};
+  std::atomic<uint64_t> sent{0};
+  std::thread server([&] {
+    // gzip header, then empty non-final stored blocks (5 bytes each, decoding to nothing).
+    std::string nothing;
+    for (int i = 0; i < 13000; ++i) nothing += std::string("\x00\x00\x00\xff\xff", 5);
+    const std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+        "Connection: close\r\n\r\n" +
+        std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10);
+    for (;;) {
+      pollfd pfd{listener, POLLIN, 0};
+      if (poll(&pfd, 1, 3000) <= 0) return;  // no further attempt
+      int c = accept(listener, nullptr, nullptr);
+      if (c < 0) return;
+      ++requests;
+      char buf[65536];
+      (void)!read(c, buf, sizeof buf);  // the request (not looked at)
+      bool ok =
+          send(c, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size());
+      for (uint64_t total = 0; ok && total < (200ull << 20); total += nothing.size()) {
+        ok = send(c, nothing.data(), nothing.size(), MSG_NOSIGNAL) > 0;
+        if (ok) sent += nothing.size();
+      }
+      close(c);
+    }
+  });
+  HttpProviderConfig c;
+  c.base_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1";
+  c.backoff_us = 1000;
+  HttpProvider p(c, net::MakeStreamingHttp());
+  auto t = p.Complete(ModelRequest{}, nullptr, nullptr);
+  server.join();
+  close(listener);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kLimit);
+  EXPECT_NE(t.error().message.find("the response is larger than 64 MiB as received (the limit)"),
+            std::string::npos)
+      << t.error().message;
+  EXPECT_EQ(requests.load(), 1) << "not retried";
+  EXPECT_LT(sent.load(), 100ull << 20);
+}
+
+// Through the real binary: `moat chat` against a provider that streams 200 MiB of text
+// stops with a clear provider error, and its memory stays bounded.
+TEST(ProviderLimits, MoatChatStaysSmallAgainstAFloodOfText) {
+  FloodServer server([](size_t i) { return TextDelta(false, i); }, 200ull << 20);
+  std::string ws = test::TempDir("provider-flood-ws");
+  ASSERT_EQ(system(("mkdir -p " + ws).c_str()), 0);
+  std::string out_file = ws + ".out";
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(null, 2);
+    execl(MOAT_BINARY, "moat", "chat", "--provider", "openai", "--model", "m-1", "--base-url",
+          server.url().c_str(), "--workspace", ws.c_str(), "--audit", "none", "--approve", "none",
+          "go", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  pid_t done = 0;
+  while ((done = wait4(pid, &status, WNOHANG, &usage)) == 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (done != pid) {
+    kill(pid, SIGKILL);
+    wait4(pid, &status, 0, &usage);
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  long peak_kib = usage.ru_maxrss;
+  printf("moat chat against 200 MiB of text: %.1f s, peak RSS %ld KiB\n", secs, peak_kib);
+  ASSERT_EQ(done, pid) << "still running after 120 s";
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  // The last line of a long answer: the provider error and the limit.
+  std::string printed = test::Slurp(out_file);
+  std::string tail = printed.substr(printed.size() > 4096 ? printed.size() - 4096 : 0);
+  EXPECT_NE(tail.find("-- provider_error: openai: the answer from openai is too large: the "
+                      "turn's text is larger than 8 MiB (the limit)"),
+            std::string::npos)
+      << tail.substr(tail.size() > 300 ? tail.size() - 300 : 0);
+  EXPECT_LT(peak_kib, 150L * 1024) << "peak RSS";
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_EQ(system(("rm -rf " + ws + " " + out_file).c_str()), 0);
 }
 
 }  // namespace

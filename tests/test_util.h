@@ -176,4 +176,55 @@ inline CliResult InterruptCli(const std::vector<std::string>& args, const std::s
   return r;
 }
 
+// Where `s` holds something a terminal could act on, or "" when it holds none: a C0
+// control other than \n and \t, DEL, a C1 control (raw or as UTF-8), a bidi control
+// (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) or bytes that are not UTF-8.
+// `allowed` (e.g. "\x1b[0m", written by moat itself) is skipped wherever it occurs.
+inline std::string RawControlAt(const std::string& s, const std::string& allowed = "") {
+  auto at = [&](size_t i, const char* what) {  // with its surroundings, printable
+    std::string ctx;
+    for (char ch : s.substr(i >= 20 ? i - 20 : 0, 40)) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(ch));
+      ctx += ch >= 0x20 && ch < 0x7f ? std::string(1, ch) : std::string(buf);
+    }
+    return std::string(what) + " at byte " + std::to_string(i) + ": ..." + ctx + "...";
+  };
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    if (!allowed.empty() && s.compare(i, allowed.size(), allowed) == 0) {
+      i += allowed.size();
+      continue;
+    }
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return at(i, "control");
+      ++i;
+      continue;
+    }
+    size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4
+                                          : 0;
+    if (len == 0 || i + len > n) return at(i, "not UTF-8");
+    uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return at(i, "not UTF-8");
+      cp = cp << 6 | (p[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return at(i, "not UTF-8");
+    }
+    if (cp <= 0x9F) return at(i, "C1 control");
+    if (cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+        (cp >= 0x2066 && cp <= 0x2069)) {
+      return at(i, "bidi control");
+    }
+    i += len;
+  }
+  return "";
+}
+
 }  // namespace moat::test

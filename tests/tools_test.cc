@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/sha256.h"
 #include "orchestration/tools/manifest.h"
 #include "orchestration/tools/registry.h"
@@ -483,6 +485,428 @@ TEST(ToolsCli, WatchPrintsOneEventPerChange) {
   kill(pid, SIGTERM);
   for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i) usleep(100'000);
   EXPECT_NE(kill(pid, 0), 0) << "watch stops on SIGTERM";
+  fs::remove_all(dir);
+}
+
+// `moat tools watch` prints one JSON object per line whatever bytes a file name in the
+// folder holds: not UTF-8 (U+FFFD in the event) or terminal controls (JSON escapes).
+TEST(ToolsCli, WatchEventsStayJsonWhateverAFileIsCalled) {
+  std::string dir = test::TempDir("tools-watch-bytes");
+  fs::create_directories(dir + "/ext");
+  Put(dir + "/ext/bad\xff\x1b[8m\xC2\x9B.wasm", std::string("garbage"));
+  std::string out = dir + "/events.jsonl";
+  std::string cmd = std::string(MOAT_BINARY) + " tools watch --tools-dir " + dir + "/ext >" + out +
+                    " 2>" + dir + "/err & echo $!";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  int pid = 0;
+  ASSERT_EQ(fscanf(p, "%d", &pid), 1);
+  pclose(p);
+  for (int i = 0; i < 400 && test::Slurp(out).find("watching") == std::string::npos; ++i) {
+    usleep(100'000);
+  }
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i) usleep(100'000);
+  std::string text = test::Slurp(out);
+  EXPECT_EQ(test::RawControlAt(text + test::Slurp(dir + "/err")), "") << text;
+  std::istringstream lines(text);
+  std::string line;
+  bool rejected = false, watching = false;
+  while (std::getline(lines, line)) {
+    json e = json::parse(line, nullptr, false);
+    ASSERT_FALSE(e.is_discarded()) << "not one JSON object per line: " << line;
+    watching = watching || e.value("event", "") == "watching";
+    if (e.value("event", "") == "tool_rejected") {
+      rejected = e["path"] == dir + "/ext/bad\xEF\xBF\xBD\x1b[8m\xC2\x9B.wasm";
+    }
+  }
+  EXPECT_TRUE(watching) << text << test::Slurp(dir + "/err");
+  EXPECT_TRUE(rejected) << text;
+  fs::remove_all(dir);
+}
+
+// A tool's output may hold any bytes: `moat call` prints a valid JSON result for output
+// that is not UTF-8 (invalid bytes become U+FFFD) instead of aborting, and terminal
+// controls in a result reach the terminal only as JSON escapes.
+TEST(ToolsCli, CallPrintsAResultWhateverBytesTheToolWrote) {
+  std::string dir = test::TempDir("tools-bytes");
+  fs::create_directories(dir + "/ext");
+  Put(dir + "/ext/probe.wasm", Packed(kProbeManifest));
+  std::string flags = " --tools-dir " + dir + "/ext";
+  const std::string kReplacement = "\xEF\xBF\xBD";
+
+  test::CliResult r = test::Cli("call probe --args '{\"mode\":\"badutf8\"}'" + flags);
+  EXPECT_EQ(r.status, 1) << r.err;
+  json j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+  EXPECT_EQ(j["error"]["code"], "tool_failed");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("bad " + kReplacement), std::string::npos)
+      << r.out;
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+
+  r = test::Cli("call probe --args '{\"mode\":\"badout\"}'" + flags);
+  EXPECT_EQ(r.status, 1) << r.err;
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+  EXPECT_EQ(j["error"]["code"], "bad_tool_output");
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+
+  r = test::Cli("call probe --args '{\"mode\":\"escapes\"}'" + flags);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["error"]["code"],
+            "\x1b[8mhidden\xC2\x9B"
+            "2J")
+      << "the same value, escaped";
+  EXPECT_NE(r.out.find("\\u009b2J"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\\u202eevil"), std::string::npos) << r.out;
+  fs::remove_all(dir);
+}
+
+// A result nested deeper than moat reads JSON (kMaxJsonDepth) is bad_tool_output, like
+// any other broken result; 300,000 levels once took the host down by recursion.
+TEST(ToolsCli, AResultNestedTooDeeplyIsBadToolOutput) {
+  std::string dir = test::TempDir("tools-deep");
+  fs::create_directories(dir + "/ext");
+  Put(dir + "/ext/probe.wasm", Packed(kProbeManifest));
+  std::string flags = " --tools-dir " + dir + "/ext";
+
+  test::CliResult r = test::Cli("call probe --args '{\"mode\":\"deep\"}'" + flags);
+  EXPECT_EQ(r.status, 1) << r.err;
+  json j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out.substr(0, 500) << r.err;
+  EXPECT_EQ(j["error"]["code"], "bad_tool_output");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("nested deeper than"), std::string::npos)
+      << r.out.substr(0, 500);
+  // At the limit a result is still a result.
+  r = test::Cli("call probe --args '{\"mode\":\"deep\",\"n\":" + std::to_string(kMaxJsonDepth - 1) +
+                "}'" + flags);
+  EXPECT_EQ(r.status, 0) << r.err;
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out.substr(0, 500);
+  EXPECT_EQ(j["ok"], true) << r.out.substr(0, 500);
+  // Arguments nested as deeply are refused before the tool runs.
+  Put(dir + "/args.json", "{\"a\":" + std::string(60000, '[') + std::string(60000, ']') + "}");
+  r = test::Cli("call probe --args-file " + dir + "/args.json" + flags);
+  EXPECT_EQ(r.status, 1) << r.err;
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out.substr(0, 500) << r.err;
+  EXPECT_EQ(j["error"]["code"], "invalid_arguments");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("nested deeper than"), std::string::npos)
+      << r.out.substr(0, 500);
+  fs::remove_all(dir);
+}
+
+// Manifest text (a version, a description, a rejected name) reaches the terminal escaped,
+// in `moat tools list` and its --json form and in `moat tools inspect`.
+TEST(ToolsCli, ManifestTextIsEscapedInListings) {
+  std::string dir = test::TempDir("tools-esc");
+  fs::create_directories(dir + "/ext");
+  json m = json::parse(kProbeManifest);
+  m["version"] = "1.0\x1b[8m";
+  m["description"] =
+      "Looks harmless\x1b]8;;http://evil/\x1b\\link\xC2\x9B"
+      "2J \xE2\x80\xAEgnp.exe";
+  Put(dir + "/ext/probe.wasm", Packed(m.dump()));
+  m["name"] = "bad\x1b[2Jname";
+  Put(dir + "/ext/bad.wasm", Packed(m.dump()));
+  std::string flags = " --tools-dir " + dir + "/ext";
+
+  test::CliResult r = test::Cli("tools list" + flags);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+  EXPECT_NE(r.out.find("1.0\\x1b[8m"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Looks harmless\\x1b]8;;http://evil/\\x1b\\link\\u009b2J \\u202egnp"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("bad\\x1b[2Jname"), std::string::npos) << r.err;
+
+  r = test::Cli("tools list --json" + flags);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+  bool found = false;
+  for (const json& t : json::parse(r.out)) {
+    if (t["name"] == "probe") found = t["description"] == m["description"];
+  }
+  EXPECT_TRUE(found) << r.out;
+
+  r = test::Cli("tools inspect probe" + flags);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(test::RawControlAt(r.out + r.err), "");
+  EXPECT_EQ(json::parse(r.out)["version"], "1.0\x1b[8m");
+  fs::remove_all(dir);
+}
+
+// ---- the tool folders under hostile changes ----
+
+// `moat ARGS` under timeout(1): status 124 when it had to be killed after 20 s.
+test::CliResult Bounded(const std::string& args) {
+  std::string base = "/tmp/moat-bounded-" + std::to_string(getpid());
+  std::string cmd = "</dev/null timeout -s KILL 20 " + std::string(MOAT_BINARY) + " " + args +
+                    " >" + base + ".out 2>" + base + ".err";
+  int rc = system(cmd.c_str());
+  test::CliResult r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  if (WIFSIGNALED(rc) || r.status == 137) r.status = 124;
+  r.out = test::Slurp(base + ".out");
+  r.err = test::Slurp(base + ".err");
+  unlink((base + ".out").c_str());
+  unlink((base + ".err").c_str());
+  return r;
+}
+
+// One file per name: `tools add` of a name another file declares is refused naming that
+// file; two files declaring one name make it unavailable (neither serves), and `tools
+// remove` refuses to guess which to delete.
+TEST(ToolsCli, OneFilePerToolName) {
+  std::string dir = test::TempDir("tools-dup");
+  fs::create_directories(dir + "/ext");
+  std::string flags = " --tools-dir " + dir + "/ext";
+  Put(dir + "/ext/other.wasm", Packed(kProbeManifest));
+  json v2 = json::parse(kProbeManifest);
+  v2["version"] = "2.0.0";
+  Put(dir + "/probe.wasm", Packed(v2.dump()));
+
+  test::CliResult add = test::Cli("tools add " + dir + "/probe.wasm" + flags);
+  EXPECT_NE(add.status, 0) << add.out;
+  EXPECT_EQ(add.out.find("added"), std::string::npos) << add.out;
+  EXPECT_NE(add.err.find(dir + "/ext/other.wasm"), std::string::npos) << add.err;
+  EXPECT_FALSE(fs::exists(dir + "/ext/probe.wasm"));
+  test::CliResult call = test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags);
+  EXPECT_EQ(call.status, 0) << call.out << call.err;
+
+  // A second file declaring the name (not through `tools add`): neither serves.
+  Put(dir + "/ext/probe.wasm", Packed(v2.dump()));
+  call = test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags);
+  EXPECT_EQ(call.status, 1);
+  json j = json::parse(call.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << call.out;
+  EXPECT_EQ(j["error"]["code"], "tool_unavailable") << call.out;
+  std::string msg = j["error"]["message"];
+  EXPECT_NE(msg.find(dir + "/ext/other.wasm"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(dir + "/ext/probe.wasm"), std::string::npos) << msg;
+  test::CliResult list = test::Cli("tools list --json" + flags);
+  for (const json& t : json::parse(list.out)) EXPECT_NE(t["name"], "probe") << list.out;
+  EXPECT_NE(list.err.find(dir + "/ext/other.wasm"), std::string::npos) << list.err;
+
+  test::CliResult rm = test::Cli("tools remove probe" + flags);
+  EXPECT_NE(rm.status, 0);
+  EXPECT_NE(rm.err.find(dir + "/ext/other.wasm"), std::string::npos) << rm.err;
+  EXPECT_TRUE(fs::exists(dir + "/ext/other.wasm"));
+  EXPECT_TRUE(fs::exists(dir + "/ext/probe.wasm"));
+
+  // Once one goes, the other serves, and `tools remove` removes that one.
+  fs::remove(dir + "/ext/other.wasm");
+  call = test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags);
+  EXPECT_EQ(call.status, 0) << call.out << call.err;
+  // Adding a new version of the same tool under its own file name still works.
+  add = test::Cli("tools add " + dir + "/probe.wasm" + flags);
+  EXPECT_EQ(add.status, 0) << add.err;
+  // A file of another tool at NAME.wasm is not overwritten.
+  Put(dir + "/ext/probe.wasm", Packed(WithName(kProbeManifest, "third")));
+  add = test::Cli("tools add " + dir + "/probe.wasm" + flags);
+  EXPECT_NE(add.status, 0);
+  EXPECT_NE(add.err.find("holds tool third"), std::string::npos) << add.err;
+  EXPECT_EQ(test::Cli("tools remove third" + flags).status, 0);
+  EXPECT_FALSE(fs::exists(dir + "/ext/probe.wasm"));
+  fs::remove_all(dir);
+}
+
+// A FIFO where moat reads a manifest, a module or its approvals makes the command fail at
+// once naming it, never wait for a writer.
+TEST(ToolsCli, AFifoNeverBlocksAReader) {
+  std::string dir = test::TempDir("tools-fifo");
+  fs::create_directories(dir + "/ext");
+  std::string flags = " --tools-dir " + dir + "/ext";
+  fs::copy_file(test::Guest("contract_probe"), dir + "/ext/probe.wasm");
+  ASSERT_EQ(mkfifo((dir + "/ext/probe.manifest.json").c_str(), 0600), 0);
+  ASSERT_EQ(mkfifo((dir + "/ext/pipe.wasm").c_str(), 0600), 0);
+
+  test::CliResult r = Bounded("tools list" + flags);
+  EXPECT_EQ(r.status, 0) << "tools list hung or failed: " << r.err;
+  EXPECT_NE(r.err.find(dir + "/ext/probe.manifest.json: not a regular file"), std::string::npos)
+      << r.err;
+  r = Bounded("call probe" + flags);
+  EXPECT_EQ(r.status, 1) << "call hung: " << r.err;
+  EXPECT_NE(r.err.find(dir + "/ext/probe.manifest.json"), std::string::npos) << r.err;
+  r = Bounded("tools inspect " + dir + "/ext/probe.wasm");
+  EXPECT_EQ(r.status, 1) << r.err;
+
+  // The standing approvals, in the state folder.
+  fs::create_directories(dir + "/state/moat");
+  ASSERT_EQ(mkfifo((dir + "/state/moat/approvals.json").c_str(), 0600), 0);
+  setenv("XDG_STATE_HOME", (dir + "/state").c_str(), 1);
+  r = Bounded("approvals ls");
+  unsetenv("XDG_STATE_HOME");
+  EXPECT_NE(r.status, 124) << "approvals ls hung";
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find(dir + "/state/moat/approvals.json"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+// Tools are loaded only from folders and files no other user can change: a folder or a
+// module writable by others, or a module or manifest owned by another user, is refused
+// with a message naming it.
+TEST(ToolsCli, ToolFilesOthersCanChangeAreRefused) {
+  std::string dir = test::TempDir("tools-owner");
+  fs::create_directories(dir + "/ext");
+  std::string flags = " --tools-dir " + dir + "/ext";
+  Put(dir + "/ext/probe.wasm", Packed(kProbeManifest));
+  auto refused = [&](const std::string& what, const std::string& expect) {
+    test::CliResult r = test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags);
+    EXPECT_EQ(r.status, 1) << what;
+    EXPECT_EQ(json::parse(r.out, nullptr, false).value("ok", true), false) << what << r.out;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << what << ": " << r.err;
+  };
+  ASSERT_EQ(test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags).status, 0);
+
+  chmod((dir + "/ext").c_str(), 0777);
+  refused("world-writable folder", dir + "/ext can be written by others");
+  chmod((dir + "/ext").c_str(), 0775);
+  refused("group-writable folder", dir + "/ext can be written by others");
+  chmod((dir + "/ext").c_str(), 0755);
+
+  chmod((dir + "/ext/probe.wasm").c_str(), 0666);
+  refused("world-writable module", dir + "/ext/probe.wasm can be written by others");
+  chmod((dir + "/ext/probe.wasm").c_str(), 0644);
+
+  // Another user's files (the test runs as root, or as a user who can give files away).
+  if (chown((dir + "/ext/probe.wasm").c_str(), 65534, 65534) == 0) {
+    refused("module of another user", dir + "/ext/probe.wasm belongs to another user");
+    ASSERT_EQ(chown((dir + "/ext/probe.wasm").c_str(), getuid(), getgid()), 0);
+    fs::copy_file(test::Guest("contract_probe"), dir + "/ext/plain.wasm");
+    Put(dir + "/ext/plain.manifest.json", WithName(kProbeManifest, "plain"));
+    ASSERT_EQ(chown((dir + "/ext/plain.manifest.json").c_str(), 65534, 65534), 0);
+    test::CliResult r = test::Cli("call plain" + flags);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find(dir + "/ext/plain.manifest.json belongs to another user"),
+              std::string::npos)
+        << r.err;
+  } else {
+    GTEST_LOG_(INFO) << "cannot chown here: the other-user cases were not run";
+  }
+  EXPECT_EQ(test::Cli("call probe --args '{\"mode\":\"echo\"}'" + flags).status, 0);
+  fs::remove_all(dir);
+}
+
+// `moat ARGS` killed after `seconds` (status -1 then), so a hang fails the test instead
+// of stalling it.
+test::CliResult BoundedCli(const std::string& args, int seconds) {
+  std::string base = test::TempDir("bounded-cli");
+  std::string cmd = "</dev/null timeout -s KILL " + std::to_string(seconds) + " " MOAT_BINARY " " +
+                    args + " >" + base + ".out 2>" + base + ".err";
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = system(cmd.c_str());
+  test::CliResult r;
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.status = WIFEXITED(rc) && WEXITSTATUS(rc) != 137 ? WEXITSTATUS(rc) : -1;
+  r.out = test::Slurp(base + ".out");
+  r.err = test::Slurp(base + ".err");
+  fs::remove(base + ".out");
+  fs::remove(base + ".err");
+  return r;
+}
+
+// A schema whose subschemas apply one another many times over (allOf of two $refs per
+// level, 40 levels: 2^40 applications) cannot hang `moat call`: a manifest whose schema
+// is that costly on any one value is refused when the tool loads, and a schema that gets
+// there only through the value (the same chain through a property, with a value nested 40
+// levels deep) stops at the validation budget with invalid_arguments naming the limit.
+TEST(ToolsCli, ExponentialSchemasFailFast) {
+  std::string dir = test::TempDir("tools-schema-bomb");
+  fs::create_directories(dir + "/ext");
+  json chain = json::object();
+  json via_property = json::object();
+  for (int i = 0; i < 40; ++i) {
+    std::string n = std::to_string(i), next = std::to_string(i + 1);
+    chain["l" + n] = {{"allOf", {{{"$ref", "#/$defs/l" + next}}, {{"$ref", "#/$defs/l" + next}}}}};
+    via_property["l" + n] = {{"allOf", {{{"$ref", "#/$defs/p" + n}}, {{"$ref", "#/$defs/p" + n}}}}};
+    via_property["p" + n] = {{"properties", {{"x", {{"$ref", "#/$defs/l" + next}}}}}};
+  }
+  chain["l40"] = {{"type", "object"}};
+  via_property["l40"] = {{"type", "integer"}};
+  json m = json::parse(kProbeManifest);
+  m["name"] = "bomb";
+  m["arguments"] = {{"type", "object"}, {"$defs", chain}, {"$ref", "#/$defs/l0"}};
+  Put(dir + "/ext/bomb.wasm", Packed(m.dump()));
+  m["name"] = "deep";
+  m["arguments"] = {{"type", "object"}, {"$defs", via_property}, {"$ref", "#/$defs/l0"}};
+  Put(dir + "/ext/deep.wasm", Packed(m.dump()));
+  std::string flags = " --tools-dir " + dir + "/ext";
+
+  test::CliResult r = BoundedCli("call bomb --args '{}'" + flags, 60);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_LT(r.ms, 20000);
+  json j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_TRUE(j["error"]["code"] == "unknown_tool" || j["error"]["code"] == "tool_unavailable")
+      << r.out;
+  EXPECT_NE((r.out + r.err).find("would take more than 10000 subschema steps"), std::string::npos)
+      << r.out << r.err;
+  r = BoundedCli("tools list" + flags, 60);
+  EXPECT_NE(r.err.find("would take more than 10000 subschema steps"), std::string::npos) << r.err;
+
+  json value = 1;
+  for (int i = 0; i < 40; ++i) value = json{{"x", value}};
+  r = BoundedCli("call deep --args '" + value.dump() + "'" + flags, 60);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_LT(r.ms, 20000);
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j["error"]["code"], "invalid_arguments") << r.out;
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("steps (the limit)"), std::string::npos)
+      << r.out;
+  // The same tool with a shallow value runs.
+  value = 1;
+  for (int i = 0; i < 5; ++i) value = json{{"x", value}};
+  r = BoundedCli("call deep --args '" + value.dump() + "'" + flags, 60);
+  j = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_NE(j["error"]["code"], "invalid_arguments") << r.out;
+  fs::remove_all(dir);
+}
+
+// Attack: editing a sidecar NAME.manifest.json widened a tool (read -> write, secrets,
+// limits) while its --pin still passed and its "always" approval still answered. The
+// digest that pins and approvals bind covers the manifest in force.
+TEST(ToolsCli, APinCoversTheManifestInForce) {
+  std::string dir = test::TempDir("tools-pin");
+  fs::create_directories(dir + "/ext");
+  std::string flags = " --tools-dir " + dir + "/ext";
+  Put(dir + "/ext/plain.wasm", test::GuestBytes("contract_probe"));
+  Put(dir + "/ext/plain.manifest.json", WithName(kProbeManifest, "plain"));
+  test::CliResult inspect = test::Cli("tools inspect plain" + flags);
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  json j = json::parse(inspect.out);
+  std::string digest = j["digest"], module = j["module"]["sha256"];
+  EXPECT_EQ(digest.size(), 64u);
+  EXPECT_NE(digest, module) << "a sidecar manifest is part of the digest";
+  std::string call = "call plain --args '{\"mode\":\"echo\"}'" + flags + " --pin plain=";
+  test::CliResult r = test::Cli(call + digest);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(test::Cli(call + module).status, 0) << "the module's digest alone pins nothing";
+
+  // Widened beside the module: the pin no longer passes.
+  json wider = json::parse(WithName(kProbeManifest, "plain"));
+  wider["capabilities"]["filesystem"] = "write";
+  Put(dir + "/ext/plain.manifest.json", wider.dump());
+  r = test::Cli(call + digest);
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE((r.out + r.err).find("pinned"), std::string::npos) << r.out << r.err;
+  json list = json::parse(test::Cli("tools list --json" + flags).out);
+  ASSERT_EQ(list.size() > 0, true);
+  for (const json& t : list) {
+    if (t["name"] == "plain") EXPECT_NE(t["digest"], digest);
+  }
+
+  // A packed tool's manifest is in its module: its digest is the module's sha256.
+  fs::remove(dir + "/ext/plain.wasm");
+  fs::remove(dir + "/ext/plain.manifest.json");
+  Put(dir + "/ext/probe.wasm", Packed(kProbeManifest));
+  j = json::parse(test::Cli("tools inspect probe" + flags).out);
+  EXPECT_EQ(j["digest"], j["module"]["sha256"]);
   fs::remove_all(dir);
 }
 

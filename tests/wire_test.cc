@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -165,6 +166,116 @@ TEST(AnthropicWire, MalformedAndTruncatedStreamsAreErrors) {
   EXPECT_NE(t.error().message.find("not started"), std::string::npos);
   t = Decode<AnthropicStream>("data: [1,2\n\n", 5, &streamed);
   EXPECT_FALSE(t.ok());
+}
+
+// Feeds events one by one (as a long stream would arrive) until the decoder refuses one;
+// the error, or "" if it never did.
+template <class Decoder>
+std::string FeedUntilRefused(Decoder& d, const std::function<std::string(size_t)>& event,
+                             size_t max_events, size_t* streamed_bytes) {
+  SseParser p;
+  auto sink = [&](const SseEvent& e) {
+    return d.OnEvent(e, [&](std::string_view t) { *streamed_bytes += t.size(); });
+  };
+  for (size_t i = 0; i < max_events; ++i) {
+    if (auto s = p.Feed(event(i), sink); !s) return s.error().message;
+  }
+  return "";
+}
+
+// A turn's text, its tool calls together, and the stream as a whole are bounded, however
+// the provider splits them into events of legal size.
+TEST(WireLimits, ATurnsTextIsBounded) {
+  const std::string piece(64 * 1024, 'x');
+  size_t streamed = 0;
+  OpenAiStream oa;
+  std::string e = FeedUntilRefused(
+      oa,
+      [&](size_t) {
+        return OpenAiChunk({{"content", piece}});
+      },
+      1000, &streamed);
+  EXPECT_EQ(e, "the turn's text is larger than 8 MiB (the limit)");
+  EXPECT_LE(streamed, kMaxTurnTextBytes);
+  EXPECT_GT(streamed, kMaxTurnTextBytes - piece.size() - 1);
+
+  streamed = 0;
+  AnthropicStream an;
+  e = FeedUntilRefused(
+      an,
+      [&](size_t i) {
+        if (i == 0) return AnthropicEvent("message_start", {{"message", json::object()}});
+        if (i == 1) {
+          return AnthropicEvent("content_block_start",
+                                {{"index", 0}, {"content_block", {{"type", "text"}}}});
+        }
+        return AnthropicEvent("content_block_delta",
+                              {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}});
+      },
+      1000, &streamed);
+  EXPECT_EQ(e, "the turn's text is larger than 8 MiB (the limit)");
+  EXPECT_LE(streamed, kMaxTurnTextBytes);
+}
+
+TEST(WireLimits, ATurnsToolCallsAreBoundedTogether) {
+  // 128 calls of just under 1 MiB each would be 128 MiB.
+  const std::string args(512 * 1024, 'a');
+  size_t streamed = 0;
+  OpenAiStream oa;
+  std::string e = FeedUntilRefused(
+      oa,
+      [&](size_t i) {
+        return OpenAiChunk(
+            {{"tool_calls",
+              {{{"index", i / 2}, {"function", {{"name", "t"}, {"arguments", args}}}}}}});
+      },
+      256, &streamed);
+  EXPECT_EQ(e,
+            "the turn's tool calls (ids, names and arguments) are larger than 8 MiB (the limit)");
+  // Long names and ids count too.
+  OpenAiStream names;
+  e = FeedUntilRefused(
+      names,
+      [&](size_t i) {
+        return OpenAiChunk(
+            {{"tool_calls", {{{"index", i % 100}, {"id", args}, {"function", {{"name", args}}}}}}});
+      },
+      1000, &streamed);
+  EXPECT_NE(e.find("tool calls (ids, names and arguments) are larger"), std::string::npos) << e;
+
+  AnthropicStream an;
+  e = FeedUntilRefused(
+      an,
+      [&](size_t i) {
+        if (i == 0) return AnthropicEvent("message_start", {{"message", json::object()}});
+        if (i % 3 == 1) {
+          return AnthropicEvent(
+              "content_block_start",
+              {{"index", i},
+               {"content_block", {{"type", "tool_use"}, {"id", "x"}, {"name", "t"}}}});
+        }
+        return AnthropicEvent("content_block_delta",
+                              {{"index", i % 3 == 2 ? i - 1 : i - 2},
+                               {"delta", {{"type", "input_json_delta"}, {"partial_json", args}}}});
+      },
+      1000, &streamed);
+  EXPECT_NE(e.find("tool calls (ids, names and arguments) are larger than 8 MiB"),
+            std::string::npos)
+      << e;
+}
+
+TEST(WireLimits, AStreamIsBoundedInAll) {
+  // Comments and events the decoder ignores still count.
+  SseParser p;
+  auto sink = [](const SseEvent&) { return OkStatus(); };
+  const std::string keepalive = ":" + std::string(1 << 20, ' ') + "\n\n";
+  Status s = OkStatus();
+  size_t fed = 0;
+  for (int i = 0; i < 200 && s.ok(); ++i, fed += keepalive.size()) s = p.Feed(keepalive, sink);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kLimit);
+  EXPECT_EQ(s.error().message, "the stream is larger than 64 MiB (the limit)");
+  EXPECT_LE(fed, kMaxStreamBytes + keepalive.size());
 }
 
 std::vector<Message> Conversation() {

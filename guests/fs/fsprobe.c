@@ -9,8 +9,7 @@
 #include <string.h>
 #include <wasi/api.h>
 
-#define IMPORT(name) \
-  __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
+#define IMPORT(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
 
 int32_t raw_path_open(int32_t fd, int32_t lookup, int32_t path, int32_t len, int32_t oflags,
                       int64_t base, int64_t inh, int32_t fdflags, int32_t out) IMPORT(path_open);
@@ -126,8 +125,8 @@ static int Run(int argc, char** argv) {
   } else if (!strcmp(op, "append") && argc == 3) {  // append MOUNT:PATH DATA (no create)
     Target t = Parse(argv[1]);
     __wasi_fd_t fd;
-    int e = OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, 0, kRead | kWrite,
-                  __WASI_FDFLAGS_APPEND, &fd);
+    int e =
+        OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, 0, kRead | kWrite, __WASI_FDFLAGS_APPEND, &fd);
     if (!e) {
       __wasi_ciovec_t iov = {(const uint8_t*)argv[2], strlen(argv[2])};
       __wasi_size_t n;
@@ -251,6 +250,121 @@ static int Run(int argc, char** argv) {
     int e = OpenT(t, 0, __WASI_OFLAGS_CREAT, kRead | kWrite, 0, &fd);
     if (!e) e = __wasi_fd_filestat_set_size(fd, strtoull(argv[2], 0, 10));
     Report("grow", e);
+  } else if (!strcmp(op, "alloc") && argc == 4) {  // alloc MOUNT:PATH OFFSET LEN (fd_allocate)
+    Target t = Parse(argv[1]);
+    __wasi_fd_t fd;
+    int e = OpenT(t, 0, __WASI_OFLAGS_CREAT, kRead | kWrite, 0, &fd);
+    if (!e) e = __wasi_fd_allocate(fd, strtoull(argv[2], 0, 10), strtoull(argv[3], 0, 10));
+    Report("alloc", e);
+  } else if (!strcmp(op, "pwrite") && argc == 4) {  // pwrite MOUNT:PATH OFFSET DATA
+    Target t = Parse(argv[1]);
+    __wasi_fd_t fd;
+    int e = OpenT(t, 0, __WASI_OFLAGS_CREAT, kRead | kWrite, 0, &fd);
+    __wasi_size_t n = 0;
+    if (!e) {
+      __wasi_ciovec_t iov = {(const uint8_t*)argv[3], strlen(argv[3])};
+      e = __wasi_fd_pwrite(fd, &iov, 1, strtoull(argv[2], 0, 10), &n);
+    }
+    Report("pwrite", e);
+  } else if (!strcmp(op, "seekwrite") && argc == 4) {  // seekwrite MOUNT:PATH OFFSET DATA
+    Target t = Parse(argv[1]);
+    __wasi_fd_t fd;
+    int e = OpenT(t, 0, __WASI_OFLAGS_CREAT, kRead | kWrite, 0, &fd);
+    __wasi_filesize_t pos;
+    if (!e)
+      e = __wasi_fd_seek(fd, (__wasi_filedelta_t)strtoull(argv[2], 0, 10), __WASI_WHENCE_SET, &pos);
+    __wasi_size_t n = 0;
+    if (!e) {
+      __wasi_ciovec_t iov = {(const uint8_t*)argv[3], strlen(argv[3])};
+      e = __wasi_fd_write(fd, &iov, 1, &n);
+    }
+    Report("seekwrite", e);
+  } else if (!strcmp(op, "shrinkwrite") && argc == 3) {  // shrinkwrite MOUNT:PATH DATA
+    // Reads to the end (no seek), shrinks the file to nothing and writes on at the offset
+    // the reads left: the write would leave a hole as large as the file was.
+    Target t = Parse(argv[1]);
+    __wasi_fd_t fd;
+    int e = OpenT(t, 0, 0, kRead | kWrite, 0, &fd);
+    static uint8_t chunk[65536];
+    __wasi_size_t got = 1;
+    while (!e && got > 0) {
+      __wasi_iovec_t iov = {chunk, sizeof chunk};
+      e = __wasi_fd_read(fd, &iov, 1, &got);
+    }
+    if (!e) e = __wasi_fd_filestat_set_size(fd, 0);
+    __wasi_size_t n = 0;
+    if (!e) {
+      __wasi_ciovec_t iov = {(const uint8_t*)argv[2], strlen(argv[2])};
+      e = __wasi_fd_write(fd, &iov, 1, &n);
+    }
+    Report("shrinkwrite", e);
+  } else if (!strcmp(op, "lsmany") && argc == 3) {  // lsmany MOUNT:DIR N -> first errno
+    // Opens DIR N times and starts a listing on each (a small buffer, so none is finished):
+    // every open listing is a host-side snapshot.
+    Target t = Parse(argv[1]);
+    int n = atoi(argv[2]), e = 0, listed = 0;
+    for (; listed < n; ++listed) {
+      __wasi_fd_t fd;
+      e = OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, __WASI_OFLAGS_DIRECTORY, kRead, 0, &fd);
+      if (e) break;
+      uint8_t buf[64];
+      __wasi_size_t used = 0;
+      e = __wasi_fd_readdir(fd, buf, sizeof buf, 0, &used);
+      if (e) break;
+    }
+    printf("lsmany errno=%d listed=%d\n", e, listed);
+  } else if (!strcmp(op, "lsall") && argc == 3) {  // lsall MOUNT:DIR N: list DIR fully N times
+    Target t = Parse(argv[1]);
+    int n = atoi(argv[2]), e = 0, done = 0;
+    unsigned long entries = 0;
+    for (; done < n && !e; ++done) {
+      __wasi_fd_t fd;
+      e = OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, __WASI_OFLAGS_DIRECTORY, kRead, 0, &fd);
+      if (e) break;
+      static uint8_t buf[4096];
+      __wasi_dircookie_t cookie = 0;
+      for (;;) {
+        __wasi_size_t used = 0;
+        e = __wasi_fd_readdir(fd, buf, sizeof buf, cookie, &used);
+        if (e) break;
+        size_t off = 0;
+        while (off + sizeof(__wasi_dirent_t) <= used) {
+          __wasi_dirent_t d;
+          memcpy(&d, buf + off, sizeof d);
+          if (off + sizeof d + d.d_namlen > used) break;
+          off += sizeof d + d.d_namlen;
+          cookie = d.d_next;
+          ++entries;
+        }
+        if (used < sizeof buf) break;
+      }
+      // Kept open on purpose: finished listings must not hold memory.
+    }
+    printf("lsall errno=%d done=%d entries=%lu\n", e, done, entries);
+  } else if (!strcmp(op, "holdstat") && argc == 4) {  // holdstat MOUNT:DIR MS NAME
+    // Opens DIR, sleeps (someone may move DIR out of the mount), then stats NAME through it.
+    Target t = Parse(argv[1]);
+    __wasi_fd_t dir;
+    int e = OpenT(t, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, __WASI_OFLAGS_DIRECTORY,
+                  kRead | __WASI_RIGHTS_PATH_FILESTAT_GET, 0, &dir);
+    if (e) {
+      Report("holdstat.open", e);
+      return 0;
+    }
+    __wasi_subscription_t sub = {0};
+    sub.u.tag = __WASI_EVENTTYPE_CLOCK;
+    sub.u.u.clock.id = __WASI_CLOCKID_MONOTONIC;
+    sub.u.u.clock.timeout = (uint64_t)atoi(argv[2]) * 1000000ull;
+    __wasi_event_t ev;
+    __wasi_size_t nev;
+    __wasi_poll_oneoff(&sub, &ev, 1, &nev);
+    __wasi_filestat_t st;
+    e = __wasi_path_filestat_get(dir, 0, argv[3], &st);
+    if (e) {
+      Report("holdstat.stat", e);
+    } else {
+      printf("holdstat.stat errno=0 size=%llu\n", (unsigned long long)st.size);
+    }
   } else if (!strcmp(op, "holddir") && argc == 3) {  // holddir MOUNT:DIR MS
     // Opens DIR, sleeps (someone may move DIR meanwhile), then reads and creates through
     // the directory fd.
@@ -281,8 +395,9 @@ static int Run(int argc, char** argv) {
     // LEAK for any content that did not come from inside the mount.
     int dirfd = PreopenFd(argv[1], strlen(argv[1]));
     int iters = atoi(argv[2]), ok = 0, denied = 0;
-    static const char* kPaths[] = {"a/b/target",         "a/b/../b/target", "a/b/../../outside/canary",
-                                   "a/b/deeper/../target", "c/target",      "a/b"};
+    static const char* kPaths[] = {
+        "a/b/target",           "a/b/../b/target", "a/b/../../outside/canary",
+        "a/b/deeper/../target", "c/target",        "a/b"};
     for (int i = 0; i < iters; ++i) {
       for (size_t k = 0; k < sizeof kPaths / sizeof kPaths[0]; ++k) {
         Target t = {dirfd, {0}, strlen(kPaths[k])};

@@ -2,7 +2,7 @@
 //   fetch METHOD URL [HEADERS [BODY]]   one request; prints "status=N url=U bytes=B",
 //                                      the headers, a blank line and the body; or
 //                                      "error=CODE MESSAGE"
-//   chunks URL SIZE                    reads the body SIZE bytes at a time, prints the
+//   chunks URL SIZE [HEADERS]          reads the body SIZE bytes at a time, prints the
 //                                      number of reads and the body
 //   repeat URL N                       N requests (each closed), prints each code
 //   hold URL N                         N requests never closed, prints each code
@@ -32,14 +32,19 @@ static int Fetch(int argc, char** argv) {
   return 0;
 }
 
-static uint32_t Request(const char* url, moat_http_response_t* resp) {
-  moat_http_request_t req = {"GET", 3, url, (uint32_t)strlen(url), "", 0, NULL, 0};
+static uint32_t RequestWith(const char* url, const char* headers, moat_http_response_t* resp) {
+  moat_http_request_t req = {
+      "GET", 3, url, (uint32_t)strlen(url), headers, (uint32_t)strlen(headers), NULL, 0};
   return moat_http_request(&req, resp);
 }
 
-static int Chunks(const char* url, int size) {
+static uint32_t Request(const char* url, moat_http_response_t* resp) {
+  return RequestWith(url, "", resp);
+}
+
+static int Chunks(const char* url, int size, const char* headers) {
   moat_http_response_t resp;
-  uint32_t rc = Request(url, &resp);
+  uint32_t rc = RequestWith(url, headers, &resp);
   if (rc != MOAT_OK) {
     printf("error=%u\n", rc);
     return 0;
@@ -132,7 +137,9 @@ static int Abuse(void) {
 
 int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "fetch") == 0) return Fetch(argc, argv);
-  if (argc == 4 && strcmp(argv[1], "chunks") == 0) return Chunks(argv[2], atoi(argv[3]));
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "chunks") == 0) {
+    return Chunks(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : "");
+  }
   if (argc == 4 && strcmp(argv[1], "repeat") == 0) return Repeat(argv[2], atoi(argv[3]), 1);
   if (argc == 4 && strcmp(argv[1], "hold") == 0) return Repeat(argv[2], atoi(argv[3]), 0);
   if (argc == 4 && strcmp(argv[1], "read") == 0) return ReadAll(argv[2], atoi(argv[3]));

@@ -5,6 +5,10 @@
 //   loop    never returns                     env     content: the value of $TOOL_ENV
 //   ls      lists /workspace ("content":[names])  write   creates /workspace/made.txt
 //   sleep   sleeps "n" milliseconds, then says so
+//   badutf8 exits 3 with bytes that are not UTF-8 on stderr
+//   badout  prints a result whose string is not UTF-8
+//   escapes an error result whose code and message hold terminal escapes
+//   deep    a result whose content is "n" arrays nested in one another (default 300000)
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,21 @@ int main(void) {
   } else if (strstr(args, "\"mode\":\"loop\"")) {
     for (volatile unsigned i = 0;; ++i) {
     }
+  } else if (strstr(args, "\"mode\":\"badutf8\"")) {
+    fprintf(stderr, "bad \xff\xfe\xc3( bytes \xed\xa0\x80\n");
+    return 3;
+  } else if (strstr(args, "\"mode\":\"badout\"")) {
+    printf("{\"ok\":true,\"content\":\"caf\xe9 \xc0\xaf\"}\n");
+  } else if (strstr(args, "\"mode\":\"escapes\"")) {
+    printf("{\"ok\":false,\"error\":{\"code\":\"\\u001b[8mhidden\\u009b2J\","
+           "\"message\":\"\\u001b]52;c;ZXZpbA==\\u0007 \\u202eevil\"}}\n");
+  } else if (strstr(args, "\"mode\":\"deep\"")) {
+    const char* n = strstr(args, "\"n\":");
+    long depth = n ? atol(n + 4) : 300000;
+    fputs("{\"ok\":true,\"content\":", stdout);
+    for (long i = 0; i < depth; ++i) putchar('[');
+    for (long i = 0; i < depth; ++i) putchar(']');
+    puts("}");
   } else if (strstr(args, "\"mode\":\"sleep\"")) {
     const char* n = strstr(args, "\"n\":");
     long ms = n ? atol(n + 4) : 10;

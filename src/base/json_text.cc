@@ -4,29 +4,12 @@
 #include <cstring>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace moat {
 namespace {
 
 using nlohmann::json;
-
-// Length of the well-formed UTF-8 sequence at s[0] (which is >= 0x80), or 0 (RFC 3629:
-// no overlong forms, no surrogates, nothing above U+10FFFF).
-size_t Utf8Length(const unsigned char* s, size_t n) {
-  auto cont = [&](size_t i) { return i < n && (s[i] & 0xC0) == 0x80; };
-  unsigned char c = s[0];
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 2) return 0;
-    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    return s[1] >= lo && s[1] <= hi && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 2) return 0;
-    unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return s[1] >= lo && s[1] <= hi && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
 
 // Bytes copied as they are: printable ASCII other than '"' and '\\'.
 bool Plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
@@ -130,7 +113,57 @@ class Writer {
   std::vector<std::string> path_;
 };
 
+// Offset of the bracket that opens level limit + 1, or npos. Brackets inside strings do
+// not count; text that is not JSON is scanned all the same (the parser refuses it after).
+size_t FirstTooDeep(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (++depth > limit) return i;
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
+
+Result<nlohmann::json> ParseJson(std::string_view text) {
+  if (size_t at = FirstTooDeep(text, kMaxJsonDepth); at != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (at byte " +
+                         std::to_string(at) + ")");
+  }
+  // nlohmann's parser keeps its own stack (it does not recurse), and with exceptions off
+  // it returns a discarded value for text that is not JSON.
+  json j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded()) return MakeError(ErrorCode::kInvalidArgument, "not valid JSON");
+  return j;
+}
+
+std::string DumpJson(const nlohmann::json& value, int indent) {
+  // With the replacing handler dump() cannot throw: this file is the only one in src/ that
+  // calls dump() (tests/json_dump_test.sh checks).
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 Result<std::string> CompactJson(const nlohmann::json& value) {
   Writer w;

@@ -2,10 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <spawn.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <ctime>
 
@@ -16,6 +15,7 @@
 
 #include "base/fs.h"
 #include "base/sha256.h"
+#include "execution/compile_step.h"
 
 extern char** environ;
 
@@ -119,44 +119,53 @@ const char* CCompiler::OptLevelFor(uint64_t c_source_bytes) {
 }
 
 Status CCompiler::Compile(const std::string& dir, const std::string& out_path,
-                          uint64_t c_source_bytes) const {
+                          uint64_t c_source_bytes, const CompileBudget& budget) const {
   std::string src = dir + "/moat_module.c";
   std::string inc = std::string("-I") + kRuntimeHeaderDir;
-  std::vector<std::string> args = {path_, OptLevelFor(c_source_bytes)};
-  for (const char* f : kFlags) args.emplace_back(f);
-  args.push_back(inc);
-  args.push_back("-o");
-  args.push_back(out_path);
-  args.push_back(src);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  std::string log_path = dir + "/cc.log";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, path_.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    errno = rc;
-    return MakeError(ErrorCode::kCompile, Errno("cannot start " + path_));
+  ChildSpec spec;
+  spec.argv = {path_, OptLevelFor(c_source_bytes)};
+  for (const char* f : kFlags) spec.argv.emplace_back(f);
+  spec.argv.push_back(inc);
+  spec.argv.push_back("-o");
+  spec.argv.push_back(out_path);
+  spec.argv.push_back(src);
+  // The user's environment, but temporaries go to the work folder, which is removed
+  // whatever happens (gcc's own temporaries outlive a killed cc in $TMPDIR).
+  for (char** e = environ; *e; ++e) {
+    if (strncmp(*e, "TMPDIR=", 7) != 0) spec.env.emplace_back(*e);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return MakeError(ErrorCode::kCompile, Errno("waitpid"));
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
-  auto log = ReadFile(log_path, 1 << 20);
+  spec.env.push_back("TMPDIR=" + dir);
+  spec.cwd = dir;
+  spec.stderr_path = dir + "/cc.log";
+  spec.memory_bytes = budget.limits().memory_bytes;
+  spec.cpu_seconds = budget.cpu_seconds();
+  spec.file_bytes = CompileLimits::kMaxFileBytes;
+  auto child = SupervisedChild::Start(spec);
+  if (!child) return child.error();
+  ChildEnd end = child->Wait(budget);
+  if (end.kind == ChildEnd::kStopped) return budget.StopError();
+  if (end.kind == ChildEnd::kExited && end.code == 0) return OkStatus();
+  auto log = ReadFile(spec.stderr_path, 1 << 20);
   std::string first;
   if (log) {
     first.assign(log->begin(), log->end());
     if (first.size() > 2000) first.resize(2000);
   }
-  return MakeError(ErrorCode::kCompile,
-                   "C compiler failed (status " + std::to_string(status) + "): " + first);
+  // A limit that ended the compiler or one of its programs (cc reports theirs).
+  if (end.kind == ChildEnd::kSignaled) {
+    if (end.code == SIGXCPU) return budget.CpuError();
+    if (end.code == SIGXFSZ) return budget.FileSizeError();
+  }
+  if (first.find("CPU time limit exceeded") != std::string::npos) return budget.CpuError();
+  if (first.find("File size limit exceeded") != std::string::npos) return budget.FileSizeError();
+  if (first.find("out of memory") != std::string::npos ||
+      first.find("memory exhausted") != std::string::npos ||
+      first.find("Cannot allocate memory") != std::string::npos) {
+    return budget.MemoryError();
+  }
+  std::string how = end.kind == ChildEnd::kSignaled ? "signal " + std::to_string(end.code)
+                                                    : "status " + std::to_string(end.code);
+  return MakeError(ErrorCode::kCompile, "C compiler failed (" + how + "): " + first);
 }
 
 Result<CompileCache> CompileCache::Open(std::string dir) {
@@ -170,8 +179,7 @@ Result<CompileCache> CompileCache::Open(std::string dir) {
 
 std::string CompileCache::DefaultDir() {
   if (const char* d = getenv("MOAT_CACHE_DIR"); d && *d) return d;
-  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/moat";
-  if (const char* h = getenv("HOME"); h && *h) return std::string(h) + "/.cache/moat";
+  if (std::string d = UserCacheDir(); !d.empty()) return d;
   return "/tmp/moat-cache-" + std::to_string(geteuid());
 }
 
@@ -240,9 +248,87 @@ Result<VerifiedObject> CompileCache::Find(const std::string& key) const {
   return found;
 }
 
+namespace {
+
+// A compilation's private folder under tmp/. It is created under a dot name, locked
+// (flock on the folder itself, held while its owner lives) and only then given its real
+// name, so a folder with a plain name that is not locked has no owner left: a process
+// killed mid-compile. Removed with everything in it when the owner is done, whatever
+// happened (built, failed, stopped).
+class WorkDir {
+ public:
+  static Result<WorkDir> Create(const std::string& tmp) {
+    std::string name = TempSuffix();
+    std::string staging = tmp + "/." + name;
+    if (mkdir(staging.c_str(), 0700) != 0)
+      return MakeError(ErrorCode::kIo, Errno("cannot create " + staging));
+    WorkDir w;
+    w.path_ = staging;
+    w.fd_ = open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (w.fd_ < 0 || flock(w.fd_, LOCK_EX) != 0)
+      return MakeError(ErrorCode::kIo, Errno("cannot lock " + staging));
+    std::string path = tmp + "/" + name;
+    if (rename(staging.c_str(), path.c_str()) != 0)
+      return MakeError(ErrorCode::kIo, Errno("cannot rename " + staging));
+    w.path_ = path;
+    return w;
+  }
+  WorkDir(WorkDir&& o) noexcept : path_(std::move(o.path_)), fd_(o.fd_) {
+    o.path_.clear();
+    o.fd_ = -1;
+  }
+  WorkDir& operator=(WorkDir&&) = delete;
+  WorkDir(const WorkDir&) = delete;
+  ~WorkDir() {
+    if (!path_.empty()) RemoveTree(path_);
+    if (fd_ >= 0) close(fd_);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  WorkDir() = default;
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Staging names older than this are leftovers of a process that died between creating
+// and naming its folder.
+constexpr time_t kStaleStagingSeconds = 3600;
+
+// Removes the work folders of compilations whose process is gone (see WorkDir).
+void RemoveStaleWorkDirs(const std::string& tmp) {
+  DIR* d = opendir(tmp.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  closedir(d);
+  time_t now = time(nullptr);
+  for (const std::string& name : names) {
+    std::string path = tmp + "/" + name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) continue;
+    if (!S_ISDIR(st.st_mode)) {
+      unlink(path.c_str());
+      continue;
+    }
+    if (name[0] == '.') {
+      if (now - st.st_mtim.tv_sec > kStaleStagingSeconds) RemoveTree(path);
+      continue;
+    }
+    Fd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.fd >= 0 && flock(fd.fd, LOCK_EX | LOCK_NB) == 0) RemoveTree(path);
+  }
+}
+
+}  // namespace
+
 Result<VerifiedObject> CompileCache::FindOrBuild(
     const std::string& key,
-    const std::function<Status(const std::string&, const std::string&)>& build, bool* built) const {
+    const std::function<Status(const std::string&, const std::string&)>& build, bool* built,
+    const CompileBudget& budget) const {
   *built = false;
   auto found = Find(key);
   if (!found) return found.error();
@@ -251,42 +337,34 @@ Result<VerifiedObject> CompileCache::FindOrBuild(
   std::string lock_path = dir_ + "/locks/" + key + ".lock";
   Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (lock.fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot open " + lock_path));
-  while (flock(lock.fd, LOCK_EX) != 0) {
-    if (errno != EINTR) return MakeError(ErrorCode::kIo, Errno("cannot lock " + lock_path));
+  // Another process compiling the same module holds the lock; wait for it within the
+  // budget (its own compile is bounded by its limits).
+  while (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR)
+      return MakeError(ErrorCode::kIo, Errno("cannot lock " + lock_path));
+    if (budget.Stopped()) return budget.StopError();
+    usleep(20'000);
   }
   // Another process may have built it while we waited.
   found = Find(key);
   if (!found) return found.error();
   if (found->found()) return found;
 
-  std::string work = dir_ + "/tmp/" + TempSuffix();
-  if (mkdir(work.c_str(), 0700) != 0)
-    return MakeError(ErrorCode::kIo, Errno("cannot create " + work));
-  std::string out = work + "/module.so";
-  Status s = build(work, out);
-  if (!s) {
-    RemoveTree(work);
-    return s.error();
-  }
+  RemoveStaleWorkDirs(dir_ + "/tmp");
+  auto work = WorkDir::Create(dir_ + "/tmp");
+  if (!work) return work.error();
+  std::string out = work->path() + "/module.so";
+  if (Status s = build(work->path(), out); !s) return s.error();
   Fd fd(open(out.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) {
-    RemoveTree(work);
-    return MakeError(ErrorCode::kIo, Errno("compiled object missing"));
-  }
+  if (fd.fd < 0) return MakeError(ErrorCode::kIo, Errno("compiled object missing"));
   auto digest = Sha256Fd(fd.fd);
-  if (!digest) {
-    RemoveTree(work);
-    return digest.error();
-  }
+  if (!digest) return digest.error();
   std::string hex = ToHex(*digest);
   std::string obj = dir_ + "/objects/" + hex + ".so";
   chmod(out.c_str(), 0500);
   if (rename(out.c_str(), obj.c_str()) != 0) {
-    std::string msg = Errno("cannot move object into cache");
-    RemoveTree(work);
-    return MakeError(ErrorCode::kIo, msg);
+    return MakeError(ErrorCode::kIo, Errno("cannot move object into cache"));
   }
-  RemoveTree(work);
   std::string rec = hex + "\n";
   if (auto w = WriteFileAtomic(dir_ + "/index", key, rec.data(), rec.size(), 0600); !w) {
     return w.error();
@@ -305,10 +383,13 @@ Result<std::vector<CacheEntry>> CompileCache::List() const {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name.empty() || name[0] == '.') continue;
-    auto rec = ReadFile(index + "/" + name, 256);
+    auto rec = ReadFile(index + "/" + name, 512);
     if (!rec) continue;
-    std::string digest(rec->begin(), rec->end());
-    while (!digest.empty() && digest.back() == '\n') digest.pop_back();
+    // The digest is the first line; a checked entry has a fingerprint line after it (Find).
+    std::string text(rec->begin(), rec->end());
+    std::string digest = text.substr(0, text.find('\n'));
+    while (!digest.empty() && digest.back() == ' ') digest.pop_back();
+    if (!IsHexDigest(digest)) continue;  // never loaded; Find removes it
     CacheEntry ce;
     ce.key = name;
     ce.object_path = dir_ + "/objects/" + digest + ".so";

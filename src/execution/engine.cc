@@ -18,6 +18,9 @@
 
 #include "base/fs.h"
 #include "base/sha256.h"
+#include "base/terminal_text.h"
+#include "base/units.h"
+#include "execution/compile_step.h"
 #include "execution/host_context.h"
 #include "execution/runtime.h"
 
@@ -41,7 +44,8 @@ namespace {
 // Prints "compiling X ... 2.4s" on a terminal once a compile has taken over a second.
 class Progress {
  public:
-  Progress(bool enabled, std::string label) : label_(std::move(label)) {
+  // The label is a file name, which may hold any bytes: shown escaped.
+  Progress(bool enabled, const std::string& label) : label_(TerminalSafe(label)) {
     if (enabled && isatty(2)) thread_ = std::thread([this] { Loop(); });
   }
   ~Progress() {
@@ -218,18 +222,65 @@ void BuildBlock(const std::vector<std::string>& items, std::string* block,
 
 }  // namespace
 
-Engine::Engine(EngineOptions options, CompileCache cache, CCompiler cc)
-    : options_(std::move(options)), cache_(std::move(cache)), cc_(std::move(cc)) {
+Engine::Engine(EngineOptions options, CompileLimits compile_limits, CompileCache cache,
+               CCompiler cc)
+    : options_(std::move(options)),
+      compile_limits_(compile_limits),
+      cache_(std::move(cache)),
+      cc_(std::move(cc)) {
   std::string cfg = std::string(kPipelineVersion) + "|" + cc_.identity() +
                     "|meter=" + (options_.meter_fuel ? "1" : "0");
+  own_paths_ = options_.own_paths;
+  own_paths_.push_back(cache_.dir());
+  for (const std::string& d : {UserConfigDir(), UserStateDir()}) {
+    if (!d.empty()) own_paths_.push_back(d);
+  }
+  for (const char* var : {"MOAT_SECRETS_FILE", "MOAT_CONFIG", "MOAT_CACHE_DIR"}) {
+    if (const char* v = getenv(var); v != nullptr && *v != '\0') own_paths_.push_back(v);
+  }
   config_tag_ =
       ToHex(Sha256({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()})).substr(0, 16);
 }
 
 Engine::~Engine() = default;
 
+namespace {
+
+// The compile limits: the options' values, else the environment's, else the defaults.
+Result<CompileLimits> ResolveCompileLimits(const EngineOptions& o) {
+  CompileLimits l;
+  if (o.compile_timeout_us) {
+    l.timeout_us = *o.compile_timeout_us;
+  } else if (const char* v = getenv("MOAT_COMPILE_TIMEOUT"); v && *v) {
+    auto us = ParseDurationUs(v);
+    if (!us)
+      return MakeError(ErrorCode::kInvalidArgument, "MOAT_COMPILE_TIMEOUT: " + us.error().message);
+    l.timeout_us = *us;
+  }
+  if (o.compile_memory_bytes) {
+    l.memory_bytes = *o.compile_memory_bytes;
+  } else if (const char* v = getenv("MOAT_COMPILE_MEMORY"); v && *v) {
+    auto bytes = ParseSize(v);
+    if (!bytes)
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "MOAT_COMPILE_MEMORY: " + bytes.error().message);
+    l.memory_bytes = *bytes;
+  }
+  if (auto s = l.Validate(); !s) {
+    bool from_env = !o.compile_timeout_us || !o.compile_memory_bytes;
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        (from_env ? "$MOAT_COMPILE_TIMEOUT / $MOAT_COMPILE_MEMORY: " : "") + s.error().message);
+  }
+  return l;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options) {
   rt::InitProcess();
+  auto limits = ResolveCompileLimits(options);
+  if (!limits) return limits.error();
   if (rt::WasiHostLinked() + rt::MoatHostLinked() != 2)
     return MakeError(ErrorCode::kInternal, "host functions missing");
   std::string dir = options.cache_dir.empty() ? CompileCache::DefaultDir() : options.cache_dir;
@@ -237,14 +288,15 @@ Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options) {
   if (!cache) return cache.error();
   auto cc = CCompiler::Find();
   if (!cc) return cc.error();
-  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(*cache), std::move(*cc)));
+  return std::unique_ptr<Engine>(
+      new Engine(std::move(options), *limits, std::move(*cache), std::move(*cc)));
 }
 
 std::string Engine::CacheKey(const std::string& wasm_sha256) const {
   return wasm_sha256 + "-" + config_tag_;
 }
 
-Result<ModuleHandle> Engine::LoadFile(const std::string& path) {
+Result<ModuleHandle> Engine::LoadFile(const std::string& path, const LoadControl& control) {
   auto bytes = ReadFile(path, Limits::kMaxModuleBytes);
   if (!bytes) {
     if (bytes.error().code == ErrorCode::kLimit) {
@@ -253,10 +305,11 @@ Result<ModuleHandle> Engine::LoadFile(const std::string& path) {
     return bytes.error();
   }
   std::string label = path.substr(path.find_last_of('/') + 1);
-  return Load(*bytes, label);
+  return Load(*bytes, label, control);
 }
 
-Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::string& label) {
+Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::string& label,
+                                  const LoadControl& control) {
   std::string sha = ToHex(Sha256(wasm));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -269,13 +322,15 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
   }
   auto start = std::chrono::steady_clock::now();
   bool built = false;
+  CompileBudget budget = CompileBudget::Start(compile_limits_, control.timeout_us,
+                                              control.cancel ? control.cancel->flag() : nullptr);
   auto obj = cache_.FindOrBuild(
       CacheKey(sha),
       [&](const std::string& work, const std::string& out) -> Status {
         Progress progress(options_.show_progress, label);
         PipelineOptions popts;
         popts.meter_fuel = options_.meter_fuel;
-        auto tr = TranslateWasmIsolated(wasm, popts);
+        auto tr = TranslateWasmIsolated(wasm, popts, budget);
         if (!tr) return tr.error();
         if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(),
                                      tr->h_source.size(), 0600);
@@ -288,9 +343,9 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
           return s;
         }
         progress.Phase("compiling");
-        return cc_.Compile(work, out, tr->c_source.size());
+        return cc_.Compile(work, out, tr->c_source.size(), budget);
       },
-      &built);
+      &built, budget);
   if (!obj) return obj.error();
   auto handle = OpenObject(*obj, sha);
   if (!handle) return handle.error();
@@ -436,7 +491,7 @@ std::unique_ptr<Instance> Engine::Instantiate(const ModuleHandle& module,
     return refuse(RunStatus::kDenied, "arguments and environment exceed " +
                                           std::to_string(Limits::kMaxArgsEnvBytes) + " bytes");
   }
-  auto fs = wasi::Fs::Create(req, &h.events);
+  auto fs = wasi::Fs::Create(req, &h.events, own_paths_);
   if (!fs) return refuse(RunStatus::kDenied, fs.error().message);
   h.fs = std::move(*fs);
   h.rng_state = req.seed;

@@ -6,8 +6,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "execution/compile_cache.h"
@@ -23,6 +25,13 @@ struct EngineOptions {
   std::string cache_dir;       // empty: CompileCache::DefaultDir()
   bool meter_fuel = true;      // off only for overhead benchmarks
   bool show_progress = false;  // print compile progress to a terminal on stderr
+  // Limits of each compile step (CompileLimits). Unset: $MOAT_COMPILE_TIMEOUT and
+  // $MOAT_COMPILE_MEMORY when set, else the defaults.
+  std::optional<uint64_t> compile_timeout_us;
+  std::optional<uint64_t> compile_memory_bytes;
+  // Files and folders of moat's own that no guest may see or change, beside the ones every
+  // engine seals (OwnPaths below): a secrets file or provider config named by a flag.
+  std::vector<std::string> own_paths;
   // What moat.http_request goes through. Null: the libcurl backend, loaded from the plugin
   // beside the executable on a run's first request (net/http_backend.h).
   std::shared_ptr<net::HttpBackend> http_backend;
@@ -30,6 +39,12 @@ struct EngineOptions {
 
 class CompiledModule;
 class Instance;
+
+// What a load that compiles may also be stopped by: the run waiting for it.
+struct LoadControl {
+  uint64_t timeout_us = 0;  // the run's timeout; 0: only the compile limits
+  std::shared_ptr<CancelToken> cancel;
+};
 
 // A module loaded into this process: shared, immutable, runnable from any thread.
 struct ModuleHandle {
@@ -45,9 +60,13 @@ class Engine {
   static Result<std::unique_ptr<Engine>> Create(EngineOptions options);
   ~Engine();
 
-  // Validates, meters, translates and compiles (or finds in the cache) and loads.
-  Result<ModuleHandle> Load(std::span<const uint8_t> wasm, const std::string& label);
-  Result<ModuleHandle> LoadFile(const std::string& path);
+  // Validates, meters, translates and compiles (or finds in the cache) and loads. A compile
+  // runs under the compile limits and stops at the first of their deadline, the control's
+  // timeout or its cancel: kLimit for the control's (the run ends as timeout or
+  // cancelled), kInvalidModule naming the limit for the compile limits'.
+  Result<ModuleHandle> Load(std::span<const uint8_t> wasm, const std::string& label,
+                            const LoadControl& control = {});
+  Result<ModuleHandle> LoadFile(const std::string& path, const LoadControl& control = {});
 
   // Runs one fresh instance of a loaded module. Never throws; every outcome is a status.
   ExecResult Run(const ModuleHandle& module, const ExecRequest& request) const;
@@ -59,15 +78,23 @@ class Engine {
   std::unique_ptr<Instance> Instantiate(const ModuleHandle& module, ExecRequest request) const;
 
   const CompileCache& cache() const { return cache_; }
+  // moat's own paths, hidden and protected in every mount of every run, and never a mount
+  // themselves: its config folder (secrets, provider config, tools, trust), its state folder
+  // (approvals), this engine's compile cache, $MOAT_SECRETS_FILE, $MOAT_CONFIG and the
+  // options' own_paths.
+  const std::vector<std::string>& own_paths() const { return own_paths_; }
+  const CompileLimits& compile_limits() const { return compile_limits_; }
   std::string CacheKey(const std::string& wasm_sha256) const;
 
  private:
-  Engine(EngineOptions options, CompileCache cache, CCompiler cc);
+  Engine(EngineOptions options, CompileLimits compile_limits, CompileCache cache, CCompiler cc);
 
   EngineOptions options_;
+  CompileLimits compile_limits_;
   CompileCache cache_;
   CCompiler cc_;
   std::string config_tag_;
+  std::vector<std::string> own_paths_;
   mutable std::mutex mu_;
   std::map<std::string, ModuleHandle> loaded_;  // by wasm sha256
 };

@@ -38,6 +38,12 @@ class CancelToken {
 // components, e.g. ".git/config").
 std::vector<std::string> DefaultHiddenPatterns();
 
+// Paths inside writable mounts that a guest may read but never change: no write, create,
+// truncate, delete, link or rename of a protected path, into it, or of a directory that
+// contains one (same pattern syntax as hidden paths). Default: ".git", at any depth, so a
+// tool cannot plant hooks or config that git later runs on the host.
+std::vector<std::string> DefaultProtectedPatterns();
+
 // Requests per minute for one tool across all its runs: a token bucket holding up to
 // `per_minute` tokens, refilled continuously. Thread-safe; shared by the runs it governs.
 class RateLimiter {
@@ -80,6 +86,7 @@ struct ExecRequest {
   std::vector<std::pair<std::string, std::string>> env;  // granted variables only
   std::vector<Mount> mounts;
   std::vector<std::string> hidden = DefaultHiddenPatterns();
+  std::vector<std::string> protect = DefaultProtectedPatterns();
   // Deterministic mode: clocks start at a fixed origin and advance with fuel, random_get
   // is a PRNG seeded with `seed`, so the same module and input give the same run.
   bool deterministic = false;

@@ -32,4 +32,11 @@ Status Limits::Validate() const {
   return OkStatus();
 }
 
+Status CompileLimits::Validate() const {
+  if (auto s = Check("compile-timeout (us)", timeout_us, kMinTimeoutUs, kMaxTimeoutUs); !s)
+    return s;
+  if (auto s = Check("compile-memory", memory_bytes, kMinMemory, kMaxMemory); !s) return s;
+  return OkStatus();
+}
+
 }  // namespace moat

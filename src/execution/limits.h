@@ -69,12 +69,63 @@ struct Limits {
   static constexpr uint32_t kMaxTableElements = 10'000'000;  // all tables of an instance
   static constexpr uint64_t kNativeStackBytes = 8ull << 20;  // stack wasm runs on
   static constexpr uint64_t kMaxArgsEnvBytes = 1ull << 20;   // argv + environ, total
+  // Host memory a run's directory listings (fd_readdir snapshots) hold at once, all fds
+  // together; past it fd_readdir answers ENOMEM until a listing is read out or closed.
+  static constexpr uint64_t kMaxListingBytes = 32ull << 20;  // 32 MiB
+  // Entries a directory rename looks at to check that it moves no protected path and
+  // changes no path's hiddenness; a larger directory cannot be renamed (EPERM).
+  static constexpr uint64_t kMaxRenameScanEntries = 100'000;
 
   uint32_t memory_pages() const {
     return static_cast<uint32_t>(std::min<uint64_t>(memory_bytes, kMaxMemory) >> 16);
   }
 
   // Checks every field against its bound; the message names the field.
+  Status Validate() const;
+};
+
+// What making native code of one module may cost. The C compiler's time and memory grow
+// faster than linearly with one function's locals and size (one function of 20,000 locals
+// and 400 KB: 49 s and 5.4 GB of `cc`), so the pipeline refuses a module past a shape cap
+// (invalid_module naming it) before anything is translated or compiled, and the compile
+// step (translator, then `cc` and every process it starts) runs under resource limits.
+struct CompileLimits {
+  // Wall time of the whole compile step (waiting for another process compiling the same
+  // module, translating, compiling); also the CPU time of each of its processes.
+  uint64_t timeout_us = kDefaultTimeoutUs;
+  // Address space of each process of the compile step.
+  uint64_t memory_bytes = kDefaultMemory;
+
+  // Measured (2 cores, gcc 12): sqlshell.wasm (SQLite, 1.1 MB) 42 s at 0.95 GB, the js
+  // tool (QuickJS) 33 s at 0.85 GB; SQLite built with -O0 (2.3 MB) 39 s at 1.6 GB.
+  static constexpr uint64_t kDefaultTimeoutUs = 300'000'000ull;        // 5 min
+  static constexpr uint64_t kMinTimeoutUs = 1'000'000ull;              // 1 s
+  static constexpr uint64_t kMaxTimeoutUs = 24ull * 3600 * 1'000'000;  // 24 h
+  static constexpr uint64_t kDefaultMemory = 4ull << 30;               // 4 GiB
+  static constexpr uint64_t kMinMemory = 1ull << 30;                   // 1 GiB
+  static constexpr uint64_t kMaxMemory = 1ull << 40;                   // 1 TiB
+  // Largest file a process of the compile step may write (a disk-filling backstop).
+  static constexpr uint64_t kMaxFileBytes = 4ull << 30;  // 4 GiB
+
+  // Shape caps (fixed), with what the largest real guests need: sqlshell.wasm and the
+  // sql tool (SQLite), the js tool (QuickJS), SQLite built with -O0, Rust test programs.
+  static constexpr uint64_t kMaxFunctions = 200'000;      // defined; SQLite -O0: 2,404
+  static constexpr uint64_t kMaxImports = 1'000;          // WASI test programs: 32
+  static constexpr uint64_t kMaxExports = 100'000;        // Rust: 5
+  static constexpr uint64_t kMaxTypes = 100'000;          // QuickJS: 106
+  static constexpr uint64_t kMaxGlobals = 100'000;        // Rust: 3
+  static constexpr uint64_t kMaxParams = 1'000;           // parameters, and results, of a type
+  static constexpr uint64_t kMaxFunctionLocals = 16'384;  // SQLite -O0: 9,844
+  static constexpr uint64_t kMaxFunctionBodyBytes = 1ull << 20;  // Rust: 108 KB
+  static constexpr uint64_t kMaxFunctionCost = 1ull << 32;       // locals x body bytes
+  static constexpr uint64_t kMaxNestingDepth = 1'024;            // blocks; SQLite -O0: 315
+  static constexpr uint64_t kMaxBrTableTargets = 65'536;         // SQLite: 348
+  // Data segments become C initializers: 32 MiB took 118 s at 4.5 GB of `cc`.
+  static constexpr uint64_t kMaxDataBytes = 16ull << 20;      // all segments; QuickJS: 99 KB
+  static constexpr uint64_t kMaxElemEntries = 1'000'000;      // all segments; QuickJS: 411
+  static constexpr uint64_t kMaxCSourceBytes = 256ull << 20;  // generated C; SQLite: 21 MB
+
+  // Checks every field against its bound; the message names the flag.
   Status Validate() const;
 };
 

@@ -13,13 +13,9 @@
 #include <wabt/validator.h>
 
 #include <fcntl.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +24,7 @@
 #include <functional>
 #include <unordered_set>
 
+#include "execution/compile_step.h"
 #include "execution/host_imports.h"
 #include "execution/limits.h"
 
@@ -199,8 +196,172 @@ std::string Printable(std::string_view name) {
   return out;
 }
 
+// ---- compile-cost caps -------------------------------------------------------------------
+
+// "module refused: function 7 has 20000 locals, over the limit of 16384 locals per function"
+Error OverCap(const std::string& where, const std::string& value, const std::string& noun,
+              uint64_t cap, const std::string& per = "") {
+  return Invalid("module refused: " + where + " has " + value + " " + noun +
+                 ", over the limit of " + std::to_string(cap) + " " + noun + per);
+}
+Error OverCap(const std::string& where, uint64_t value, const std::string& noun, uint64_t cap,
+              const std::string& per = "") {
+  return OverCap(where, std::to_string(value), noun, cap, per);
+}
+
+// One unsigned LEB128 of at most 32 bits.
+bool ReadU32(std::span<const uint8_t> b, size_t& pos, uint32_t* v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 35; shift += 7) {
+    if (pos >= b.size()) return false;
+    uint8_t x = b[pos++];
+    r |= uint64_t{x & 0x7fu} << shift;
+    if (!(x & 0x80)) {
+      if (r > UINT32_MAX) return false;
+      *v = static_cast<uint32_t>(r);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The caps that section headers and function bodies show, read from the binary before
+// wabt builds anything from it: a function of a million locals is a few bytes of wasm.
+// Whatever is malformed here is left for wabt's reader to name.
+Status CheckBinaryCaps(std::span<const uint8_t> wasm) {
+  using C = CompileLimits;
+  size_t pos = 8;
+  uint32_t imports = 0;
+  while (pos < wasm.size()) {
+    uint8_t id = wasm[pos++];
+    uint32_t len = 0;
+    if (!ReadU32(wasm, pos, &len) || len > wasm.size() - pos) return OkStatus();
+    std::span<const uint8_t> sec = wasm.subspan(pos, len);
+    pos += len;
+    size_t p = 0;
+    uint32_t count = 0;
+    if (id == 0 || !ReadU32(sec, p, &count)) continue;
+    switch (id) {
+      case 1:
+        if (count > C::kMaxTypes) return OverCap("the module", count, "types", C::kMaxTypes);
+        break;
+      case 2:
+        imports = count;
+        if (count > C::kMaxImports) return OverCap("the module", count, "imports", C::kMaxImports);
+        break;
+      case 3:
+      case 10:
+        if (count > C::kMaxFunctions)
+          return OverCap("the module", count, "functions", C::kMaxFunctions);
+        break;
+      case 6:
+        if (count > C::kMaxGlobals) return OverCap("the module", count, "globals", C::kMaxGlobals);
+        break;
+      case 7:
+        if (count > C::kMaxExports) return OverCap("the module", count, "exports", C::kMaxExports);
+        break;
+      default: break;
+    }
+    if (id != 10) continue;
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t size = 0, decls = 0;
+      if (!ReadU32(sec, p, &size) || size > sec.size() - p) return OkStatus();
+      std::span<const uint8_t> body = sec.subspan(p, size);
+      p += size;
+      const std::string fn = "function " + std::to_string(uint64_t{imports} + i);
+      if (size > C::kMaxFunctionBodyBytes) {
+        return OverCap(fn, size, "bytes of code", C::kMaxFunctionBodyBytes, " per function");
+      }
+      size_t q = 0;
+      uint64_t locals = 0;
+      if (!ReadU32(body, q, &decls)) return OkStatus();
+      for (uint32_t d = 0; d < decls; ++d) {
+        uint32_t n = 0;
+        if (!ReadU32(body, q, &n) || q >= body.size()) return OkStatus();
+        ++q;          // the type
+        locals += n;  // at most 2^32 per declaration, fewer than 2^20 declarations
+      }
+      if (locals > C::kMaxFunctionLocals) {
+        return OverCap(fn, locals, "locals", C::kMaxFunctionLocals, " per function");
+      }
+      if (locals * size > C::kMaxFunctionCost) {
+        return Invalid("module refused: " + fn + " has " + std::to_string(locals) + " locals and " +
+                       std::to_string(size) +
+                       " bytes of code; locals times bytes of code is over the limit of " +
+                       std::to_string(C::kMaxFunctionCost) +
+                       " per function (the C compiler's time and memory grow with it)");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+// Block nesting and br_table sizes of one body, without recursing deeper than the cap
+// (wabt's C writer recurses on nesting).
+Status CheckNesting(const ExprList& list, uint64_t depth, const std::string& fn) {
+  using C = CompileLimits;
+  for (const Expr& e : list) {
+    const ExprList* inner[2] = {nullptr, nullptr};
+    switch (e.type()) {
+      case ExprType::Block: inner[0] = &wabt::cast<wabt::BlockExpr>(&e)->block.exprs; break;
+      case ExprType::Loop: inner[0] = &wabt::cast<wabt::LoopExpr>(&e)->block.exprs; break;
+      case ExprType::If:
+        inner[0] = &wabt::cast<wabt::IfExpr>(&e)->true_.exprs;
+        inner[1] = &wabt::cast<wabt::IfExpr>(&e)->false_;
+        break;
+      case ExprType::Try: inner[0] = &wabt::cast<wabt::TryExpr>(&e)->block.exprs; break;
+      case ExprType::BrTable: {
+        size_t n = wabt::cast<wabt::BrTableExpr>(&e)->targets.size();
+        if (n > C::kMaxBrTableTargets) {
+          return OverCap(fn, n, "br_table targets", C::kMaxBrTableTargets, " in one br_table");
+        }
+        break;
+      }
+      default: break;
+    }
+    if (!inner[0]) continue;
+    if (depth + 1 > C::kMaxNestingDepth) {
+      return OverCap(fn, "more than " + std::to_string(C::kMaxNestingDepth),
+                     "levels of block nesting", C::kMaxNestingDepth);
+    }
+    for (const ExprList* l : inner) {
+      if (l) {
+        if (auto s = CheckNesting(*l, depth + 1, fn); !s) return s;
+      }
+    }
+  }
+  return OkStatus();
+}
+
+// The caps that need the parsed module.
+Status CheckModuleCaps(const wabt::Module& m) {
+  using C = CompileLimits;
+  for (const wabt::TypeEntry* te : m.types) {
+    if (const auto* ft = wabt::dyn_cast<wabt::FuncType>(te)) {
+      size_t n = std::max(ft->sig.param_types.size(), ft->sig.result_types.size());
+      if (n > C::kMaxParams) {
+        return OverCap("a function type", n, "parameters or results", C::kMaxParams);
+      }
+    }
+  }
+  for (Index i = 0; i < m.funcs.size(); ++i) {
+    std::string fn = "function " + std::to_string(i);
+    if (auto s = CheckNesting(m.funcs[i]->exprs, 0, fn); !s) return s;
+  }
+  uint64_t data = 0;
+  for (const wabt::DataSegment* d : m.data_segments) data += d->data.size();
+  if (data > C::kMaxDataBytes)
+    return OverCap("the module", data, "bytes of data segments", C::kMaxDataBytes);
+  uint64_t elems = 0;
+  for (const wabt::ElemSegment* e : m.elem_segments) elems += e->elem_exprs.size();
+  if (elems > C::kMaxElemEntries)
+    return OverCap("the module", elems, "element segment entries", C::kMaxElemEntries);
+  return OkStatus();
+}
+
 // Checks everything moat requires of a module beyond wasm validity.
 Status CheckModule(wabt::Module& m) {
+  if (auto s = CheckModuleCaps(m); !s) return s;
   // Imports: only the host functions moat implements, with their exact types.
   for (const wabt::Import* imp : m.imports) {
     std::string what = "'" + Printable(imp->module_name) + "." + Printable(imp->field_name) + "'";
@@ -288,6 +449,7 @@ Result<std::unique_ptr<wabt::Module>> ReadAndCheck(std::span<const uint8_t> wasm
     return Invalid(
         "unsupported wasm binary version (only version 1 modules; components are not supported)");
   }
+  if (auto s = CheckBinaryCaps(wasm); !s) return s.error();
   auto module = std::make_unique<wabt::Module>();
   wabt::Errors errors;
   wabt::Features features = ParseFeatures();
@@ -660,6 +822,26 @@ class FuelPass {
   Index scratch_ = 0;
 };
 
+// A memory stream that refuses to grow past `cap` bytes.
+class CappedStream : public wabt::MemoryStream {
+ public:
+  explicit CappedStream(size_t cap) : cap_(cap) {}
+  bool over() const { return over_; }
+
+ protected:
+  wabt::Result WriteDataImpl(size_t offset, const void* data, size_t size) override {
+    if (offset > cap_ || size > cap_ - offset) {
+      over_ = true;
+      return wabt::Result::Error;
+    }
+    return MemoryStream::WriteDataImpl(offset, data, size);
+  }
+
+ private:
+  size_t cap_;
+  bool over_ = false;
+};
+
 Status AddFuelMetering(wabt::Module& m) {
   // A () -> () type for the import.
   Index void_type = wabt::kInvalidIndex;
@@ -804,14 +986,22 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
   if (wabt::Failed(wabt::GenerateNames(&m)) || wabt::Failed(wabt::ApplyNames(&m))) {
     return MakeError(ErrorCode::kInternal, "naming pass failed");
   }
-  wabt::MemoryStream c_stream, h_stream;
+  // The C writer's output stops growing at the cap (its streams refuse the write).
+  CappedStream c_stream(CompileLimits::kMaxCSourceBytes), h_stream(CompileLimits::kMaxCSourceBytes);
   wabt::WriteCOptions wopts;
   wopts.module_name = "m";
-  if (wabt::Failed(wabt::WriteC(&c_stream, &h_stream, "moat_module.h", &m, wopts))) {
-    return MakeError(ErrorCode::kInternal, "wasm2c could not translate the module");
-  }
+  wabt::Result written = wabt::WriteC(&c_stream, &h_stream, "moat_module.h", &m, wopts);
   const auto& cb = c_stream.output_buffer().data;
   const auto& hb = h_stream.output_buffer().data;
+  if (c_stream.over() || h_stream.over() ||
+      cb.size() + hb.size() > CompileLimits::kMaxCSourceBytes) {
+    return OverCap("the module's generated C",
+                   "more than " + std::to_string(CompileLimits::kMaxCSourceBytes), "bytes",
+                   CompileLimits::kMaxCSourceBytes, " (total C size)");
+  }
+  if (wabt::Failed(written)) {
+    return MakeError(ErrorCode::kInternal, "wasm2c could not translate the module");
+  }
   out.c_source.assign(cb.begin(), cb.end());
   out.c_source += Shim(m, out.shape, options.meter_fuel);
   out.h_source.assign(hb.begin(), hb.end());
@@ -854,54 +1044,44 @@ bool Take(const std::string& in, size_t& pos, T* v) {
   return true;
 }
 
-constexpr uint64_t kTranslateWallMs = 600'000;  // 10 minutes: far beyond any real module
-
-uint64_t MonotonicMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
-}
-
-std::string DefaultTranslatorPath() {
-  if (const char* env = getenv("MOAT_TRANSLATOR"); env && *env) return env;
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir.resize(dir.find_last_of('/') + 1);
-    std::string beside = dir + "moat-translator";
-    if (access(beside.c_str(), X_OK) == 0) return beside;
+// An owned file descriptor, closed when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
   }
-  return MOAT_DEFAULT_TRANSLATOR;  // the build tree's, for tests and benchmarks
-}
 
-}  // namespace
+ private:
+  int fd_;
+};
 
-int TranslatorMain() {
-  // Bounds for a parser fed hostile bytes. (Not under AddressSanitizer, whose shadow
-  // memory is a huge reservation of its own.)
-#if !defined(__SANITIZE_ADDRESS__)
-  rlimit as{4ull << 30, 4ull << 30};
-  setrlimit(RLIMIT_AS, &as);
-#endif
-  rlimit cpu{300, 300};
-  setrlimit(RLIMIT_CPU, &cpu);
+// Stack of the translator's working thread (reserved, touched only as deep as needed).
+constexpr size_t kTranslatorStackBytes = 256u << 20;
+
+// Replies larger than this are cut: the generated C is capped, plus the reply's framing
+// and moat's shim.
+constexpr size_t kMaxReplyBytes = CompileLimits::kMaxCSourceBytes + (1u << 20);
+
+// The translator's work, on a thread with a large stack: wabt's IR frees nested blocks
+// recursively, and a refused module may nest far deeper than the cap it broke.
+struct TranslateJob {
+  std::span<const uint8_t> wasm;
   PipelineOptions options;
-  const char* meter = getenv("MOAT_TRANSLATOR_METER");
-  options.meter_fuel = !(meter && strcmp(meter, "0") == 0);
-  std::vector<uint8_t> wasm;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    ssize_t n = read(0, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return 2;
-    if (n == 0) break;
-    wasm.insert(wasm.end(), buf, buf + n);
-    if (wasm.size() > Limits::kMaxModuleBytes) return 2;
-  }
-  std::string msg;
+  std::string reply;
+  bool out_of_memory = false;
+};
+
+void* RunTranslateJob(void* arg) {
+  auto* job = static_cast<TranslateJob*>(arg);
+  std::string& msg = job->reply;
   try {
-    auto r = TranslateWasm(wasm, options);
+    auto r = TranslateWasm(job->wasm, job->options);
     if (!r) {
       msg.push_back('E');
       Put<uint8_t>(msg, static_cast<uint8_t>(r.error().code));
@@ -918,91 +1098,97 @@ int TranslatorMain() {
       msg += r->h_source;
     }
   } catch (...) {
-    return 3;  // out of memory, most likely
+    job->out_of_memory = true;  // bad_alloc, most likely: the address-space limit
   }
-  return WriteAll(1, msg.data(), msg.size()) ? 0 : 1;
+  return nullptr;
+}
+
+}  // namespace
+
+int TranslatorMain() {
+  // Its limits (address space, CPU, file size) and its process group are set by the
+  // supervisor that started it (compile_step.h).
+  PipelineOptions options;
+  const char* meter = getenv("MOAT_TRANSLATOR_METER");
+  options.meter_fuel = !(meter && strcmp(meter, "0") == 0);
+  std::vector<uint8_t> wasm;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return 2;
+    if (n == 0) break;
+    wasm.insert(wasm.end(), buf, buf + n);
+    if (wasm.size() > Limits::kMaxModuleBytes) return 2;
+  }
+  TranslateJob job{wasm, options, {}, false};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kTranslatorStackBytes);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, RunTranslateJob, &job) == 0) {
+    pthread_join(thread, nullptr);
+  } else {
+    RunTranslateJob(&job);  // no room for the large stack: the ordinary one
+  }
+  pthread_attr_destroy(&attr);
+  if (job.out_of_memory) return 3;
+  return WriteAll(1, job.reply.data(), job.reply.size()) ? 0 : 1;
 }
 
 Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
-                                               const PipelineOptions& options) {
+                                               const PipelineOptions& options,
+                                               const CompileBudget& budget) {
   // The module goes in through a memfd (no pipe to block on, no SIGPIPE if the child
   // dies early); the reply comes back through a pipe.
-  int in = memfd_create("moat-wasm", MFD_CLOEXEC);
-  if (in < 0)
+  Fd in(memfd_create("moat-wasm", MFD_CLOEXEC));
+  if (in.get() < 0)
     return MakeError(ErrorCode::kInternal, std::string("memfd_create: ") + strerror(errno));
-  if (!WriteAll(in, wasm.data(), wasm.size()) || lseek(in, 0, SEEK_SET) != 0) {
-    close(in);
+  if (!WriteAll(in.get(), wasm.data(), wasm.size()) || lseek(in.get(), 0, SEEK_SET) != 0) {
     return MakeError(ErrorCode::kInternal, "cannot stage the module for translation");
   }
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    close(in);
     return MakeError(ErrorCode::kInternal, std::string("pipe: ") + strerror(errno));
   }
+  Fd reply_in(fds[0]), reply_out(fds[1]);
   // A fresh process (posix_spawn, not fork): nothing of this multithreaded process's
   // locks or descriptors comes along; only stdin, stdout and /dev/null on stderr.
-  std::string path = DefaultTranslatorPath();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  std::string meter = std::string("MOAT_TRANSLATOR_METER=") + (options.meter_fuel ? "1" : "0");
-  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
-  char* envp[] = {const_cast<char*>(meter.c_str()), nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(in);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return MakeError(ErrorCode::kInternal,
-                     "cannot start the translator " + path + ": " + strerror(rc));
-  }
-  // Read the reply until EOF or the wall-clock bound; a child that hangs without using
-  // CPU (RLIMIT_CPU would not fire) is killed.
+  ChildSpec spec;
+  spec.argv = {HelperPath()};
+  spec.env = {std::string("MOAT_TRANSLATOR_METER=") + (options.meter_fuel ? "1" : "0")};
+  spec.stdin_fd = in.get();
+  spec.stdout_fd = reply_out.get();
+  // Not under AddressSanitizer, whose shadow memory is a huge reservation of its own.
+#if !defined(__SANITIZE_ADDRESS__)
+  spec.memory_bytes = budget.limits().memory_bytes;
+#endif
+  spec.cpu_seconds = budget.cpu_seconds();
+  spec.file_bytes = CompileLimits::kMaxFileBytes;
+  auto child = SupervisedChild::Start(spec);
+  if (!child) return child.error();
+  in.reset();
+  reply_out.reset();
   std::string reply;
-  char buf[1 << 16];
-  const uint64_t deadline = MonotonicMs() + kTranslateWallMs;
-  bool killed = false;
-  for (;;) {
-    uint64_t now = MonotonicMs();
-    if (now >= deadline) {
-      kill(pid, SIGKILL);
-      killed = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(std::min<uint64_t>(deadline - now, 1000)));
-    if (r < 0 && errno != EINTR) break;
-    if (r <= 0) continue;
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    reply.append(buf, static_cast<size_t>(n));
+  ChildEnd end = child->Wait(budget, reply_in.get(), &reply, kMaxReplyBytes);
+  switch (end.kind) {
+    case ChildEnd::kStopped: return budget.StopError();
+    case ChildEnd::kOverflow:
+      return OverCap("the module's translation", "more than " + std::to_string(kMaxReplyBytes),
+                     "bytes", kMaxReplyBytes, " (total C size)");
+    case ChildEnd::kSignaled:
+      if (end.code == SIGXCPU) return budget.CpuError();
+      if (end.code == SIGXFSZ) return budget.FileSizeError();
+      return Invalid("malformed module: the wasm parser failed on it (signal " +
+                     std::to_string(end.code) + ")");
+    case ChildEnd::kExited: break;
   }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (killed) {
-    return Invalid("module refused: translating it took longer than " +
-                   std::to_string(kTranslateWallMs / 1000) + " s");
-  }
+  if (end.code == 3) return budget.MemoryError();
   const std::string& in_msg = reply;
-  if (WIFSIGNALED(status)) {
-    return Invalid("malformed module: the wasm parser failed on it (signal " +
-                   std::to_string(WTERMSIG(status)) + ")");
-  }
   size_t pos = 1;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
-    return Invalid("malformed module: the wasm parser ran out of memory or failed on it");
-  }
-  if (in_msg.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (in_msg.empty() || end.code != 0) {
     return MakeError(ErrorCode::kInternal,
-                     "module translation failed (status " + std::to_string(status) + ")");
+                     "module translation failed (status " + std::to_string(end.code) + ")");
   }
   if (in_msg[0] == 'E') {
     uint8_t code = 0;

@@ -10,6 +10,8 @@
 
 namespace moat {
 
+class CompileBudget;
+
 struct PipelineOptions {
   // Insert fuel metering. Off only for benchmarks that measure the metering overhead.
   bool meter_fuel = true;
@@ -29,10 +31,12 @@ struct TranslatedModule {
 };
 
 // Version of everything this file does to a module; part of every cache key.
-inline constexpr std::string_view kPipelineVersion = "moat-pipeline-9";
+inline constexpr std::string_view kPipelineVersion = "moat-pipeline-10";
 
-// Parses and validates the module, checks imports and features, and returns its shape.
-// Errors are one line naming the problem (ErrorCode::kInvalidModule).
+// Parses and validates the module, checks imports, features and the compile-cost caps
+// (CompileLimits), and returns its shape. Errors are one line naming the problem
+// (ErrorCode::kInvalidModule); a module past a cap is refused before anything is built
+// from it.
 Result<ModuleShape> ValidateWasm(std::span<const uint8_t> wasm);
 
 // ValidateWasm, then the fuel pass, then wasm2c's C writer.
@@ -40,11 +44,13 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
                                        const PipelineOptions& options);
 
 // TranslateWasm in a separate process, the `moat-translator` helper (found beside the
-// running binary, via $MOAT_TRANSLATOR, or in the build tree), with capped address space,
-// CPU and wall time. libwabt (built with assertions) aborts on some malformed modules;
-// that ends only the helper, and the module is refused (kInvalidModule).
+// running binary, via $MOAT_TRANSLATOR, or in the build tree), with the address space and
+// CPU time of `budget`'s limits, stopped at its deadline or cancel (compile_step.h).
+// libwabt (built with assertions) aborts on some malformed modules; that ends only the
+// helper, and the module is refused (kInvalidModule).
 Result<TranslatedModule> TranslateWasmIsolated(std::span<const uint8_t> wasm,
-                                               const PipelineOptions& options);
+                                               const PipelineOptions& options,
+                                               const CompileBudget& budget);
 
 // The helper's whole job: wasm on stdin, a reply for TranslateWasmIsolated on stdout.
 int TranslatorMain();

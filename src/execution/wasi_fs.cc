@@ -20,6 +20,8 @@ std::vector<std::string> DefaultHiddenPatterns() {
           "id_ed25519*", ".git/config", ".npmrc", ".netrc", ".moat"};
 }
 
+std::vector<std::string> DefaultProtectedPatterns() { return {".git"}; }
+
 namespace wasi {
 
 Errno FromHostErrno(int e) {
@@ -347,6 +349,27 @@ bool HiddenPaths::HiddenLeaf(std::string_view dir_rel, std::string_view name) co
   return EndsHidden(comps);
 }
 
+bool HiddenPaths::HiddenOnTheWay(std::string_view path, bool include_last) const {
+  if (patterns_.empty()) return false;
+  std::vector<std::string_view> comps, stack;
+  comps.reserve(16);
+  SplitComponents(path, &comps);
+  size_t last = comps.size();
+  while (last > 0 && (comps[last - 1] == ".")) --last;  // "a/." ends at a
+  for (size_t i = 0; i < comps.size(); ++i) {
+    std::string_view c = comps[i];
+    if (c == ".") continue;
+    if (c == "..") {
+      if (!stack.empty()) stack.pop_back();
+      continue;
+    }
+    stack.push_back(c);
+    if (!include_last && i + 1 == last) continue;
+    if (EndsHidden(stack)) return true;
+  }
+  return false;
+}
+
 // The directory a path operation acts in, and the last component of its path.
 struct Fs::Parent {
   std::string full;  // the path from the mount root; `name` points into it
@@ -360,8 +383,66 @@ struct Fs::Parent {
   }
 };
 
-Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events)
-    : req_(req), events_(events), hidden_(req.hidden) {}
+namespace {
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// `path` made absolute and real as far as it exists: the real path of its longest existing
+// ancestor, then the rest as written ("." and ".." folded). "" when that fails.
+std::string RealAsFarAsItExists(const std::string& path) {
+  std::string abs = path;
+  if (abs.empty()) return "";
+  if (abs[0] != '/') {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return "";
+    abs = std::string(cwd) + "/" + abs;
+  }
+  std::string folded;
+  if (!JoinLexical("", abs.substr(1), &folded)) return "";
+  std::string head = "/" + folded, tail;
+  while (true) {
+    char real[PATH_MAX];
+    if (realpath(head.c_str(), real)) {
+      std::string r = real;
+      if (tail.empty()) return r;
+      return r == "/" ? "/" + tail : r + "/" + tail;
+    }
+    if (errno != ENOENT && errno != ENOTDIR) return "";
+    size_t slash = head.find_last_of('/');
+    std::string name = head.substr(slash + 1);
+    tail = tail.empty() ? name : name + "/" + tail;
+    head = slash == 0 ? "/" : head.substr(0, slash);
+  }
+}
+
+// `inner` is `outer` or beneath it (both real, absolute).
+bool AtOrBeneath(std::string_view inner, std::string_view outer) {
+  if (outer == "/") return true;
+  return inner == outer ||
+         (inner.size() > outer.size() && inner.starts_with(outer) && inner[outer.size()] == '/');
+}
+
+// A relative path as a pattern that matches exactly its components.
+std::string LiteralPattern(std::string_view rel) {
+  std::string out;
+  for (char c : rel) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events,
+       const std::vector<std::string>& sealed_patterns)
+    : req_(req),
+      events_(events),
+      hidden_(Concat(req.hidden, sealed_patterns)),
+      protected_(Concat(req.protect, sealed_patterns)) {}
 
 Fs::~Fs() {
   for (auto& e : table_) {
@@ -370,9 +451,34 @@ Fs::~Fs() {
   for (int fd : mount_fd_) close(fd);
 }
 
-Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req,
-                                       std::vector<CapabilityEvent>* events) {
-  std::unique_ptr<Fs> fs(new Fs(req, events));
+Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<CapabilityEvent>* events,
+                                       const std::vector<std::string>& sealed) {
+  // moat's own folders, wherever they are: a mount inside one is refused, one inside a
+  // mount is hidden and protected there by its path from the mount's root (a pattern, so it
+  // also matches at that path beneath any other folder of any mount: more hidden, never
+  // less).
+  std::vector<std::string> sealed_patterns;
+  std::vector<std::string> sealed_real;
+  for (const std::string& p : sealed) {
+    if (std::string r = RealAsFarAsItExists(p); !r.empty()) sealed_real.push_back(r);
+  }
+  for (const Mount& m : req.mounts) {
+    char real[PATH_MAX];
+    if (!realpath(m.host_path.c_str(), real)) continue;  // the loop below reports it
+    for (const std::string& s : sealed_real) {
+      if (AtOrBeneath(real, s)) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "cannot mount '" + m.host_path + "': it is inside moat's own folder " + s +
+                             " (secrets, config, approvals, compiled modules)");
+      }
+      if (AtOrBeneath(s, real)) {
+        std::string_view rel =
+            std::string_view(s).substr(std::string_view(real) == "/" ? 1 : strlen(real) + 1);
+        sealed_patterns.push_back(LiteralPattern(rel));
+      }
+    }
+  }
+  std::unique_ptr<Fs> fs(new Fs(req, events, sealed_patterns));
   for (int i = 0; i < 3; ++i) {
     FdEntry e;
     e.kind = FdKind::kStdio;
@@ -392,6 +498,8 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req,
                        "cannot open mount '" + m.host_path + "': " + strerror(e));
     }
     fs->mount_real_.push_back(real);
+    // A mount whose own folder is protected (say, a repository's .git) is protected whole.
+    fs->mount_protected_.push_back(fs->protected_.Hidden(std::string_view(real).substr(1)));
     fs->mount_fd_.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (fs->mount_fd_.back() < 0) {
       close(fd);
@@ -500,6 +608,12 @@ Errno Fs::Anchor(std::string_view op, const FdEntry& dir, std::string_view path,
 Errno Fs::OpenAt(std::string_view op, int mount, std::string_view subject, const std::string& full,
                  int flags, bool follow, int* out, std::string* rel) {
   if (full.empty()) return kEnoent;
+  // Hidden names are refused before the kernel walks them, so no answer of the kernel's
+  // (ENOTDIR for ".env/", say) tells whether they exist.
+  if (hidden_.HiddenOnTheWay(full, true)) {
+    Deny(op, subject, "hidden path");
+    return kEnoent;
+  }
   int root = mount_fd_[static_cast<size_t>(mount)];
   if (!follow) flags |= O_NOFOLLOW;
   // First without symlinks: then the lexical path is the real one.
@@ -520,7 +634,8 @@ Errno Fs::OpenAt(std::string_view op, int mount, std::string_view subject, const
     Deny(op, subject, "path resolves outside its mount");
     return kEperm;
   }
-  if (IsHidden(*rel)) {
+  // Without symlinks the walk above already checked every component of the real path.
+  if (!lexical && IsHidden(*rel)) {
     close(fd);
     Deny(op, subject, "hidden path");
     return kEnoent;
@@ -609,12 +724,252 @@ Errno Fs::ChargeWrite(std::string_view op, uint64_t bytes, uint64_t* allowed) {
   return kSuccess;
 }
 
+namespace {
+// Whether a relative symlink text with ".." still resolves inside the mount when the link
+// lives in `dir_rel` (absolute texts are judged by the caller).
+bool StaysInside(std::string_view dir_rel, std::string_view text) {
+  std::vector<std::string_view> comps;
+  SplitComponents(text, &comps);
+  size_t i = 0;
+  while (i < comps.size() && comps[i] == "..") ++i;
+  for (; i < comps.size(); ++i) {
+    if (comps[i] == "..") return false;  // ".." after a name: where it leads depends on links
+  }
+  std::string folded;
+  return JoinLexical(dir_rel, text, &folded);
+}
+}  // namespace
+
+Errno Fs::RefuseProtected(std::string_view op, int mount, std::string_view subject,
+                          std::string_view rel) {
+  if (!IsProtected(mount, rel)) return kSuccess;
+  Deny(op, subject, "protected path is read-only");
+  return kEperm;
+}
+
+Errno Fs::CheckMove(std::string_view op, std::string_view subject, int mount, int dir_fd,
+                    const std::string& from_rel, const std::string& to_rel) {
+  if (Errno e = RefuseProtected(op, mount, subject, from_rel)) return e;
+  if (Errno e = RefuseProtected(op, mount, subject, to_rel)) return e;
+  if (dir_fd < 0) return kSuccess;
+  if (hidden_.empty() && protected_.empty()) {
+    close(dir_fd);
+    return kSuccess;
+  }
+  // Everything beneath the directory keeps its relative path, so a rename changes a
+  // descendant's status only through patterns that reach across the renamed component
+  // (".git/config" when ".git" is renamed) or through a protected path inside it. Each
+  // entry is checked under both names; an entry that cannot be read refuses the rename.
+  struct Level {
+    DIR* dir;
+    std::string suffix;  // path beneath the renamed directory, "" for itself
+  };
+  std::vector<Level> stack;
+  auto close_all = [&] {
+    for (Level& l : stack) closedir(l.dir);
+  };
+  auto push = [&](int fd, std::string suffix) {
+    DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+    if (!d) {
+      if (fd >= 0) close(fd);
+      return false;
+    }
+    stack.push_back({d, std::move(suffix)});
+    return true;
+  };
+  if (!push(dir_fd, "")) {
+    Deny(op, subject, "cannot read the directory to check what it holds");
+    return kEperm;
+  }
+  uint64_t seen = 0;
+  while (!stack.empty()) {
+    errno = 0;
+    struct dirent* de = readdir(stack.back().dir);
+    if (!de) {
+      int err = errno;
+      closedir(stack.back().dir);
+      stack.pop_back();
+      if (err != 0) {
+        close_all();
+        Deny(op, subject, "cannot read the directory to check what it holds");
+        return kEperm;
+      }
+      continue;
+    }
+    std::string_view name(de->d_name);
+    if (name == "." || name == "..") continue;
+    if (++seen > Limits::kMaxRenameScanEntries) {
+      close_all();
+      Deny(op, subject,
+           "directory holds more than " + std::to_string(Limits::kMaxRenameScanEntries) +
+               " entries to check; it cannot be renamed");
+      return kEperm;
+    }
+    std::string suffix = JoinRel(stack.back().suffix, name);
+    std::string was = from_rel + "/" + suffix, will = to_rel + "/" + suffix;
+    if (IsProtected(mount, was) || IsProtected(mount, will)) {
+      close_all();
+      Deny(op, subject, "directory holds a protected path (" + suffix + ")");
+      return kEperm;
+    }
+    if (hidden_.Hidden(was) != hidden_.Hidden(will)) {
+      close_all();
+      Deny(op, subject, "rename would change whether " + suffix + " is hidden");
+      return kEperm;
+    }
+    unsigned char type = de->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (fstatat(dirfd(stack.back().dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+      }
+    }
+    if (type == DT_LNK) {  // a relative link with ".." inside must still lead inside
+      char text[PATH_MAX];
+      ssize_t n = readlinkat(dirfd(stack.back().dir), de->d_name, text, sizeof text - 1);
+      std::string_view t(text, n > 0 ? static_cast<size_t>(n) : 0);
+      std::string_view dir = std::string_view(will).substr(0, will.size() - name.size() - 1);
+      if (n > 0 && t[0] != '/' && !StaysInside(dir, t)) {
+        close_all();
+        Deny(op, subject, "the symlink " + suffix + " would lead out of its mount");
+        return kEperm;
+      }
+    }
+    bool is_dir = type == DT_DIR;
+    if (is_dir) {
+      int sub = openat(dirfd(stack.back().dir), de->d_name,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (!push(sub, std::move(suffix))) {
+        close_all();
+        Deny(op, subject, "cannot read the directory to check what it holds");
+        return kEperm;
+      }
+    }
+  }
+  return kSuccess;
+}
+
+Errno Fs::CheckLinkText(std::string_view op, std::string_view subject, int mount,
+                        std::string_view dir_rel, std::string_view target) {
+  // ".." only at the start, and no more of them than the link's directory is deep: the
+  // link's own directory is a real one, so leading ".." climbs exactly as far as it reads,
+  // and the names after it only descend (through links that obey the same rule, or the
+  // user's, checked below). A ".." after a name could climb out of a link the name is
+  // ("d -> ." then "x -> d/../.."). Moving such a link later is checked the same way.
+  std::vector<std::string_view> comps;
+  SplitComponents(target, &comps);
+  size_t leading = 0;
+  while (leading < comps.size() && comps[leading] == "..") ++leading;
+  bool inner_dotdot = std::find(comps.begin() + static_cast<ptrdiff_t>(leading), comps.end(),
+                                std::string_view("..")) != comps.end();
+  std::string lexical;
+  if (target.empty() || target[0] == '/' || inner_dotdot ||
+      !JoinLexical(dir_rel, target, &lexical)) {
+    Deny(op, subject,
+         "symlink target '" + std::string(target) +
+             "' must be relative, with '..' only at its start and staying in its mount");
+    return kEperm;
+  }
+  if (hidden_.HiddenOnTheWay(lexical, true)) {
+    Deny(op, subject, "symlink target is a hidden path");
+    return kEperm;
+  }
+  if (IsProtected(mount, lexical)) {  // also before it exists
+    Deny(op, subject, "symlink target is a protected path");
+    return kEperm;
+  }
+  // Existing links on the way (the user's own, which may point anywhere) are followed the
+  // way a host program would, but only beneath the mount.
+  int fd = OpenAt2(mount_fd_[static_cast<size_t>(mount)], lexical, O_PATH, kResolve);
+  if (fd < 0) {
+    if (errno == EXDEV) {
+      Deny(op, subject, "symlink target leads out of its mount through an existing link");
+      return kEperm;
+    }
+    return kSuccess;  // dangling (or looping): nothing to lead to yet
+  }
+  std::string real;
+  bool ok = RealRel(fd, mount, &real);
+  close(fd);
+  if (!ok) {
+    Deny(op, subject, "symlink target resolves outside its mount");
+    return kEperm;
+  }
+  if (IsHidden(real)) {
+    Deny(op, subject, "symlink target is a hidden path");
+    return kEperm;
+  }
+  if (IsProtected(mount, real)) {
+    Deny(op, subject, "symlink target is a protected path");
+    return kEperm;
+  }
+  return kSuccess;
+}
+
+Errno Fs::CheckRelocation(std::string_view op, std::string_view subject, int mount, int parent_fd,
+                          const std::string& name, const std::string& from_rel,
+                          const std::string& to_dir, const std::string& to_rel, bool rename) {
+  struct stat st {};
+  if (fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return kSuccess;  // the rename or link itself will answer
+  }
+  if (S_ISLNK(st.st_mode)) {
+    // Moving a link changes where a relative one leads: it must still lead inside.
+    char text[PATH_MAX];
+    ssize_t n = readlinkat(parent_fd, name.c_str(), text, sizeof text - 1);
+    std::string_view t(text, n > 0 ? static_cast<size_t>(n) : 0);
+    if (n <= 0 || t[0] == '/' || !StaysInside(to_dir, t)) {
+      Deny(op, subject, "a symlink that would lead out of its mount cannot be moved or linked");
+      return kEperm;
+    }
+  }
+  int dir_fd = -1;
+  if (rename && S_ISDIR(st.st_mode)) {
+    dir_fd = OpenAt2(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                     kResolve | RESOLVE_NO_SYMLINKS);
+    if (dir_fd < 0) {
+      Deny(op, subject, "cannot read the directory to check what it holds");
+      return kEperm;
+    }
+  }
+  return CheckMove(op, subject, mount, dir_fd, from_rel, to_rel);
+}
+
+Errno Fs::ChargeFileWrite(std::string_view op, int fd, uint64_t pos, uint64_t bytes,
+                          uint64_t* allowed) {
+  struct stat st {};
+  uint64_t hole = 0;
+  if (bytes > 0 && pos > 0 && fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      pos > static_cast<uint64_t>(st.st_size)) {
+    hole = pos - static_cast<uint64_t>(st.st_size);
+  }
+  if (hole > 0) {
+    uint64_t got = 0;
+    if (Errno r = ChargeWrite(op, hole, &got)) return r;
+    if (got < hole) {
+      Deny(op, "fd", "quota of written bytes reached (a write past the end grows the file)");
+      return kEdquot;
+    }
+  }
+  uint64_t room =
+      req_.limits.max_write_bytes - std::min(bytes_written_ + hole, req_.limits.max_write_bytes);
+  if (bytes > 0 && room == 0) {
+    Deny(op, "fd",
+         "quota of " + std::to_string(req_.limits.max_write_bytes) + " written bytes reached");
+    return kEdquot;
+  }
+  *allowed = std::min(bytes, room);
+  bytes_written_ += hole;  // charged up front: a write that then fails keeps it charged
+  return kSuccess;
+}
+
 // ---- fd operations ----
 
 Errno Fs::Close(uint32_t fd) {
   FdEntry* e = Get(fd);
   if (!e) return kEbadf;
   if (e->host_fd >= 0) close(e->host_fd);
+  DropListing(e);
   if (e->kind != FdKind::kStdio && !e->preopen) --open_count_;
   table_[fd].reset();
   return kSuccess;
@@ -728,8 +1083,18 @@ Errno Fs::Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
   if (FdEntry* x = Get(fd); x && x->kind == FdKind::kFile && !x->writable) return kEbadf;
   FdEntry* e;
   if (Errno r = FileFor(fd, kRightFdWrite, &e)) return r;
-  uint64_t allowed;
-  if (Errno r = ChargeWrite("fd_write", Total(iov), &allowed)) return r;
+  uint64_t allowed, pos = 0;
+  // Writing on from an offset at or before the end leaves no hole; only an fd whose offset
+  // may have passed the end pays the two system calls of finding out.
+  bool check = e->kind == FdKind::kFile && !(e->fdflags & kFdflagAppend) &&
+               (e->may_pass_end || e->shrinks != shrinks_);
+  if (check) {
+    off_t cur = lseek(e->host_fd, 0, SEEK_CUR);
+    if (cur > 0) pos = static_cast<uint64_t>(cur);
+  }
+  if (Errno r = ChargeFileWrite("fd_write", check ? e->host_fd : -1, pos, Total(iov), &allowed)) {
+    return r;
+  }
   std::vector<iovec> v = Trim(iov, allowed);
   ssize_t put;
   do {
@@ -737,6 +1102,10 @@ Errno Fs::Write(uint32_t fd, std::span<const iovec> iov, uint64_t* n) {
   } while (put < 0 && errno == EINTR);
   if (put < 0) return FromHostErrno(errno);
   bytes_written_ += static_cast<uint64_t>(put);
+  if (check) {  // the offset is now at or before the end
+    e->may_pass_end = false;
+    e->shrinks = shrinks_;
+  }
   *n = static_cast<uint64_t>(put);
   return kSuccess;
 }
@@ -748,7 +1117,8 @@ Errno Fs::Pwrite(uint32_t fd, std::span<const iovec> iov, uint64_t offset, uint6
   if (Errno r = FileFor(fd, kRightFdWrite | kRightFdSeek, &e)) return r;
   if (offset > static_cast<uint64_t>(INT64_MAX)) return kEinval;
   uint64_t allowed;
-  if (Errno r = ChargeWrite("fd_pwrite", Total(iov), &allowed)) return r;
+  uint64_t pos = (e->fdflags & kFdflagAppend) ? 0 : offset;
+  if (Errno r = ChargeFileWrite("fd_pwrite", e->host_fd, pos, Total(iov), &allowed)) return r;
   std::vector<iovec> v = Trim(iov, allowed);
   ssize_t put;
   do {
@@ -776,6 +1146,7 @@ Errno Fs::Seek(uint32_t fd, int64_t offset, uint8_t whence, uint64_t* pos) {
   if (w < 0) return kEinval;
   off_t r = lseek(e->host_fd, static_cast<off_t>(offset), w);
   if (r < 0) return FromHostErrno(errno);
+  if (whence != kWhenceCur || offset != 0) e->may_pass_end = true;
   *pos = static_cast<uint64_t>(r);
   return kSuccess;
 }
@@ -829,15 +1200,17 @@ Errno Fs::Allocate(uint32_t fd, uint64_t offset, uint64_t len) {
   struct stat st {};
   if (fstat(e->host_fd, &st) != 0) return FromHostErrno(errno);
   uint64_t end = offset + len, size = static_cast<uint64_t>(st.st_size);
-  uint64_t growth = end > size ? end - size : 0, allowed = 0;
-  if (Errno r = ChargeWrite("fd_allocate", growth, &allowed)) return r;
-  if (allowed < growth) {
+  // Real blocks count as much as growth: allocating inside a sparse hole takes disk space
+  // without changing the size, so the whole range is charged, or the growth if larger.
+  uint64_t growth = end > size ? end - size : 0, charge = std::max(growth, len), allowed = 0;
+  if (Errno r = ChargeWrite("fd_allocate", charge, &allowed)) return r;
+  if (allowed < charge) {
     Deny("fd_allocate", "fd", "quota of written bytes reached");
     return kEdquot;
   }
   int r = posix_fallocate(e->host_fd, static_cast<off_t>(offset), static_cast<off_t>(len));
   if (r != 0) return FromHostErrno(r);
-  bytes_written_ += growth;
+  bytes_written_ += charge;
   return kSuccess;
 }
 
@@ -872,6 +1245,7 @@ Errno Fs::FilestatSetSize(uint32_t fd, uint64_t size) {
     return kEdquot;
   }
   if (ftruncate(e->host_fd, static_cast<off_t>(size)) != 0) return FromHostErrno(errno);
+  if (size < cur) ++shrinks_;
   bytes_written_ += growth;
   return kSuccess;
 }
@@ -887,6 +1261,10 @@ Errno Fs::FilestatSetTimes(uint32_t fd, uint64_t atim, uint64_t mtim, uint16_t f
     Deny("fd_filestat_set_times", "fd", "mount is read-only");
     return kEperm;
   }
+  if (e->protect) {
+    Deny("fd_filestat_set_times", "fd", "protected path is read-only");
+    return kEperm;
+  }
   if (futimens(e->host_fd, ts) != 0) return FromHostErrno(errno);
   return kSuccess;
 }
@@ -897,8 +1275,7 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
   if (e->kind != FdKind::kDir) return kEnotdir;
   if (!(e->rights & kRightFdReaddir)) return kEnotcapable;
   if (cookie == 0 || !e->listed) {
-    e->listing.clear();
-    e->listed = false;
+    DropListing(e);
     int dfd = -1;
     if (e->rel.empty()) {
       dfd =
@@ -925,11 +1302,25 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     }
     e->listing.push_back({".", self.st_ino, kFileTypeDirectory});
     e->listing.push_back({"..", up_ino, kFileTypeDirectory});
+    e->listing_bytes = 2 * sizeof(DirEntry);
     errno = 0;
     while (struct dirent* de = readdir(d)) {
       std::string_view name(de->d_name);
       if (name == "." || name == "..") continue;
       if (hidden_.HiddenLeaf(e->rel, name)) continue;
+      // Host memory the guest makes moat hold is bounded: a snapshot counts its names.
+      e->listing_bytes += sizeof(DirEntry) + name.size();
+      if (listing_bytes_ + e->listing_bytes > Limits::kMaxListingBytes) {
+        closedir(d);
+        e->listing.clear();
+        e->listing.shrink_to_fit();
+        e->listing_bytes = 0;
+        Deny("fd_readdir", e->rel.empty() ? "." : e->rel,
+             "directory listings would hold more than " +
+                 std::to_string(Limits::kMaxListingBytes >> 20) +
+                 " MiB of host memory; close or finish other listings");
+        return kEnomem;
+      }
       DirEntry ent{std::string(name), de->d_ino, FileTypeOfDirent(de->d_type)};
       if (de->d_type == DT_UNKNOWN) {
         struct stat st {};
@@ -941,9 +1332,11 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     }
     closedir(d);
     e->listed = true;
+    listing_bytes_ += e->listing_bytes;
   }
   size_t pos = 0;
-  for (uint64_t i = cookie; i < e->listing.size() && pos < buf.size(); ++i) {
+  uint64_t i = cookie;
+  for (; i < e->listing.size() && pos < buf.size(); ++i) {
     const DirEntry& de = e->listing[i];
     uint8_t head[24] = {};
     uint64_t next = i + 1;
@@ -959,8 +1352,19 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     memcpy(buf.data() + pos, de.name.data(), n);
     pos += n;
   }
+  // Read to the end with room to spare: the guest has it all (a short buffer is how
+  // wasi-libc and Rust's std see the end), so the snapshot's memory goes back.
+  if (i >= e->listing.size() && pos < buf.size()) DropListing(e);
   *used = static_cast<uint32_t>(pos);
   return kSuccess;
+}
+
+void Fs::DropListing(FdEntry* e) {
+  listing_bytes_ -= std::min(listing_bytes_, e->listed ? e->listing_bytes : 0);
+  e->listing.clear();
+  e->listing.shrink_to_fit();
+  e->listing_bytes = 0;
+  e->listed = false;
 }
 
 // ---- path operations ----
@@ -988,9 +1392,11 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     Deny(op, path, "quota of " + std::to_string(req_.limits.max_open_fds) + " open fds reached");
     return kEmfile;
   }
+  bool mutate = create || trunc || want_write;
   int flags = want_write ? (want_read ? O_RDWR : O_WRONLY) : O_RDONLY;
   if (oflags & kOflagDirectory) flags |= O_DIRECTORY;
-  if (trunc) flags |= O_TRUNC;
+  // Truncation waits until the opened file is known not to be protected (below).
+
   if (fdflags & kFdflagAppend) flags |= O_APPEND;
   if (fdflags & kFdflagDsync) flags |= O_DSYNC;
   if (fdflags & kFdflagSync) flags |= O_SYNC;
@@ -1009,6 +1415,7 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
       Deny(op, path, "hidden path cannot be created");
       return kEperm;
     }
+    if (Errno e = RefuseProtected(op, d->mount, path, full)) return e;
     std::string nm(par.name);
     struct stat st {};
     bool exists = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -1054,6 +1461,32 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     Deny(op, path, "not a regular file or directory");
     return kEacces;
   }
+  bool is_protected = IsProtected(d->mount, rel);
+  if (mutate && is_protected) {
+    close(fd);
+    Deny(op, path, "protected path is read-only");
+    return kEperm;
+  }
+  if (trunc) {
+    if (S_ISDIR(st.st_mode)) {
+      close(fd);
+      return kEisdir;
+    }
+    int tfd = fd;
+    if (!want_write) {  // truncating through a read-only open: a writable twin of the fd
+      char link[64];
+      snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+      tfd = open(link, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+    }
+    int r = tfd >= 0 ? ftruncate(tfd, 0) : -1;
+    int err = errno;
+    if (tfd >= 0 && tfd != fd) close(tfd);
+    if (r != 0) {
+      close(fd);
+      return FromHostErrno(err);
+    }
+    ++shrinks_;
+  }
   // O_NONBLOCK changes nothing for regular files and directories (the only kinds opened),
   // so it is left set rather than cleared with two more syscalls; fdflags reports what the
   // guest asked for.
@@ -1061,6 +1494,8 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
   e.host_fd = fd;
   e.mount = d->mount;
   e.fdflags = fdflags;
+  e.protect = is_protected;
+  e.shrinks = shrinks_;
   if (S_ISDIR(st.st_mode)) {
     e.kind = FdKind::kDir;
     e.filetype = kFileTypeDirectory;
@@ -1091,17 +1526,21 @@ Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path
   if (path.empty()) return kEnoent;
   bool follow = lookup & kLookupSymlinkFollow;
   struct stat st {};
-  // Fast path: one plain component is looked up in the directory itself.
+  // Fast path, one system call: a plain name in a directory the guest opened is looked up
+  // by its real path from the mount's root (the directory's own fd is never used), so a
+  // directory moved out of the mount after the guest opened it shows nothing. The path
+  // holds no symlink when the directory was opened, and none a guest makes can lead out.
   if (path.find('/') == std::string_view::npos && path != "." && path != "..") {
-    std::string name(path);
-    if (fstatat(d->host_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (hidden_.HiddenLeaf(d->rel, path)) {
+      Deny(op, path, "hidden path");
+      return kEnoent;
+    }
+    std::string full = d->rel.empty() ? std::string(path) : d->rel + "/" + std::string(path);
+    if (fstatat(mount_fd_[static_cast<size_t>(d->mount)], full.c_str(), &st, AT_SYMLINK_NOFOLLOW) !=
+        0) {
       return FromHostErrno(errno);
     }
     if (!follow || !S_ISLNK(st.st_mode)) {
-      if (hidden_.HiddenLeaf(d->rel, name)) {
-        Deny(op, path, "hidden path");
-        return kEnoent;
-      }
       *out = ToFileStat(st);
       return kSuccess;
     }
@@ -1139,6 +1578,7 @@ Errno Fs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view
       Deny(op, path, "hidden path");
       return kEnoent;
     }
+    if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
     std::string nm(par.name);
     if (utimensat(par.fd, nm.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return FromHostErrno(errno);
     return kSuccess;
@@ -1146,6 +1586,11 @@ Errno Fs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view
   int fd;
   std::string rel;
   if (Errno e = OpenBeneath(op, *d, path, O_PATH, follow, &fd, &rel)) return e;
+  if (IsProtected(d->mount, rel)) {
+    close(fd);
+    Deny(op, path, "protected path is read-only");
+    return kEperm;
+  }
   char link[64];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   int r = utimensat(AT_FDCWD, link, ts, 0);
@@ -1169,6 +1614,7 @@ Errno Fs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
     Deny(op, path, "hidden path cannot be created");
     return kEperm;
   }
+  if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
   if (Errno e = ChargeCreate(op, path)) return e;
   std::string nm(par.name);
   if (mkdirat(par.fd, nm.c_str(), 0777) != 0) {
@@ -1197,6 +1643,7 @@ Errno Fs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
     Deny(op, path, "hidden path");
     return kEnoent;
   }
+  if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
   std::string nm(par.name);
   struct stat st {};
   bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -1220,6 +1667,7 @@ Errno Fs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
     Deny(op, path, "hidden path");
     return kEnoent;
   }
+  if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
   std::string nm(par.name);
   struct stat st {};
   bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -1257,6 +1705,10 @@ Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
     return kEperm;
   }
   std::string x(a.name), y(b.name);
+  if (Errno e = CheckRelocation(op, from, d->mount, a.fd, x, JoinRel(a.rel, an), b.rel,
+                                JoinRel(b.rel, bn), true)) {
+    return e;
+  }
   struct stat src {
   }, dst{};
   bool replaces = fstatat(b.fd, y.c_str(), &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -1299,8 +1751,13 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
     Deny(op, to, "hidden path cannot be a link target");
     return kEperm;
   }
-  if (Errno e = ChargeCreate(op, to)) return e;
   std::string x(a.name), y(b.name);
+  // A new name for a protected file would let it be written through that name.
+  if (Errno e = CheckRelocation(op, from, d->mount, a.fd, x, JoinRel(a.rel, an), b.rel,
+                                JoinRel(b.rel, bn), false)) {
+    return e;
+  }
+  if (Errno e = ChargeCreate(op, to)) return e;
   if (linkat(a.fd, x.c_str(), b.fd, y.c_str(), 0) != 0) {
     --files_created_;
     return FromHostErrno(errno);
@@ -1329,17 +1786,10 @@ Errno Fs::PathSymlink(std::string_view target, uint32_t dirfd, std::string_view 
     Deny(op, path, "hidden path cannot be created");
     return kEperm;
   }
-  // The link's text must stay inside the mount when read from where the link lives, so
-  // that no host program later follows it out of the workspace.
-  std::string resolved;
-  if (target[0] == '/' || !JoinLexical(par.rel, target, &resolved)) {
-    Deny(op, path, "symlink target '" + std::string(target) + "' points outside its mount");
-    return kEperm;
-  }
-  if (IsHidden(resolved)) {
-    Deny(op, path, "symlink target is a hidden path");
-    return kEperm;
-  }
+  if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
+  // The link's text must keep inside the mount wherever the link is later moved, so that
+  // no host program follows it out of the workspace.
+  if (Errno e = CheckLinkText(op, path, d->mount, par.rel, target)) return e;
   if (Errno e = ChargeCreate(op, path)) return e;
   std::string t(target), nm(par.name);
   if (symlinkat(t.c_str(), par.fd, nm.c_str()) != 0) {

@@ -41,12 +41,19 @@ struct FdEntry {
   bool readable = false;
   bool writable = false;
   bool preopen = false;
+  bool protect = false;  // the path it was opened by is protected: its times stay too
+  // For files: its offset may lie past the end (moved by fd_seek, or a file shrunk since
+  // `shrinks` was read), so the next fd_write checks for the hole it would leave.
+  bool may_pass_end = false;
+  uint64_t shrinks = 0;
   int mount = -1;  // index into the request's mounts
   // For directories: the path relative to the mount root ("" is the root). Paths from a
   // directory are resolved from the mount root through it, never from its own fd.
   std::string rel;
-  // fd_readdir snapshot, taken when a listing starts at cookie 0.
+  // fd_readdir snapshot, taken when a listing starts at cookie 0 and dropped when it has
+  // been read to the end; its bytes count against the run's listing budget.
   std::vector<DirEntry> listing;
+  uint64_t listing_bytes = 0;
   bool listed = false;
 };
 
@@ -63,10 +70,10 @@ struct FileStat {
   uint64_t nlink = 0, size = 0, atim = 0, mtim = 0, ctim = 0;
 };
 
-// Compiled hidden-path patterns. A pattern is matched one path component at a
-// time (a `*` never crosses '/'); a pattern of k components hides any path with
-// k consecutive components that match it. Most patterns are a literal, a
-// `prefix*` or a `*suffix`, which are matched without fnmatch(3).
+// Compiled path patterns (the hidden and the protected ones). A pattern is matched one
+// path component at a time (a `*` never crosses '/'); a pattern of k components matches
+// any path with k consecutive components that match it, and so every path beneath one.
+// Most patterns are a literal, a `prefix*` or a `*suffix`, matched without fnmatch(3).
 class HiddenPaths {
  public:
   explicit HiddenPaths(const std::vector<std::string>& patterns);
@@ -75,6 +82,11 @@ class HiddenPaths {
   // Whether `dir_rel`/`name` is hidden, given that `dir_rel` itself is not:
   // only the windows that end at `name` are checked.
   bool HiddenLeaf(std::string_view dir_rel, std::string_view name) const;
+  // Whether a guest path, walked by name the way the kernel will walk it ("." skipped,
+  // ".." going back up), passes through a matching component on the way: decided before
+  // the kernel is asked, so its answer (ENOTDIR, ENOENT...) cannot tell a hidden file
+  // exists. The last component is checked only when `include_last`.
+  bool HiddenOnTheWay(std::string_view path, bool include_last) const;
   bool empty() const { return patterns_.empty(); }
 
  private:
@@ -95,8 +107,12 @@ class HiddenPaths {
 class Fs {
  public:
   // Opens every mount's folder. Fails (with a message) when one cannot be opened.
+  // `sealed` are host paths no guest may see or change, wherever they are (moat's own
+  // config, state and cache folders, see Engine): one inside a mount is hidden and
+  // protected there (also before it exists), and a mount at or inside one is refused.
   static Result<std::unique_ptr<Fs>> Create(const ExecRequest& req,
-                                            std::vector<CapabilityEvent>* events);
+                                            std::vector<CapabilityEvent>* events,
+                                            const std::vector<std::string>& sealed = {});
   ~Fs();
   Fs(const Fs&) = delete;
   Fs& operator=(const Fs&) = delete;
@@ -149,7 +165,8 @@ class Fs {
 
  private:
   struct Parent;
-  Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events);
+  Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events,
+     const std::vector<std::string>& sealed_patterns);
 
   void Deny(std::string_view op, std::string_view subject, std::string reason);
   Errno FileFor(uint32_t fd, uint64_t right, FdEntry** out);
@@ -169,17 +186,49 @@ class Fs {
   void NoteCreated(const struct stat& st);
   void NoteRemoved(const struct stat& st);
   bool RealRel(int fd, int mount, std::string* rel) const;
+  void DropListing(FdEntry* e);
   bool IsHidden(std::string_view rel) const { return hidden_.Hidden(rel); }
+  bool IsProtected(int mount, std::string_view rel) const {
+    return mount_protected_[static_cast<size_t>(mount)] || protected_.Hidden(rel);
+  }
+  // EPERM (and a denial) when `rel` in `mount` is protected.
+  Errno RefuseProtected(std::string_view op, int mount, std::string_view subject,
+                        std::string_view rel);
+  // Checks that renaming `from_rel` to `to_rel` moves no protected path and, when it is a
+  // directory (`dir_fd` >= 0, an fd of it this call takes and closes), changes nobody's
+  // hiddenness beneath it.
+  Errno CheckMove(std::string_view op, std::string_view subject, int mount, int dir_fd,
+                  const std::string& from_rel, const std::string& to_rel);
+  // Checks what renaming (or, with !rename, hard-linking) `name` in `parent_fd`, at
+  // `from_rel`, to `to_rel` in directory `to_dir` would change: protected paths, hidden
+  // paths beneath a directory, and where a moved symlink leads.
+  Errno CheckRelocation(std::string_view op, std::string_view subject, int mount, int parent_fd,
+                        const std::string& name, const std::string& from_rel,
+                        const std::string& to_dir, const std::string& to_rel, bool rename);
+  // Checks that a symlink whose text is `target`, placed in directory `dir_rel`, stays in
+  // its mount however it is later followed: relative, ".." only leading and not above the
+  // mount, not leading through an existing link out of the mount, not naming a hidden or
+  // protected path.
+  Errno CheckLinkText(std::string_view op, std::string_view subject, int mount,
+                      std::string_view dir_rel, std::string_view target);
+  // Charges a write of `bytes` at `pos` to file `fd`, with the hole a write past the end
+  // leaves (apparent size counts: a sparse file is as large to a host program as a full one).
+  Errno ChargeFileWrite(std::string_view op, int fd, uint64_t pos, uint64_t bytes,
+                        uint64_t* allowed);
 
   const ExecRequest& req_;
   std::vector<CapabilityEvent>* events_;
   HiddenPaths hidden_;
+  HiddenPaths protected_;
+  std::vector<bool> mount_protected_;    // the mount's own folder is protected
   std::vector<std::string> mount_real_;  // realpath of each mount root
   std::vector<int> mount_fd_;            // each mount root, whatever the guest does to its fds
   std::vector<std::unique_ptr<FdEntry>> table_;
   size_t open_count_ = 0;  // guest-opened fds (not stdio or preopens)
   uint64_t bytes_written_ = 0;
   uint64_t files_created_ = 0;
+  uint64_t listing_bytes_ = 0;  // held by fd_readdir snapshots, all fds together
+  uint64_t shrinks_ = 0;        // files this run truncated or shrank
   // Names the run created, per inode: removing one gives its quota back.
   std::map<std::pair<uint64_t, uint64_t>, uint32_t> created_;
 };

@@ -10,9 +10,12 @@
 #include <iostream>
 
 #include "base/fs.h"
+#include "base/terminal_text.h"
 #include "execution/net/secret_store.h"
 #include "execution/runtime.h"
+#include "interaction/approval_prompt.h"
 #include "interaction/cli_util.h"
+#include "interaction/trust_cli.h"
 #include "orchestration/agent/agent.h"
 #include "orchestration/agent/approvals.h"
 #include "orchestration/agent/http_provider.h"
@@ -52,10 +55,80 @@ std::string Human(uint64_t n) {
   return buf;
 }
 
-std::string Shorten(const std::string& s, size_t max) {
+// Text from a model, a tool or a stored session: escaped (base/terminal_text.h), one line.
+std::string Shown(const std::string& s, size_t max = 200) { return TerminalCut(s, max); }
+
+// A call's arguments (JSON text a model wrote), escaped, one line.
+std::string ShownArguments(const std::string& s, size_t max) {
+  return TerminalCut(TerminalJsonText(s), max);
+}
+
+// Markdown exports. Stored text is a record, never markup: it goes in fenced blocks or code
+// spans whose fence is longer than any backtick run in it (so nothing in it closes them),
+// and &, < and > are written as entities everywhere (no raw HTML reaches a renderer).
+std::string HtmlEscaped(std::string_view s, bool inline_text = false) {
   std::string out;
-  for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
-  if (out.size() > max) out = out.substr(0, max - 3) + "...";
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      // Outside code, Markdown's inline punctuation is taken literally too.
+      if (inline_text && std::string_view("\\`*_[]~|").find(c) != std::string_view::npos) {
+        out += '\\';
+      }
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Text outside code (the header, a role line): one escaped line.
+std::string MdText(const std::string& s, size_t max = 200) {
+  return HtmlEscaped(Shown(s, max), true);
+}
+
+// A fence of backticks longer than any run of them in `text`, and at least `min` long.
+std::string FenceFor(std::string_view text, size_t min) {
+  size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return std::string(std::max(min, longest + 1), '`');
+}
+
+std::string MdBlock(const std::string& text) {
+  std::string body = HtmlEscaped(TerminalSafe(text, TextKind::kProse));
+  std::string fence = FenceFor(body, 3);
+  return fence + "\n" + body + "\n" + fence;
+}
+
+std::string MdCode(const std::string& one_line) {
+  std::string body = HtmlEscaped(one_line);
+  std::string fence = FenceFor(body, 1);
+  return fence + " " + body + " " + fence;
+}
+
+std::string MarkdownExport(const SessionInfo& info, const std::vector<Message>& messages) {
+  std::string out = "# Session " + MdText(info.id) + "\n\n" + MdText(info.created_at) + ", " +
+                    MdText(info.provider) + " " + MdText(info.model) + ", " +
+                    MdText(info.workspace, 4096) + "\n\n";
+  for (const Message& m : messages) {
+    std::string role(RoleName(m.role));
+    if (m.role == Message::Role::kTool) role += " " + MdText(m.tool_name);
+    out += "**" + role + "**\n\n";
+    if (!m.content.empty()) out += MdBlock(m.content) + "\n";
+    for (const ToolCall& c : m.tool_calls) {
+      out +=
+          "- call " + MdCode(Shown(c.name)) + " " + MdCode(ShownArguments(c.arguments, 200)) + "\n";
+    }
+    out += "\n";
+  }
   return out;
 }
 
@@ -65,11 +138,7 @@ class TerminalApprover : public Approver {
   Approval Ask(const ApprovalRequest& r) override {
     FILE* tty = fopen("/dev/tty", "r+");
     if (tty == nullptr) return Approval::kDeny;
-    const auto& caps = r.tool->manifest.capabilities;
-    std::string what = std::string(tools::FsAccessName(caps.filesystem)) + " files";
-    if (!caps.network.empty()) what += ", network";
-    fprintf(tty, "\n  ? allow %s (%s) %s\n    [y] once  [a] always this session  [n] no > ",
-            r.tool->manifest.name.c_str(), what.c_str(), Shorten(r.arguments, 160).c_str());
+    fputs(ApprovalPrompt(r).c_str(), tty);
     fflush(tty);
     char line[64] = {0};
     Approval a = Approval::kDeny;
@@ -92,6 +161,8 @@ struct ChatCommands::State {
   std::string provider, config_path, script, model, workspace = ".", policy_file, audit_file;
   std::string approve, secrets_file, prompt, base_url, ca_file;
   std::vector<std::string> tool_dirs;
+  std::vector<std::string> protect;
+  bool no_default_protect = false;
   std::string verify_file;
   std::string sessions_db, session;  // chat: the store and a session to continue
   CLI::App* sessions = nullptr;
@@ -146,6 +217,14 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.chat->add_option("--sessions", s.sessions_db,
                      "Session store (default WORKSPACE/.moat/sessions.db; 'none' to keep nothing)");
   s.chat->add_option("--session", s.session, "Continue this session (moat sessions ls)");
+  s.chat
+      ->add_option("--protect", s.protect,
+                   "Keep paths matching PATTERN read-only for tools (adds to the default, "
+                   ".git, and to the policy's)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  s.chat->add_flag("--no-default-protect", s.no_default_protect,
+                   "Do not protect .git (at any depth) by default");
   s.sessions = app->add_subcommand("sessions", "List, show, export or resume agent sessions");
   s.sessions->require_subcommand(1);
   s.sessions->add_option("--workspace", s.s_workspace, "Workspace of the sessions (default .)");
@@ -195,30 +274,36 @@ int ChatCommands::State::Verify() {
   AuditVerdict v = VerifyAudit(verify_file);
   if (v.ok) {
     printf("ok: %llu records, chain and head intact%s%s\n",
-           static_cast<unsigned long long>(v.records), v.note.empty() ? "" : "; ", v.note.c_str());
+           static_cast<unsigned long long>(v.records), v.note.empty() ? "" : "; ",
+           Shown(v.note, 4096).c_str());
     return 0;
   }
-  printf("broken: %s\n", v.why.c_str());
+  printf("broken: %s\n", Shown(v.why, 4096).c_str());
   return 1;
 }
 
 int ChatCommands::State::Approvals() {
-  std::string path = a_workspace + "/.moat/approvals.json";
-  auto store = ApprovalStore::Load(path);
-  if (!store) return moat::Usage(store.error().message);
+  char real[PATH_MAX];
+  if (realpath(a_workspace.c_str(), real) == nullptr) {
+    return moat::Usage("approvals: cannot resolve " + a_workspace);
+  }
+  std::string path = ApprovalStore::DefaultPath();
   if (a_ls->parsed()) {
+    auto store = ApprovalStore::Load(path, real);
+    if (!store) return moat::Usage(store.error().message);
     for (const StandingApproval& a : store->all()) {
-      printf("%-16s %s  %s\n", a.tool.c_str(), a.module_sha256.substr(0, 16).c_str(),
-             a.granted_at.c_str());
+      printf("%-16s %s  %s\n", Shown(a.tool).c_str(), Shown(a.tool_digest.substr(0, 16)).c_str(),
+             Shown(a.granted_at).c_str());
     }
     return 0;
   }
-  if (!store->Remove(a_tool)) {
-    fprintf(stderr, "moat: %s is not always allowed here\n", a_tool.c_str());
+  auto found = ApprovalStore::Revoke(path, real, a_tool);
+  if (!found) return moat::Usage(found.error().message);
+  if (!*found) {
+    fprintf(stderr, "moat: %s is not always allowed here\n", Shown(a_tool).c_str());
     return 1;
   }
-  if (auto s = store->Save(path); !s) return moat::Usage(s.error().message);
-  printf("revoked %s\n", a_tool.c_str());
+  printf("revoked %s\n", Shown(a_tool).c_str());
   return 0;
 }
 
@@ -234,9 +319,9 @@ int ChatCommands::State::Sessions() {
     auto all = (*store)->List();
     if (!all) return moat::Usage(all.error().message);
     for (const SessionInfo& i : *all) {
-      printf("%s  %s  %-10s %-24s %4llu messages  %s\n", i.id.c_str(), i.updated_at.c_str(),
-             i.provider.c_str(), i.model.c_str(), static_cast<unsigned long long>(i.messages),
-             Shorten(i.title, 60).c_str());
+      printf("%s  %s  %-10s %-24s %4llu messages  %s\n", Shown(i.id).c_str(),
+             Shown(i.updated_at).c_str(), Shown(i.provider).c_str(), Shown(i.model).c_str(),
+             static_cast<unsigned long long>(i.messages), Shown(i.title, 60).c_str());
     }
     return 0;
   }
@@ -268,25 +353,26 @@ int ChatCommands::State::Sessions() {
       list.push_back(j);
     }
     out["messages"] = list;
-    printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    printf("%s\n", TerminalJson(out, 2).c_str());
     return 0;
   }
   if (s_export->parsed() && s_format != "markdown") {
     return moat::Usage("sessions export: --format must be json or markdown");
   }
-  bool md = s_export->parsed();
-  printf(md ? "# Session %s\n\n%s, %s %s, %s\n\n" : "session %s (%s, %s %s, %s)\n\n",
-         info->id.c_str(), info->created_at.c_str(), info->provider.c_str(), info->model.c_str(),
-         info->workspace.c_str());
+  if (s_export->parsed()) {
+    fputs(MarkdownExport(*info, *messages).c_str(), stdout);
+    return 0;
+  }
+  printf("session %s (%s, %s %s, %s)\n\n", Shown(info->id).c_str(), Shown(info->created_at).c_str(),
+         Shown(info->provider).c_str(), Shown(info->model).c_str(),
+         Shown(info->workspace, 4096).c_str());
   for (const Message& m : *messages) {
     std::string role(RoleName(m.role));
-    if (m.role == Message::Role::kTool) role += " " + m.tool_name;
-    printf(md ? "**%s**\n\n" : "[%s]\n", role.c_str());
-    if (!m.content.empty())
-      printf("%s\n", md ? ("```\n" + m.content + "\n```").c_str() : m.content.c_str());
+    if (m.role == Message::Role::kTool) role += " " + Shown(m.tool_name);
+    printf("[%s]\n", role.c_str());
+    if (!m.content.empty()) printf("%s\n", TerminalSafe(m.content, TextKind::kProse).c_str());
     for (const ToolCall& c : m.tool_calls) {
-      printf(md ? "- call `%s` `%s`\n" : "  -> %s %s\n", c.name.c_str(),
-             Shorten(c.arguments, 200).c_str());
+      printf("  -> %s %s\n", Shown(c.name).c_str(), ShownArguments(c.arguments, 200).c_str());
     }
     printf("\n");
   }
@@ -302,11 +388,34 @@ int ChatCommands::State::Chat() {
   if (realpath(workspace.c_str(), real) == nullptr)
     return moat::Usage("chat: cannot resolve " + workspace);
   std::string ws = real;
+  // A session goes on with the provider and model it was recorded with, or not at all:
+  // never with the built-in demo in place of a model that is not configured here (its
+  // turns would act on the real workspace).
+  std::string recorded;  // "session ID (provider P, model M)" when resuming
+  if (!session.empty() && sessions_db != "none") {
+    std::string path = sessions_db.empty() ? ws + "/.moat/sessions.db" : sessions_db;
+    auto opened = SessionStore::Open(path);
+    if (!opened) return moat::Usage(opened.error().message);
+    auto info = (*opened)->Info(session);
+    if (!info) return moat::Usage(info.error().message);
+    recorded = "session " + Shown(session, 64) + " was recorded with provider " +
+               Shown(info->provider, 64) + " and model " + Shown(info->model, 64);
+    if (info->provider.empty() || (!provider.empty() && provider != info->provider) ||
+        (!model.empty() && !info->model.empty() && model != info->model)) {
+      return moat::Usage("chat: " + recorded + "; it goes on with those only");
+    }
+    provider = info->provider;
+    if (model.empty()) model = info->model;
+  }
   if (config_path.empty()) config_path = ProviderFile::DefaultPath();
   auto config_file =
       config_path.empty() ? Result<ProviderFile>(ProviderFile{}) : ProviderFile::Load(config_path);
   if (!config_file) return moat::Usage("chat: " + config_file.error().message);
   auto chosen = ResolveProvider(*config_file, {provider, model, base_url, ca_file});
+  if (!chosen && !recorded.empty()) {
+    return moat::Usage("chat: " + recorded +
+                       ", which cannot be used here: " + chosen.error().message);
+  }
   if (!chosen) return moat::Usage("chat: " + chosen.error().message);
   std::unique_ptr<Provider> model_provider;
   std::string default_model = chosen->model;
@@ -327,25 +436,6 @@ int ChatCommands::State::Chat() {
       return moat::Usage("chat: network support is not available: " + http.error().message);
     model_provider = std::make_unique<HttpProvider>(chosen->http, *http);
   }
-  auto policy = Policy::Load(policy_file.empty() ? ws + "/.moat/policy.json" : policy_file);
-  if (!policy) return moat::Usage(policy.error().message);
-  // The configured price of the model, unless the workspace's policy names one.
-  if (chosen->price && policy->prices.count(default_model) == 0) {
-    policy->prices[default_model] = *chosen->price;
-  }
-
-  std::vector<net::Secret> secrets;
-  if (!policy->secrets.empty()) {
-    auto store = net::SecretStore::Load(secrets_file.empty() ? net::SecretStore::DefaultPath()
-                                                             : secrets_file);
-    if (!store) return moat::Usage(store.error().message);
-    for (const std::string& name : policy->secrets) {
-      const net::Secret* sec = store->Find(name);
-      if (sec == nullptr) return moat::Usage("policy: secret " + name + " is not in the store");
-      secrets.push_back(*sec);
-    }
-  }
-
   bool tty = isatty(0) != 0;
   if (approve.empty()) approve = tty ? "ask" : "none";
   std::unique_ptr<Approver> approver;
@@ -371,9 +461,12 @@ int ChatCommands::State::Chat() {
 
   EngineOptions eo;
   eo.show_progress = true;
+  for (const std::string& p : {secrets_file, config_path}) {
+    if (!p.empty()) eo.own_paths.push_back(p);
+  }
   auto engine = Engine::Create(eo);
   if (!engine) {
-    fprintf(stderr, "moat: %s\n", engine.error().message.c_str());
+    fprintf(stderr, "moat: %s\n", TerminalSafe(engine.error().message, TextKind::kProse).c_str());
     return 70;
   }
   tools::RegistryOptions ro;
@@ -382,20 +475,47 @@ int ChatCommands::State::Chat() {
   ro.preload_builtins = false;
   auto registry = tools::Registry::Create(engine->get(), std::move(ro));
   if (!registry) {
-    fprintf(stderr, "moat: %s\n", registry.error().message.c_str());
+    fprintf(stderr, "moat: %s\n", TerminalSafe(registry.error().message, TextKind::kProse).c_str());
     return 70;
+  }
+  // The policy: a workspace's own file widens nothing until the user trusts it.
+  std::map<std::string, Price> user_prices;
+  if (chosen->price) user_prices[default_model] = *chosen->price;
+  auto policy = ChooseAgentPolicy(ws, policy_file, **registry, user_prices);
+  if (!policy) return moat::Usage(policy.error().message);
+  // The configured price of the model, unless the workspace's policy names one.
+  if (chosen->price && policy->prices.count(default_model) == 0) {
+    policy->prices[default_model] = *chosen->price;
+  }
+
+  std::vector<net::Secret> secrets;
+  if (!policy->secrets.empty()) {
+    auto store = net::SecretStore::Load(secrets_file.empty() ? net::SecretStore::DefaultPath()
+                                                             : secrets_file);
+    if (!store) return moat::Usage(store.error().message);
+    for (const std::string& name : policy->secrets) {
+      const net::Secret* sec = store->Find(name);
+      if (sec == nullptr) return moat::Usage("policy: secret " + name + " is not in the store");
+      secrets.push_back(*sec);
+    }
   }
 
   AgentConfig config;
   config.model = default_model;
   config.workspace = ws;
+  if (no_default_protect) config.protect.clear();
+  for (const std::string& p : protect) {
+    if (p.empty()) return moat::Usage("chat: --protect needs a pattern");
+    config.protect.push_back(p);
+  }
   config.secrets = std::move(secrets);
   if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
-  config.approvals_file = ws + "/.moat/approvals.json";
+  config.approvals_file = ApprovalStore::DefaultPath();
   config.system_prompt =
       "You are an agent working in the folder /workspace through moat's tools. Tools run in "
       "a sandbox; a refused action is reported as a tool result.";
   std::unique_ptr<SessionStore> store;
+  int64_t run_row = 0;  // the store's record of the run in progress
   std::vector<Message> history;
   RunSummary earlier;  // what a resumed session's runs used: the budgets go on from there
   if (sessions_db != "none") {
@@ -421,7 +541,16 @@ int ChatCommands::State::Chat() {
     }
     config.on_message = [&](const Message& m) {
       if (auto s = store->Append(session, m); !s) {
-        fprintf(stderr, "moat: session store: %s\n", s.error().message.c_str());
+        fprintf(stderr, "moat: session store: %s\n",
+                TerminalSafe(s.error().message, TextKind::kProse).c_str());
+      }
+    };
+    // The run's use after every model call: a killed run's spending still counts.
+    config.on_usage = [&](const RunSummary& so_far) {
+      if (run_row <= 0) return;
+      if (auto s = store->UpdateRun(session, run_row, so_far); !s) {
+        fprintf(stderr, "moat: session store: %s\n",
+                TerminalSafe(s.error().message, TextKind::kProse).c_str());
       }
     };
   } else if (!session.empty()) {
@@ -434,28 +563,31 @@ int ChatCommands::State::Chat() {
   signal(SIGINT, OnInterrupt);
   bool at_line_start = true;
   std::string last_started;  // the call id of the latest tool start shown
+  // The model's text arrives in pieces, which may cut a character in two.
+  TerminalStream text_out(TextKind::kProse);
   auto on_event = [&](const AgentEvent& e) {
+    if (e.kind != AgentEvent::Kind::kText) fputs(text_out.Flush().c_str(), stdout);
     switch (e.kind) {
       case AgentEvent::Kind::kText:
-        fputs(e.text.c_str(), stdout);
-        at_line_start = !e.text.empty() && e.text.back() == '\n';
+        fputs(text_out.Write(e.text).c_str(), stdout);
+        if (!e.text.empty()) at_line_start = e.text.back() == '\n';
         break;
       case AgentEvent::Kind::kToolStart:
-        printf("%s  * %s %s\n", at_line_start ? "" : "\n", e.tool.c_str(),
-               Shorten(e.arguments, 100).c_str());
+        printf("%s  * %s %s\n", at_line_start ? "" : "\n", Shown(e.tool).c_str(),
+               ShownArguments(e.arguments, 100).c_str());
         at_line_start = true;
         last_started = e.call_id;
         break;
       case AgentEvent::Kind::kToolEnd:
         // Calls that ran at once end after all their starts: name the tool.
         printf("    -> %s%s [%s] fuel %s, memory %s, %.1f ms\n",
-               e.call_id == last_started ? "" : (e.tool + ": ").c_str(), e.status.c_str(),
-               e.decision.empty() ? "-" : e.decision.c_str(), Human(e.fuel).c_str(),
-               (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
+               e.call_id == last_started ? "" : (Shown(e.tool) + ": ").c_str(),
+               Shown(e.status).c_str(), e.decision.empty() ? "-" : Shown(e.decision).c_str(),
+               Human(e.fuel).c_str(), (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
         last_started.clear();
         break;
       case AgentEvent::Kind::kWarning:
-        printf("%s  ! moat: %s\n", at_line_start ? "" : "\n", e.text.c_str());
+        printf("%s  ! moat: %s\n", at_line_start ? "" : "\n", Shown(e.text, 4096).c_str());
         at_line_start = true;
         break;
       case AgentEvent::Kind::kStop: break;
@@ -465,17 +597,31 @@ int ChatCommands::State::Chat() {
 
   RunSummary last;
   auto run = [&](const std::string& prompt_text) {
-    last = agent.Run(history, prompt_text, on_event, g_cancel);
+    run_row = 0;
     if (store) {
-      if (auto s = store->RecordRun(session, last); !s) {
-        fprintf(stderr, "moat: session store: %s\n", s.error().message.c_str());
+      auto row = store->BeginRun(session);
+      if (row) {
+        run_row = *row;
+      } else {
+        fprintf(stderr, "moat: session store: %s\n",
+                TerminalSafe(row.error().message, TextKind::kProse).c_str());
+      }
+    }
+    last = agent.Run(history, prompt_text, on_event, g_cancel);
+    fputs(text_out.Flush().c_str(), stdout);
+    if (store) {
+      auto s =
+          run_row > 0 ? store->UpdateRun(session, run_row, last) : store->RecordRun(session, last);
+      if (!s) {
+        fprintf(stderr, "moat: session store: %s\n",
+                TerminalSafe(s.error().message, TextKind::kProse).c_str());
       }
     }
     printf(
         "%s\n-- %s: %s | %llu steps, %llu tool calls, %s in / %s out tokens, $%.4f, fuel %s, "
         "%.1f s\n",
         at_line_start ? "" : "\n", std::string(StopKindName(last.stop)).c_str(),
-        last.message.c_str(), static_cast<unsigned long long>(last.steps),
+        Shown(last.message, 4096).c_str(), static_cast<unsigned long long>(last.steps),
         static_cast<unsigned long long>(last.tool_calls), Human(last.input_tokens).c_str(),
         Human(last.output_tokens).c_str(), last.cost_usd, Human(last.fuel).c_str(),
         last.wall_us / 1e6);

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
+#include "base/terminal_text.h"
 #include "base/units.h"
 #include "execution/runtime.h"
 #include "interaction/chat_cli.h"
@@ -16,11 +18,48 @@
 #include "interaction/report.h"
 #include "interaction/secrets_cli.h"
 #include "interaction/tools_cli.h"
+#include "interaction/trust_cli.h"
 #include "orchestration/exec_service.h"
 
 namespace moat {
 
 namespace {
+
+// Limits of the compile step (`moat run`, `moat compile`); unset ones come from the
+// environment or the defaults (EngineOptions).
+struct CompileFlags {
+  std::string timeout, memory;
+};
+
+void AddCompileFlags(CLI::App* cmd, CompileFlags* f) {
+  cmd->add_option("--compile-timeout", f->timeout,
+                  "Wall and CPU time limit of compiling a module, e.g. 10m (default 5m, or "
+                  "$MOAT_COMPILE_TIMEOUT)");
+  cmd->add_option("--compile-memory", f->memory,
+                  "Address space of each compiler process, e.g. 8G (default 4G, or "
+                  "$MOAT_COMPILE_MEMORY)");
+}
+
+Status ApplyCompileFlags(const CompileFlags& f, EngineOptions* eo) {
+  if (!f.timeout.empty()) {
+    auto v = ParseDurationUs(f.timeout);
+    if (!v) {
+      return MakeError(ErrorCode::kInvalidArgument, "--compile-timeout: " + v.error().message);
+    }
+    eo->compile_timeout_us = *v;
+  }
+  if (!f.memory.empty()) {
+    auto v = ParseSize(f.memory);
+    if (!v) {
+      return MakeError(ErrorCode::kInvalidArgument, "--compile-memory: " + v.error().message);
+    }
+    eo->compile_memory_bytes = *v;
+  }
+  CompileLimits l;
+  l.timeout_us = eo->compile_timeout_us.value_or(l.timeout_us);
+  l.memory_bytes = eo->compile_memory_bytes.value_or(l.memory_bytes);
+  return l.Validate();
+}
 
 struct RunOptions {
   std::vector<std::string> dirs;
@@ -29,11 +68,14 @@ struct RunOptions {
   std::string max_write, max_files, max_fds;
   std::vector<std::string> hide;
   bool no_default_hide = false;
+  std::vector<std::string> protect;
+  bool no_default_protect = false;
   bool deterministic = false;
   std::string seed;
   std::string report = "none";
   std::string report_file;
   NetFlags net;
+  CompileFlags compile;
 };
 
 Status ApplyLimits(const RunOptions& o, Limits* l) {
@@ -75,6 +117,33 @@ Status ApplyLimits(const RunOptions& o, Limits* l) {
   return l->Validate();
 }
 
+// While a module compiles, the first SIGINT or SIGTERM cancels the compile (its processes
+// are killed and its work folder removed) instead of killing moat; a second one, or one
+// after the compile, acts as usual.
+CancelToken* g_compile_cancel = nullptr;
+
+void CancelCompile(int) {
+  if (g_compile_cancel) g_compile_cancel->Cancel();
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+}
+
+class InterruptCancels {
+ public:
+  explicit InterruptCancels(CancelToken* cancel) {
+    g_compile_cancel = cancel;
+    signal(SIGINT, CancelCompile);
+    signal(SIGTERM, CancelCompile);
+  }
+  ~InterruptCancels() {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    g_compile_cancel = nullptr;
+  }
+  InterruptCancels(const InterruptCancels&) = delete;
+  InterruptCancels& operator=(const InterruptCancels&) = delete;
+};
+
 int GuestExitStatus(const ExecResult& r) {
   if (r.status != RunStatus::kOk) return RunStatusExitCode(r.status);
   if (r.exit_code < 0 || r.exit_code > 255) return 255;
@@ -100,6 +169,11 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     if (p.empty()) return Usage("--hide needs a pattern");
     req.hidden.push_back(p);
   }
+  if (o.no_default_protect) req.protect.clear();
+  for (const std::string& p : o.protect) {
+    if (p.empty()) return Usage("--protect needs a pattern");
+    req.protect.push_back(p);
+  }
   req.deterministic = o.deterministic || !o.seed.empty();
   if (!o.seed.empty()) {
     auto v = ParseCount(o.seed);
@@ -118,16 +192,38 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
 
   EngineOptions eo;
   eo.show_progress = true;
+  if (!o.net.secrets_file.empty()) eo.own_paths.push_back(o.net.secrets_file);
+  if (auto s = ApplyCompileFlags(o.compile, &eo); !s) return Usage(s.error().message);
   auto svc = ExecService::Create(eo);
   if (!svc) {
     fprintf(stderr, "moat: %s\n", svc.error().message.c_str());
     return RunStatusExitCode(RunStatus::kInternal);
   }
-  ExecResult r = (*svc)->RunFile(rest[0], std::move(req));
+  // An explicit --timeout bounds the whole run, its compile included: the guest gets what
+  // the compile left. (The default timeout is the guest's alone; the compile has limits of
+  // its own.) Ctrl-C or SIGTERM while compiling cancels the compile.
+  auto cancel = std::make_shared<CancelToken>();
+  req.cancel = cancel;
+  uint64_t compile_bound_us = o.timeout.empty() ? 0 : req.limits.timeout_us;
+  auto start = std::chrono::steady_clock::now();
+  Result<ModuleHandle> module = [&] {
+    InterruptCancels interrupts(cancel.get());
+    return (*svc)->Load(rest[0], {compile_bound_us, cancel});
+  }();
+  ExecResult r;
+  if (!module) {
+    r = ExecService::LoadFailed(module.error(), req);
+  } else {
+    auto spent = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
+    r = (*svc)->RunLoaded(*module, std::move(req),
+                          compile_bound_us > 0 ? static_cast<uint64_t>(spent) : 0);
+  }
 
   if (r.status != RunStatus::kOk) {
     fprintf(stderr, "moat: %s: %s\n", std::string(RunStatusName(r.status)).c_str(),
-            r.message.c_str());
+            TerminalSafe(r.message, TextKind::kProse).c_str());
   }
   std::string report;
   if (o.report == "json") report = ReportJson(r);
@@ -144,19 +240,25 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   return GuestExitStatus(r);
 }
 
-int CompileCommand(const std::vector<std::string>& modules) {
+int CompileCommand(const std::vector<std::string>& modules, const CompileFlags& flags) {
   EngineOptions eo;
   eo.show_progress = true;
+  if (auto s = ApplyCompileFlags(flags, &eo); !s) return Usage(s.error().message);
   auto engine = Engine::Create(eo);
   if (!engine) {
     fprintf(stderr, "moat: %s\n", engine.error().message.c_str());
     return RunStatusExitCode(RunStatus::kInternal);
   }
   int rc = 0;
+  auto cancel = std::make_shared<CancelToken>();
   for (const std::string& path : modules) {
-    auto h = (*engine)->LoadFile(path);
+    Result<ModuleHandle> h = [&] {
+      InterruptCancels interrupts(cancel.get());
+      return (*engine)->LoadFile(path, {0, cancel});
+    }();
     if (!h) {
       fprintf(stderr, "moat: %s: %s\n", path.c_str(), h.error().message.c_str());
+      if (cancel->cancelled()) return RunStatusExitCode(RunStatus::kCancelled);
       rc = h.error().code == ErrorCode::kInvalidModule || h.error().code == ErrorCode::kIo
                ? RunStatusExitCode(RunStatus::kInvalidModule)
                : RunStatusExitCode(RunStatus::kInternal);
@@ -202,8 +304,9 @@ int CacheCommand(bool list, bool clear) {
       size_t dash = e.key.find('-');
       std::string module = e.key.substr(0, dash);
       bool current = dash != std::string::npos && e.key.substr(dash) == current_tag;
-      printf("%s  %8llu KiB  %s%s\n", module.c_str(),
-             static_cast<unsigned long long>(e.size_bytes >> 10), e.object_path.c_str(),
+      printf("%s  %8llu KiB  %s%s\n", TerminalSafe(module).c_str(),
+             static_cast<unsigned long long>(e.size_bytes >> 10),
+             TerminalSafe(e.object_path).c_str(),
              current ? "" : "  (stale: other compiler or pipeline version)");
     }
   }
@@ -230,7 +333,9 @@ int CliMain(int argc, char** argv) {
   run->add_option("--fuel", ro.fuel,
                   "Fuel budget, about one unit per wasm instruction (default 1e10)");
   run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
-  run->add_option("--timeout", ro.timeout, "Wall-clock limit, e.g. 5s, 250ms (default 30s)");
+  run->add_option("--timeout", ro.timeout,
+                  "Wall-clock limit, e.g. 5s, 250ms (default 30s); when given, compiling the "
+                  "module counts against it");
   run->add_option("--max-output", ro.max_output, "Cap on stdout+stderr bytes (default 16M)");
   run->add_option("--max-write", ro.max_write,
                   "Quota on bytes written to files in mounts (default 1G)");
@@ -243,10 +348,18 @@ int CliMain(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--no-default-hide", ro.no_default_hide,
                 "Do not hide .env, *.pem, *.key, id_rsa*, .git/config, ... by default");
+  run->add_option("--protect", ro.protect,
+                  "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
+                  "default, .git)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_flag("--no-default-protect", ro.no_default_protect,
+                "Do not protect .git (at any depth) by default");
   run->add_flag("--deterministic", ro.deterministic,
                 "Fixed clock origin, clocks advance with fuel, seeded random");
   run->add_option("--seed", ro.seed, "Seed for random_get (implies --deterministic)");
   AddNetFlags(run, &ro.net);
+  AddCompileFlags(run, &ro.compile);
   run->add_option("--report", ro.report, "Write a run report: json, text or none");
   run->add_option("--report-file", ro.report_file, "Write the report here instead of stderr");
   run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");
@@ -255,6 +368,8 @@ int CliMain(int argc, char** argv) {
   CLI::App* compile =
       app.add_subcommand("compile", "Validate and precompile modules into the cache");
   compile->add_option("modules", compile_modules, "Modules to compile")->required();
+  CompileFlags compile_flags;
+  AddCompileFlags(compile, &compile_flags);
 
   CLI::App* cache = app.add_subcommand("cache", "Inspect or clear the compile cache");
   cache->require_subcommand(1);
@@ -264,6 +379,8 @@ int CliMain(int argc, char** argv) {
   ToolCommands tool_commands(&app);
   SecretCommands secret_commands(&app);
   ChatCommands chat_commands(&app);
+  TrustCommands trust_commands(&app);
+  OneValuePerFlag(&app);
 
   try {
     app.parse(argc, argv);
@@ -271,11 +388,12 @@ int CliMain(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kUsageError;
   }
   if (run->parsed()) return RunCommand(ro, run->remaining());
-  if (compile->parsed()) return CompileCommand(compile_modules);
+  if (compile->parsed()) return CompileCommand(compile_modules, compile_flags);
   if (cache->parsed()) return CacheCommand(cache_ls->parsed(), cache_clear->parsed());
   if (int rc = tool_commands.Dispatch(); rc >= 0) return rc;
   if (int rc = secret_commands.Dispatch(); rc >= 0) return rc;
   if (int rc = chat_commands.Dispatch(); rc >= 0) return rc;
+  if (int rc = trust_commands.Dispatch(); rc >= 0) return rc;
   return kUsageError;
 }
 

@@ -6,13 +6,25 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/terminal_text.h"
 #include "base/units.h"
 #include "execution/net/secret_store.h"
 
 namespace moat {
 
+void OneValuePerFlag(CLI::App* app) {
+  for (CLI::Option* o : app->get_options()) {
+    if (!o->nonpositional() || o->get_expected_max() <= 1) continue;
+    o->expected(1);
+    o->allow_extra_args(false);
+    o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  }
+  for (CLI::App* sub : app->get_subcommands({})) OneValuePerFlag(sub);
+}
+
 int Usage(const std::string& msg) {
-  fprintf(stderr, "moat: %s\n", msg.c_str());
+  // A message may quote a file, a manifest or a model: never raw on the terminal.
+  fprintf(stderr, "moat: %s\n", TerminalSafe(msg, TextKind::kProse).c_str());
   return kUsageError;
 }
 

@@ -16,7 +16,7 @@ namespace moat {
 
 inline constexpr int kUsageError = 2;
 
-// Prints "moat: MSG" on stderr and returns kUsageError.
+// Prints "moat: MSG" (escaped, base/terminal_text.h) on stderr and returns kUsageError.
 int Usage(const std::string& msg);
 
 // HOST[::GUEST][:ro], as the wasmtime CLI spells it; HOST must be a directory.
@@ -37,6 +37,11 @@ struct NetFlags {
   std::string ca_file;
 };
 void AddNetFlags(CLI::App* app, NetFlags* f);
+
+// Makes every repeatable flag of `app` and its subcommands take exactly one value per
+// occurrence (`--dir A --dir B`), so a flag never swallows the positionals after it
+// (`moat chat --tools-dir X PROMPT`). Called once, after every command is declared.
+void OneValuePerFlag(CLI::App* app);
 // The flags' limits into `l`, and the named secrets from the store (kInvalidArgument
 // naming a secret the store lacks).
 Status ApplyNetLimits(const NetFlags& f, Limits* l);

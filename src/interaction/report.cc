@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal_text.h"
+
 namespace moat {
 
 std::string ReportJson(const ExecResult& r) {
@@ -32,8 +34,9 @@ std::string ReportJson(const ExecResult& r) {
   j["module_sha256"] = r.module_sha256;
   j["compile_ms"] = r.compile_ms;
   j["cache_hit"] = r.cache_hit;
-  // Guest bytes may be any bytes; replace invalid UTF-8 rather than fail.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Guest bytes may be any bytes: invalid UTF-8 is replaced rather than fatal, and what a
+  // terminal could act on is written as a JSON escape (the report goes to stderr).
+  return TerminalJson(j);
 }
 
 std::string ReportText(const ExecResult& r) {
@@ -45,9 +48,10 @@ std::string ReportText(const ExecResult& r) {
            static_cast<unsigned long long>(r.peak_memory_bytes >> 10), r.compile_ms);
   std::string s = std::string("moat: ") + buf;
   if (r.trap != TrapKind::kNone) s += " trap=" + std::string(TrapKindName(r.trap));
-  if (!r.message.empty()) s += " (" + r.message + ")";
+  if (!r.message.empty()) s += " (" + TerminalSafe(r.message) + ")";
   for (const CapabilityEvent& e : r.denied) {
-    s += "\nmoat: denied " + e.operation + " " + e.subject + ": " + e.reason;
+    s += "\nmoat: denied " + TerminalSafe(e.operation) + " " + TerminalSafe(e.subject) + ": " +
+         TerminalSafe(e.reason);
   }
   return s;
 }

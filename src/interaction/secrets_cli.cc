@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/terminal_text.h"
 #include "execution/net/secret_store.h"
 #include "interaction/cli_util.h"
 
@@ -51,12 +52,20 @@ int SecretCommands::Dispatch() {
   State& s = *s_;
   if (!s.secrets->parsed()) return -1;
   const std::string path = s.file.empty() ? net::SecretStore::DefaultPath() : s.file;
-  auto store = net::SecretStore::Load(path);
-  if (!store) {
-    fprintf(stderr, "moat: %s\n", store.error().message.c_str());
-    return 1;
+  if (path.empty()) {
+    fprintf(stderr,
+            "moat: no folder for the secret store: set HOME (or XDG_CONFIG_HOME) to an absolute "
+            "path, or name the store with --file or MOAT_SECRETS_FILE\n");
+    return kUsageError;
   }
+  auto fail = [](const Error& e, int status) {
+    fprintf(stderr, "moat: %s\n", TerminalSafe(e.message, TextKind::kProse).c_str());
+    return status;
+  };
   if (s.set->parsed()) {
+    // The value is read and checked before the store is touched; the store is then loaded,
+    // changed and saved under its lock, so a concurrent set or rm is never undone.
+    net::KeepSecretsOutOfCoreDumps();
     std::string value;
     char buf[4096];
     size_t n;
@@ -69,43 +78,44 @@ int SecretCommands::Dispatch() {
     if (!value.empty() && value.back() == '\n') value.pop_back();
     if (!value.empty() && value.back() == '\r') value.pop_back();
     net::Secret secret{s.name, std::move(value), s.hosts, s.headers};
-    if (auto ok = store->Set(std::move(secret)); !ok) {
-      fprintf(stderr, "moat: %s\n", ok.error().message.c_str());
-      return kUsageError;
-    }
-    if (auto ok = store->Save(path); !ok) {
-      fprintf(stderr, "moat: %s\n", ok.error().message.c_str());
-      return 1;
-    }
-    fprintf(stderr, "secret %s saved in %s\n", s.name.c_str(), path.c_str());
+    if (auto ok = net::SecretStore().Set(secret); !ok) return fail(ok.error(), kUsageError);
+    int status = 0;
+    auto ok = net::SecretStore::Update(path, [&](net::SecretStore& store) {
+      auto set = store.Set(std::move(secret));
+      if (!set) status = kUsageError;
+      return set;
+    });
+    if (!ok) return fail(ok.error(), status == 0 ? 1 : status);
+    fprintf(stderr, "secret %s saved in %s\n", s.name.c_str(), TerminalSafe(path).c_str());
     return 0;
   }
   if (s.rm->parsed()) {
-    if (!store->Remove(s.name)) {
-      fprintf(stderr, "moat: no secret named %s\n", s.name.c_str());
-      return 1;
-    }
-    if (auto ok = store->Save(path); !ok) {
-      fprintf(stderr, "moat: %s\n", ok.error().message.c_str());
-      return 1;
-    }
+    auto ok = net::SecretStore::Update(path, [&](net::SecretStore& store) -> Status {
+      if (!store.Remove(s.name)) {
+        return MakeError(ErrorCode::kInvalidArgument, "no secret named " + s.name);
+      }
+      return OkStatus();
+    });
+    if (!ok) return fail(ok.error(), 1);
     return 0;
   }
+  auto store = net::SecretStore::Load(path);
+  if (!store) return fail(store.error(), 1);
   // ls
   nlohmann::json list = nlohmann::json::array();
   for (const net::Secret& e : store->all()) {
     list.push_back({{"name", e.name}, {"hosts", e.hosts}, {"headers", e.headers}});
   }
   if (s.json_out) {
-    printf("%s\n", nlohmann::json({{"secrets", list}}).dump().c_str());
+    printf("%s\n", TerminalJson(nlohmann::json({{"secrets", list}})).c_str());
     return 0;
   }
   for (const net::Secret& e : store->all()) {
     std::string hosts, headers;
     for (const auto& h : e.hosts) hosts += (hosts.empty() ? "" : ",") + h;
     for (const auto& h : e.headers) headers += (headers.empty() ? "" : ",") + h;
-    printf("%-24s hosts=%s%s\n", e.name.c_str(), hosts.c_str(),
-           headers.empty() ? "" : (" headers=" + headers).c_str());
+    printf("%-24s hosts=%s%s\n", TerminalSafe(e.name).c_str(), TerminalSafe(hosts).c_str(),
+           headers.empty() ? "" : (" headers=" + TerminalSafe(headers)).c_str());
   }
   return 0;
 }

@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/sha256.h"
+#include "base/terminal_text.h"
 #include "base/units.h"
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
@@ -29,15 +31,14 @@ using tools::Tool;
 std::atomic<bool> g_stop{false};
 void OnStopSignal(int) { g_stop = true; }
 
+// Messages quote manifests, tool output and file names: escaped (base/terminal_text.h).
 int Fail(const std::string& msg, int status = 1) {
-  fprintf(stderr, "moat: %s\n", msg.c_str());
+  fprintf(stderr, "moat: %s\n", TerminalSafe(msg, TextKind::kProse).c_str());
   return status;
 }
 
 std::string FirstLine(const std::string& s, size_t max = 72) {
-  std::string line = s.substr(0, s.find('\n'));
-  if (line.size() > max) line = line.substr(0, max - 3) + "...";
-  return line;
+  return TerminalCut(s.substr(0, s.find('\n')), max);
 }
 
 bool IsFile(const std::string& p) {
@@ -67,7 +68,8 @@ struct ToolCommands::State {
 
   // call
   std::string tool, args_text, args_file, workspace;
-  std::vector<std::string> dirs, envs;
+  std::vector<std::string> dirs, envs, protect;
+  bool no_default_protect = false;
   std::string fuel, memory, timeout, max_output, max_write;
   NetFlags net;
   bool stats = false;
@@ -78,6 +80,7 @@ struct ToolCommands::State {
   Status Open(bool preload, std::function<void(const json&)> on_event = nullptr) {
     EngineOptions eo;
     eo.show_progress = true;
+    if (!net.secrets_file.empty()) eo.own_paths.push_back(net.secrets_file);
     auto e = Engine::Create(eo);
     if (!e) return e.error();
     engine = std::move(*e);
@@ -94,7 +97,8 @@ struct ToolCommands::State {
     }
     ro.on_event = on_event ? on_event : [](const json& ev) {
       if (ev.value("event", "") == "tool_rejected") {
-        fprintf(stderr, "moat: tool skipped: %s\n", ev.value("reason", "").c_str());
+        fprintf(stderr, "moat: tool skipped: %s\n",
+                TerminalSafe(ev.value("reason", ""), TextKind::kProse).c_str());
       }
     };
     auto r = Registry::Create(engine.get(), std::move(ro));
@@ -119,19 +123,20 @@ struct ToolCommands::State {
                        {"builtin", t->builtin},
                        {"path", t->path},
                        {"sha256", t->sha256},
+                       {"digest", t->digest},
                        {"filesystem", tools::FsAccessName(t->manifest.capabilities.filesystem)},
                        {"description", t->manifest.description}});
       }
-      printf("%s\n", arr.dump(2).c_str());
+      printf("%s\n", TerminalJson(arr, 2).c_str());
       return 0;
     }
-    printf("%-14s %-8s %-9s %-5s %-12s %s\n", "NAME", "VERSION", "SOURCE", "FS", "SHA256",
+    printf("%-14s %-8s %-9s %-5s %-12s %s\n", "NAME", "VERSION", "SOURCE", "FS", "DIGEST",
            "DESCRIPTION");
     for (const auto& t : all) {
-      printf("%-14s %-8s %-9s %-5s %-12s %s\n", t->manifest.name.c_str(),
-             t->manifest.version.c_str(), t->builtin ? "built-in" : "extension",
+      printf("%-14s %-8s %-9s %-5s %-12s %s\n", TerminalSafe(t->manifest.name).c_str(),
+             TerminalSafe(t->manifest.version).c_str(), t->builtin ? "built-in" : "extension",
              std::string(tools::FsAccessName(t->manifest.capabilities.filesystem)).c_str(),
-             t->sha256.substr(0, 12).c_str(), FirstLine(t->manifest.description).c_str());
+             t->digest.substr(0, 12).c_str(), FirstLine(t->manifest.description).c_str());
     }
     return 0;
   }
@@ -150,6 +155,8 @@ struct ToolCommands::State {
       } else {
         std::string side = tools::SidecarPath(target);
         auto b = ReadFile(side, tools::kMaxManifestBytes + 1);
+        struct stat st {};
+        if (!b && lstat(side.c_str(), &st) == 0) return Fail(target + ": " + b.error().message);
         if (!b) {
           return Fail(target + ": no " + std::string(tools::kManifestSection) + " section and no " +
                       side);
@@ -162,7 +169,7 @@ struct ToolCommands::State {
       json out = tools::ManifestJson(*m);
       out["module"] = {
           {"path", target}, {"sha256", ToHex(Sha256(*bytes))}, {"manifest_from", source}};
-      printf("%s\n", out.dump(2).c_str());
+      printf("%s\n", TerminalJson(out, 2).c_str());
       return 0;
     }
     if (auto s = Open(false); !s) return Fail(s.error().message);
@@ -173,7 +180,8 @@ struct ToolCommands::State {
     }
     json out = tools::ManifestJson(t->manifest);
     out["module"] = {{"path", t->path}, {"sha256", t->sha256}, {"builtin", t->builtin}};
-    printf("%s\n", out.dump(2).c_str());
+    out["digest"] = t->digest;
+    printf("%s\n", TerminalJson(out, 2).c_str());
     return 0;
   }
 
@@ -188,7 +196,12 @@ struct ToolCommands::State {
     auto m = tools::ParseManifest(text);
     if (!m) return MakeError(ErrorCode::kInvalidArgument, manifest_file + ": " + m.error().message);
     // Stored compact, so the section does not carry the file's indentation.
-    std::string compact = json::parse(text, nullptr, false).dump();
+    auto parsed = ParseJson(text);
+    if (!parsed) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       manifest_file + ": manifest is " + parsed.error().message);
+    }
+    std::string compact = DumpJson(*parsed);
     return tools::SetCustomSection(*bytes, tools::kManifestSection, compact);
   }
 
@@ -233,39 +246,64 @@ struct ToolCommands::State {
     if (auto existing = registry->Find(name); existing && existing->builtin) {
       return Fail("a built-in tool is already called " + name);
     }
+    // One file per name: a name another file declares is refused (replacing NAME.wasm with
+    // a new version of the same tool is fine), and so is overwriting a file of another tool.
+    const std::string dest = dest_dir + "/" + name + ".wasm";
+    for (const std::string& other : registry->Declarations(name)) {
+      if (other != dest) {
+        return Fail("tool " + name + " is already declared by " + other + "; not adding " + target +
+                    " (remove that one first)");
+      }
+    }
+    if (IsFile(dest)) {
+      auto there = registry->LoadModule(dest, false);
+      if (there && (*there)->manifest.name != name) {
+        return Fail(dest + " holds tool " + (*there)->manifest.name + "; not replacing it with " +
+                    name);
+      }
+    }
     if (auto s = WriteFileAtomic(dest_dir, name + ".wasm", bytes->data(), bytes->size(), 0644);
         !s) {
       return Fail(s.error().message);
     }
-    printf("added %s %s (sha256 %s) to %s\n", name.c_str(), (*tool)->manifest.version.c_str(),
-           (*tool)->sha256.c_str(), dest_dir.c_str());
+    printf("added %s %s (sha256 %s) to %s\n", TerminalSafe(name).c_str(),
+           TerminalSafe((*tool)->manifest.version).c_str(), (*tool)->sha256.c_str(),
+           TerminalSafe(dest_dir).c_str());
     return 0;
   }
 
   int Remove() {
     if (auto s = Open(false, [](const json&) {}); !s) return Fail(s.error().message);
     auto t = registry->Find(target);
+    if (t && t->builtin) return Fail(target + " is a built-in tool; it cannot be removed");
+    // A name two files declare is served by neither: removing one by name would be a guess.
+    auto files = registry->Declarations(target);
+    if (files.size() > 1) {
+      std::string list;
+      for (const std::string& f : files) list += (list.empty() ? "" : ", ") + f;
+      return Fail("tool " + target + " is declared by more than one file (" + list +
+                  "); delete the one you do not want");
+    }
     if (!t) return Fail("no tool named '" + target + "'");
-    if (t->builtin) return Fail(target + " is a built-in tool; it cannot be removed");
     if (unlink(t->path.c_str()) != 0) {
       return Fail("cannot remove " + t->path + ": " + strerror(errno));
     }
     unlink(tools::SidecarPath(t->path).c_str());
-    printf("removed %s (%s)\n", target.c_str(), t->path.c_str());
+    printf("removed %s (%s)\n", TerminalSafe(target).c_str(), TerminalSafe(t->path).c_str());
     return 0;
   }
 
   // Prints every registry change as one JSON line until SIGINT or SIGTERM.
   int Watch() {
     auto print = [](const json& ev) {
-      printf("%s\n", ev.dump().c_str());
+      printf("%s\n", TerminalJson(ev).c_str());
       fflush(stdout);
     };
     if (auto s = Open(true, print); !s) return Fail(s.error().message);
     if (auto s = registry->StartWatching(); !s) return Fail(s.error().message);
-    printf("%s\n", json({{"event", "watching"},
-                         {"dirs", tool_dirs.empty() ? tools::DefaultExtensionDirs() : tool_dirs}})
-                       .dump()
+    printf("%s\n", TerminalJson(json({{"event", "watching"},
+                                      {"dirs", tool_dirs.empty() ? tools::DefaultExtensionDirs()
+                                                                 : tool_dirs}}))
                        .c_str());
     fflush(stdout);
     signal(SIGINT, OnStopSignal);
@@ -287,7 +325,7 @@ struct ToolCommands::State {
       ss << f.rdbuf();
       text = ss.str();
     }
-    json args = json::parse(text, nullptr, false);
+    auto args = ParseJson(text);
     tools::CallOptions co;
     co.workspace = workspace.empty() ? "." : workspace;
     for (const std::string& d : dirs) {
@@ -296,6 +334,11 @@ struct ToolCommands::State {
       co.extra_mounts.push_back(*m);
     }
     if (auto s = ParseEnv(envs, &co.env); !s) return Usage(s.error().message);
+    if (no_default_protect) co.protect.clear();
+    for (const std::string& p : protect) {
+      if (p.empty()) return Usage("call: --protect needs a pattern");
+      co.protect.push_back(p);
+    }
     auto parse = [](const std::string& v, const char* flag, auto fn,
                     std::optional<uint64_t>* out) -> Status {
       if (v.empty()) return OkStatus();
@@ -329,13 +372,13 @@ struct ToolCommands::State {
     rt::SetMemoryRecycling(false);  // one call, then exit
     json result;
     tools::CallResult r;
-    if (args.is_discarded()) {
-      result = tools::ErrorResult("invalid_arguments", "--args is not valid JSON");
+    if (!args) {
+      result = tools::ErrorResult("invalid_arguments", "the arguments are " + args.error().message);
     } else {
-      r = registry->Call(tool, args, co);
+      r = registry->Call(tool, *args, co);
       result = r.result;
     }
-    printf("%s\n", result.dump().c_str());
+    printf("%s\n", TerminalJson(result).c_str());
     if (stats && r.ran) {
       fprintf(
           stderr,
@@ -358,7 +401,8 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     c->add_option("--pin", s.pins,
-                  "Refuse tool NAME unless its module has this sha256 (NAME=SHA256)")
+                  "Refuse tool NAME unless its module and manifest have this digest (NAME=DIGEST, "
+                  "as tools list --json and tools inspect show it)")
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   };
@@ -401,6 +445,14 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.call->add_option("--timeout", s.timeout, "Wall-clock limit (default: the manifest's)");
   s.call->add_option("--max-output", s.max_output, "Output cap (default: the manifest's)");
   s.call->add_option("--max-write", s.max_write, "Quota on bytes written (default 1G)");
+  s.call
+      ->add_option("--protect", s.protect,
+                   "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
+                   "default, .git)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  s.call->add_flag("--no-default-protect", s.no_default_protect,
+                   "Do not protect .git (at any depth) by default");
   AddNetFlags(s.call, &s.net);
   s.call->add_flag("--stats", s.stats, "Print status, fuel, memory and time on stderr");
   common(s.call);

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <optional>
+
+#include "base/utf8.h"
 
 namespace moat::net {
 namespace {
@@ -79,13 +82,79 @@ Result<std::string> NormaliseName(std::string host) {
   return host;
 }
 
-bool ContainsEncodedSeparator(std::string_view path) {
-  for (size_t i = 0; i + 2 < path.size(); ++i) {
-    if (path[i] != '%') continue;
-    std::string two = Lower(std::string(path.substr(i + 1, 2)));
-    if (two == "2e" || two == "2f" || two == "5c") return true;
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Characters that Unicode compatibility normalisation (NFKC), or a "best fit" code page
+// mapping, turns into '.', '/', '\', ';' or '%' on servers that apply one to paths.
+bool LooksLikeASeparator(uint32_t cp) {
+  switch (cp) {
+    case 0x2024:
+    case 0x2025:
+    case 0x2026:
+    case 0xFE52:
+    case 0xFF0E:  // dots
+    case 0xFF0F:
+    case 0x2215:
+    case 0x2044:  // slashes
+    case 0xFF3C:
+    case 0xFE68:  // backslashes
+    case 0xFF1B:
+    case 0xFE54:
+    case 0xFF05:
+    case 0xFE6A:  // ';' and '%'
+      return true;
+    default: return false;
   }
-  return path.find('\\') != std::string_view::npos;
+}
+
+// Why a server could read `path` (as normalised: dot segments gone) as a path other than
+// the one it spells, or nullopt. Under a path prefix, every segment must mean itself:
+// no path parameters (Tomcat and Spring read "/api/..;/admin" as "/admin"), no
+// backslashes, no encoded '.', '/', '\' or ';', no encoded '%' (a second decode would
+// make a new escape of what follows), no encoded NUL or other control, no malformed
+// escape, and no byte sequence that is not shortest-form UTF-8 (overlong forms of '.' and
+// '/') or a character normalisation turns into a separator.
+std::optional<std::string> AmbiguousPath(std::string_view path) {
+  std::string decoded;
+  for (size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '\\') return "a backslash";
+    if (c == ';') return "a ';' parameter";
+    if (c != '%') {
+      decoded += c;
+      continue;
+    }
+    if (i + 2 >= path.size() || HexDigit(path[i + 1]) < 0 || HexDigit(path[i + 2]) < 0) {
+      return "a malformed percent escape";
+    }
+    auto b = static_cast<unsigned char>(HexDigit(path[i + 1]) * 16 + HexDigit(path[i + 2]));
+    i += 2;
+    if (b == '.') return "an encoded '.'";
+    if (b == '/' || b == '\\') return "an encoded slash or backslash";
+    if (b == ';') return "an encoded ';'";
+    if (b == '%') return "an encoded '%' (double encoding)";
+    if (b < 0x20 || b == 0x7F) return "an encoded NUL or control character";
+    decoded += static_cast<char>(b);
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(decoded.data());
+  for (size_t i = 0; i < decoded.size();) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = Utf8Length(p + i, decoded.size() - i);
+    if (len == 0) return "bytes that are not well-formed UTF-8";
+    if (LooksLikeASeparator(Utf8Decode(p + i, len))) {
+      return "a character that normalises to a separator";
+    }
+    i += len;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -223,10 +292,13 @@ Result<EgressRule> EgressRule::Parse(std::string_view text, std::vector<std::str
       if (seg == "." || seg == "..") dot_segment = true;
       i = j == std::string_view::npos ? path.size() : j;
     }
-    if (ContainsEncodedSeparator(path) || dot_segment ||
-        path.find("//") != std::string_view::npos || path.find('?') != std::string_view::npos ||
-        path.find('#') != std::string_view::npos) {
+    if (dot_segment || path.find("//") != std::string_view::npos ||
+        path.find('?') != std::string_view::npos || path.find('#') != std::string_view::npos) {
       return Bad("egress rule \"" + Shown(text) + "\": the path must be a plain prefix");
+    }
+    if (auto why = AmbiguousPath(path)) {
+      return Bad("egress rule \"" + Shown(text) + "\": the path must be a plain prefix, not " +
+                 *why);
     }
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     if (path != "/") r.path_prefix = std::string(path);
@@ -259,7 +331,7 @@ bool EgressRule::Matches(std::string_view method, const Url& url) const {
     const std::string& p = url.path;
     bool under = p.compare(0, path_prefix.size(), path_prefix) == 0 &&
                  (p.size() == path_prefix.size() || p[path_prefix.size()] == '/');
-    if (!under || ContainsEncodedSeparator(p)) return false;
+    if (!under || AmbiguousPath(p)) return false;
   }
   if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) {
     return false;
@@ -274,7 +346,13 @@ std::optional<std::string> EgressPolicy::CheckUrl(std::string_view method, const
                        [&](const EgressRule& r) { return r.Matches(method, url); });
   };
   if (!allows(rules)) {
-    return std::string(method) + " " + Shown(url.ToString()) + " matches no egress rule";
+    std::string why = std::string(method) + " " + Shown(url.ToString()) + " matches no egress rule";
+    bool prefixed = std::any_of(rules.begin(), rules.end(),
+                                [](const EgressRule& r) { return !r.path_prefix.empty(); });
+    if (auto ambiguous = AmbiguousPath(url.path); ambiguous && prefixed) {
+      why += " (a path-prefix rule refuses a path with " + *ambiguous + ")";
+    }
+    return why;
   }
   for (const auto& set : also_required) {
     if (!allows(set)) {

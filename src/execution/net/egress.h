@@ -9,9 +9,12 @@
 // A rule is "scheme://host[:port][/path-prefix]", optionally with methods. Host is a name,
 // "*" (any host) or "*.example.com" (any name below example.com, not example.com itself);
 // an IP literal matches only itself. Without a port a rule allows the scheme's default
-// port; ":*" allows any port. A path prefix matches at a segment boundary ("/api" allows "/api" and
-// "/api/x", not "/apix") and then refuses percent-encoded dots, slashes and backslashes, which a
-// server could decode into a path outside the prefix.
+// port; ":*" allows any port. A path prefix matches at a segment boundary ("/api" allows "/api"
+// and "/api/x", not "/apix") and then refuses whatever a server could read as another path:
+// ';' parameters ("/api/..;/admin"), encoded dots, slashes, backslashes and ';', an encoded
+// '%' (double encoding: "%252e"), encoded NUL and other controls, malformed escapes, bytes
+// that are not shortest-form UTF-8, and characters that Unicode normalisation turns into a
+// separator (fullwidth dots and slashes). The query is not checked.
 //
 // Allowing the URL is half the decision: after DNS, every address must be public or in a
 // network the policy grants explicitly (see ip.h for the classes that are not public).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 
 #include "execution/net/secrets.h"
 
@@ -79,6 +80,7 @@ struct Transfer {
   uint64_t header_bytes = 0;
   bool body_too_big = false;
   bool headers_too_big = false;
+  std::string refused_transfer_coding;  // a transfer coding other than chunked
   bool wrong_address = false;
   bool cancelled = false;
   bool deadline = false;
@@ -124,7 +126,22 @@ size_t OnHeader(char* p, size_t size, size_t n, void* ud) {
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  t->headers.emplace_back(Lower(std::string(line.substr(0, colon))), std::string(value));
+  std::string name = Lower(std::string(line.substr(0, colon)));
+  if (name == "transfer-encoding") {
+    // Only chunked framing: libcurl passes any other transfer coding through undecoded,
+    // and a body moat cannot read is a body it cannot scan for secrets.
+    for (size_t at = 0; at < value.size();) {
+      size_t comma = std::min(value.find(',', at), value.size());
+      std::string coding = Lower(std::string(value.substr(at, comma - at)));
+      std::erase_if(coding, [](char c) { return c == ' ' || c == '\t'; });
+      if (!coding.empty() && coding != "chunked" && coding != "identity") {
+        t->refused_transfer_coding = coding.substr(0, 64);
+        return 0;  // aborts the transfer
+      }
+      at = comma + 1;
+    }
+  }
+  t->headers.emplace_back(std::move(name), std::string(value));
   return len;
 }
 
@@ -199,6 +216,30 @@ Result<std::string> Resolve(const std::string& base, const std::string& location
   return s;
 }
 
+// Part of a response (Range, If-Range) from a host a secret is bound to could carry part of
+// a reflected value, too short to recognise, and parts add up to the value; the host may
+// also keep a value from an earlier request. nullopt when the request may go.
+std::optional<std::string> RangeRefusal(const HttpContext& ctx, const Url& url,
+                                        const Headers& headers) {
+  if (ctx.secrets == nullptr) return std::nullopt;
+  const Secret* bound = nullptr;
+  for (const Secret& s : *ctx.secrets) {
+    if (SecretBoundTo(s, url)) {
+      bound = &s;
+      break;
+    }
+  }
+  if (bound == nullptr) return std::nullopt;
+  for (const auto& [k, v] : headers) {
+    std::string lk = Lower(k);
+    if (lk == "range" || lk == "if-range") {
+      return "header " + k + " refused in a request to " + url.host + ", which secret " +
+             bound->name + " is bound to (a Range of a response could hold part of its value)";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::unique_ptr<Resolver> SystemResolver() { return std::make_unique<GetAddrInfoResolver>(); }
@@ -222,6 +263,13 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     }
     request_bytes += k.size() + v.size() + 4;
   }
+  // The body comes back in the identity coding, or decoded by libcurl: the caller may not
+  // choose the coding (a compressed echo of a secret would pass any scan of its bytes).
+  Headers headers = request.headers;
+  std::erase_if(headers, [](const auto& kv) {
+    std::string k = Lower(kv.first);
+    return k == "accept-encoding" || k == "te";
+  });
   if (request_bytes > limits.max_request_bytes) {
     return Limit("request of " + std::to_string(request_bytes) + " bytes exceeds the limit of " +
                  std::to_string(limits.max_request_bytes));
@@ -231,11 +279,11 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
 
   std::string current = request.url;
   std::string body = request.body;
-  Headers headers = request.headers;
   for (int hop = 0;; ++hop) {
     auto url = ParseUrl(current);
     if (!url) return url.error();
     if (auto why = ctx.policy->CheckUrl(method, *url)) return Denied(*why);
+    if (auto why = RangeRefusal(ctx, *url, headers)) return Denied(*why);
     if (hop > 0 && ctx.secrets != nullptr && !ctx.secrets->empty()) {
       // Checked before the name is resolved: a value in a host name would leak by DNS.
       std::vector<Secret> unbound;
@@ -298,6 +346,9 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
     curl_easy_setopt(h, CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "moat");
+    // Sends "Accept-Encoding: identity" and decodes any content coding libcurl knows that
+    // a server uses anyway; an unknown one fails the transfer (CURLE_BAD_CONTENT_ENCODING).
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "identity");
     // Rounded up: libcurl's timer must not fire before the deadline (a request cut by the
     // run's deadline then leaves the run out of time, as it is).
     long ms = static_cast<long>((deadline - now + 999'999) / 1'000'000);
@@ -341,6 +392,14 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
       return Limit("response headers larger than " + std::to_string(limits.max_header_bytes) +
                    " bytes");
     }
+    if (!t.refused_transfer_coding.empty()) {
+      return Denied("response from " + url->host + " in transfer coding \"" +
+                    t.refused_transfer_coding + "\" refused (moat reads chunked only)");
+    }
+    if (rc == CURLE_BAD_CONTENT_ENCODING) {
+      return Denied("response from " + url->host +
+                    " refused: its content coding is unknown to moat or does not decode");
+    }
     if (t.cancelled) return MakeError(ErrorCode::kLimit, "request cancelled");
     if (t.deadline || rc == CURLE_OPERATION_TIMEDOUT) {
       // libcurl's timers may fire a little early; a time-limit error comes back no earlier
@@ -366,6 +425,12 @@ Result<HttpResponse> HttpFetch(const HttpContext& ctx, const HttpRequest& reques
       HttpResponse r;
       r.status = static_cast<int>(status);
       r.headers = std::move(t.headers);
+      // The body is decoded: headers describing the coded form would mislead the caller.
+      if (FindHeader(r.headers, "content-encoding") != nullptr) {
+        std::erase_if(r.headers, [](const auto& kv) {
+          return kv.first == "content-encoding" || kv.first == "content-length";
+        });
+      }
       r.body = std::move(t.body);
       r.url = url->ToString();
       r.redirects = hop;

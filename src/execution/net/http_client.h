@@ -3,7 +3,10 @@
 // was checked (a second lookup cannot rebind it), redirects followed by hand and checked
 // again (at most 5), and limits on request bytes, response bytes and time (never past the
 // run's deadline). libcurl does the HTTP: no proxy, no .netrc, no cookies, http and https
-// only.
+// only. Bodies come back as the server meant them, so a scan for secrets sees them: moat
+// asks for the identity coding (the caller's Accept-Encoding and TE are dropped), decodes
+// a content coding a server uses anyway, and refuses one it cannot decode or a transfer
+// coding other than chunked.
 #pragma once
 
 #include <atomic>
@@ -60,7 +63,8 @@ struct HttpContext {
   const std::atomic<bool>* cancel = nullptr;  // may be null
   // The run's secrets, already substituted into the request: a redirect hop to a host a
   // secret is not bound to is refused when the request it would send (URL, headers or
-  // body) carries that secret's value in any encoding. May be null.
+  // body) carries that secret's value in any encoding, and a hop to a host one is bound to
+  // may not ask for part of the response (Range, If-Range). May be null.
   const std::vector<Secret>* secrets = nullptr;
 };
 

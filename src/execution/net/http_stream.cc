@@ -21,12 +21,23 @@ struct Transfer {
   const std::atomic<bool>* cancel = nullptr;
   uint64_t last_byte_us = 0;
   uint64_t idle_us = 0;
-  bool stopped = false, cancelled = false, idle = false;
+  uint64_t max_received = 0;  // 0: no limit
+  bool stopped = false, cancelled = false, idle = false, too_large = false;
 };
+
+// Whether the body received so far (still encoded) is past the limit.
+bool TooLarge(Transfer* t) {
+  if (t->max_received == 0) return false;
+  curl_off_t received = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &received);
+  if (received >= 0 && static_cast<uint64_t>(received) > t->max_received) t->too_large = true;
+  return t->too_large;
+}
 
 size_t OnBody(char* p, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
   t->last_byte_us = NowUs();
+  if (TooLarge(t)) return 0;
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   if (!(*t->on_body)(static_cast<int>(status), std::string_view(p, size * n))) {
@@ -58,6 +69,7 @@ size_t OnHeader(char* p, size_t size, size_t n, void* ud) {
 
 int OnProgress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(ud);
+  if (TooLarge(t)) return 1;
   if (t->cancel != nullptr && t->cancel->load(std::memory_order_relaxed)) {
     t->cancelled = true;
     return 1;
@@ -85,6 +97,7 @@ class CurlStreaming : public StreamingHttp {
     t.cancel = cancel;
     t.last_byte_us = NowUs();
     t.idle_us = r.idle_timeout_us;
+    t.max_received = r.max_received_bytes;
     curl_slist* list = nullptr;
     for (const auto& [k, v] : r.headers) list = curl_slist_append(list, (k + ": " + v).c_str());
     list = curl_slist_append(list, "Expect:");
@@ -112,6 +125,11 @@ class CurlStreaming : public StreamingHttp {
     curl_slist_free_all(list);
     curl_easy_cleanup(h);
     if (t.cancelled) return MakeError(ErrorCode::kLimit, "cancelled");
+    if (t.too_large) {
+      return MakeError(ErrorCode::kLimit, std::string(kResponseTooLarge) +
+                                              std::to_string(r.max_received_bytes >> 20) +
+                                              " MiB as received (the limit)");
+    }
     if (t.idle) {
       return MakeError(ErrorCode::kLimit,
                        "no data for " + std::to_string(r.idle_timeout_us / 1000000) + " s");

@@ -1,5 +1,7 @@
 #include "execution/net/secret_store.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "base/json_text.h"
+#include "base/utf8.h"
 
 namespace moat::net {
 namespace {
@@ -29,77 +33,25 @@ bool NameOk(std::string_view n) {
   });
 }
 
+bool Utf8Ok(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = Utf8Length(p + i, s.size() - i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return s;
-}
-
-std::string Base64(std::string_view in, bool url) {
-  const char* table = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v =
-        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += table[(v >> s) & 63];
-  }
-  if (i < in.size()) {  // the partial group, without padding (callers cut it anyway)
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
-    size_t chars = in.size() - i + 1;
-    for (size_t k = 0; k < chars; ++k) out += table[(v >> (18 - 6 * k)) & 63];
-  }
-  return out;
-}
-
-std::string Hex(std::string_view in, bool upper) {
-  const char* d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : in) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
-
-std::string Percent(std::string_view in, bool upper) {
-  const char* d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : in) {
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += d[c >> 4];
-      out += d[c & 15];
-    }
-  }
-  return out;
-}
-
-// Every form of the value an exfiltration could take. Base64 of a value inside longer
-// data depends on its offset modulo 3: for each offset, the characters that come from the
-// value's bytes alone.
-std::vector<std::string> Forms(std::string_view v) {
-  std::vector<std::string> forms = {std::string(v), Hex(v, false), Hex(v, true), Percent(v, false),
-                                    Percent(v, true)};
-  for (bool url : {false, true}) {
-    for (size_t k = 0; k < 3; ++k) {
-      std::string padded = std::string(k, '\0') + std::string(v);
-      std::string b = Base64(padded, url);
-      size_t start = k == 0 ? 0 : k + 1;     // first character free of the padding's bits
-      size_t end = (padded.size() * 8) / 6;  // last character made of the value's bits only
-      if (end > start + 4) forms.push_back(b.substr(start, end - start));
-    }
-  }
-  std::sort(forms.begin(), forms.end());
-  forms.erase(std::unique(forms.begin(), forms.end()), forms.end());
-  return forms;
 }
 
 }  // namespace
@@ -115,16 +67,26 @@ Status CheckSecret(const Secret& s) {
   for (unsigned char c : s.value) {
     if (c < 0x20 || c == 0x7F) return Bad("secret " + s.name + " has a control character");
   }
+  // The store is JSON text: a value it cannot hold as it is would be changed on saving.
+  if (!Utf8Ok(s.value)) return Bad("secret " + s.name + ": the value is not valid UTF-8");
   if (s.hosts.empty()) return Bad("secret " + s.name + " is bound to no host");
   for (const std::string& h : s.hosts) {
+    if (h.empty() || !Utf8Ok(h) ||
+        std::any_of(h.begin(), h.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
+      return Bad("secret " + s.name +
+                 ": a host must be a non-empty UTF-8 name without spaces or control characters");
+    }
     if (h == "*" || h.find('*', h.rfind("*.") == 0 ? 1 : 0) != std::string::npos) {
       return Bad("secret " + s.name + ": host \"" + h +
                  "\" must be a name, an address or *.suffix");
     }
   }
   for (const std::string& h : s.headers) {
-    if (h.empty() || h != Lower(h) || h.find_first_of(" :\r\n") != std::string::npos) {
-      return Bad("secret " + s.name + ": bad header name \"" + h + "\"");
+    bool token = std::all_of(h.begin(), h.end(),
+                             [](unsigned char c) { return c > 0x20 && c < 0x7F && c != ':'; });
+    if (h.empty() || h != Lower(h) || !token) {
+      return Bad("secret " + s.name + ": a header name must be lower-case printable ASCII, not \"" +
+                 h + "\"");
     }
   }
   return OkStatus();
@@ -133,11 +95,12 @@ Status CheckSecret(const Secret& s) {
 std::string SecretStore::DefaultPath() {
   if (const char* f = getenv("MOAT_SECRETS_FILE"); f && *f) return f;
   std::string dir = UserConfigDir();
-  return (dir.empty() ? std::string("./.config/moat") : dir) + "/secrets.json";
+  return dir.empty() ? "" : dir + "/secrets.json";
 }
 
 Result<SecretStore> SecretStore::Load(const std::string& path) {
   SecretStore store;
+  if (path.empty()) return store;  // no folder for a store: no secrets
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return store;
@@ -148,9 +111,11 @@ Result<SecretStore> SecretStore::Load(const std::string& path) {
   if ((st.st_mode & 077) != 0) {
     return Denied(path + " can be read or written by others: chmod 600 it");
   }
+  KeepSecretsOutOfCoreDumps();
   auto bytes = ReadFile(path, kMaxStoreBytes);
   if (!bytes) return bytes.error();
-  json j = json::parse(bytes->begin(), bytes->end(), nullptr, false);
+  auto parsed = ParseJson(std::string(bytes->begin(), bytes->end()));
+  json j = parsed ? std::move(*parsed) : json();
   if (j.is_discarded() || !j.is_object() || !j.contains("secrets") || !j["secrets"].is_array()) {
     return Bad(path + " is not a moat secrets file");
   }
@@ -189,8 +154,30 @@ Status SecretStore::Save(const std::string& path) const {
     list.push_back(
         {{"name", s.name}, {"value", s.value}, {"hosts", s.hosts}, {"headers", s.headers}});
   }
-  std::string text = json({{"version", 1}, {"secrets", list}}).dump(2) + "\n";
+  std::string text = DumpJson(json({{"version", 1}, {"secrets", list}}), 2) + "\n";
   return WriteFileAtomic(dir, name, text.data(), text.size(), 0600);
+}
+
+Status SecretStore::Update(const std::string& path,
+                           const std::function<Status(SecretStore&)>& change) {
+  if (path.empty()) return Bad("no secret store path");
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  if (auto s = EnsurePrivateDir(dir); !s) return s;
+  auto lock = FileLock::Acquire(path + ".lock");
+  if (!lock) return lock.error();
+  auto store = Load(path);
+  if (!store) return store.error();
+  if (auto s = change(*store); !s) return s;
+  return store->Save(path);
+}
+
+void KeepSecretsOutOfCoreDumps() {
+  // Not dumpable: no core file, and no other process of the user can ptrace this one or read
+  // its memory through /proc. A zero core limit too, for a core_pattern that pipes.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit none {};
+  setrlimit(RLIMIT_CORE, &none);
 }
 
 Status SecretStore::Set(Secret s) {
@@ -216,35 +203,6 @@ const Secret* SecretStore::Find(const std::string& name) const {
     if (s.name == name) return &s;
   }
   return nullptr;
-}
-
-std::optional<std::string> FindLeak(std::string_view data, const std::vector<Secret>& secrets) {
-  for (const Secret& s : secrets) {
-    for (const std::string& f : Forms(s.value)) {
-      if (data.find(f) != std::string_view::npos) return s.name;
-    }
-  }
-  return std::nullopt;
-}
-
-std::string Redact(std::string data, const std::vector<Secret>& secrets,
-                   std::vector<std::string>* found) {
-  for (const Secret& s : secrets) {
-    std::string mark = "[redacted secret " + s.name + "]";
-    bool hit = false;
-    // Longest forms first, so a form inside another is not cut out of it first.
-    std::vector<std::string> forms = Forms(s.value);
-    std::sort(forms.begin(), forms.end(),
-              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-    for (const std::string& f : forms) {
-      for (size_t at = data.find(f); at != std::string::npos; at = data.find(f, at + mark.size())) {
-        data.replace(at, f.size(), mark);
-        hit = true;
-      }
-    }
-    if (hit && found) found->push_back(s.name);
-  }
-  return data;
 }
 
 }  // namespace moat::net

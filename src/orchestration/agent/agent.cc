@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/json_text.h"
 #include "base/sha256.h"
 #include "orchestration/agent/approvals.h"
 
@@ -44,8 +45,31 @@ Message ToolMessage(const ToolCall& call, std::string content) {
   return m;
 }
 
+// Counts add up to the largest value instead of wrapping: a provider's absurd count is a
+// spent budget, never a fresh one.
+uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+// What `session` used beyond `before`: a run's own share of the session's counters.
+RunSummary Since(const RunSummary& session, const RunSummary& before) {
+  RunSummary r = session;
+  r.steps -= std::min(r.steps, before.steps);
+  r.tool_calls -= std::min(r.tool_calls, before.tool_calls);
+  r.input_tokens -= std::min(r.input_tokens, before.input_tokens);
+  r.output_tokens -= std::min(r.output_tokens, before.output_tokens);
+  r.cost_usd = std::max(0.0, r.cost_usd - before.cost_usd);
+  r.fuel -= std::min(r.fuel, before.fuel);
+  r.wall_us -= std::min(r.wall_us, before.wall_us);
+  return r;
+}
+
+std::string Dollars(double usd) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "$%g", usd);
+  return buf;
+}
+
 std::string ErrorText(std::string_view code, std::string_view message) {
-  return json({{"ok", false}, {"error", {{"code", code}, {"message", message}}}}).dump();
+  return DumpJson(json({{"ok", false}, {"error", {{"code", code}, {"message", message}}}}));
 }
 
 }  // namespace
@@ -134,13 +158,13 @@ class Agent::Workers {
 Agent::~Agent() = default;
 
 void Agent::CountEarlierUse(const RunSummary& earlier) {
-  used_.steps += earlier.steps;
-  used_.tool_calls += earlier.tool_calls;
-  used_.input_tokens += earlier.input_tokens;
-  used_.output_tokens += earlier.output_tokens;
-  used_.cost_usd += earlier.cost_usd;
-  used_.fuel += earlier.fuel;
-  used_.wall_us += earlier.wall_us;
+  used_.steps = SatAdd(used_.steps, earlier.steps);
+  used_.tool_calls = SatAdd(used_.tool_calls, earlier.tool_calls);
+  used_.input_tokens = SatAdd(used_.input_tokens, earlier.input_tokens);
+  used_.output_tokens = SatAdd(used_.output_tokens, earlier.output_tokens);
+  used_.cost_usd += std::max(0.0, earlier.cost_usd);
+  used_.fuel = SatAdd(used_.fuel, earlier.fuel);
+  used_.wall_us = SatAdd(used_.wall_us, earlier.wall_us);
 }
 
 Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy,
@@ -214,34 +238,35 @@ std::optional<Message> Agent::Prepare(const ToolCall& call, std::shared_ptr<cons
   p->end.decision = std::string(DecisionName(decision));
   if (decision == Decision::kDeny)
     return refuse("denied", "the policy denies the tool " + call.name);
-  json args = json::parse(call.arguments, nullptr, false);
-  if (args.is_discarded() || !args.is_object()) {
-    return refuse("invalid_arguments", "the arguments are not a JSON object");
-  }
-  if (auto s = tool->manifest.schema.Validate(args); !s) {
+  auto parsed = ParseJson(call.arguments);  // bounded in depth (base/json_text.h)
+  if (!parsed) return refuse("invalid_arguments", "the arguments are " + parsed.error().message);
+  json args = std::move(*parsed);
+  if (!args.is_object()) return refuse("invalid_arguments", "the arguments are not a JSON object");
+  if (auto s = tool->manifest.schema.Validate(args, cancel ? cancel->flag() : nullptr); !s) {
     return refuse("invalid_arguments", s.error().message);
   }
   if (decision == Decision::kAsk) {
     std::optional<ApprovalStore> standing;
     if (!config_.approvals_file.empty()) {
-      auto loaded = ApprovalStore::Load(config_.approvals_file);
+      auto loaded = ApprovalStore::Load(config_.approvals_file, config_.workspace);
       if (loaded) standing = std::move(*loaded);  // a broken file grants nothing
     }
-    if (always_.count(tool->manifest.name + "\n" + tool->sha256) != 0) {
+    if (always_.count(tool->manifest.name + "\n" + tool->digest) != 0) {
       rec["approver"] = "always (this session)";
-    } else if (standing && standing->Allows(tool->manifest.name, tool->sha256)) {
+    } else if (standing && standing->Allows(tool->manifest.name, tool->digest)) {
       rec["approver"] = "always (" + config_.approvals_file + ")";
     } else {
       Approval a = approver_.Ask({tool.get(), call.arguments});
       rec["approver"] = approver_.name();
       rec["approval"] = a == Approval::kDeny ? "deny" : a == Approval::kAlways ? "always" : "once";
       if (a == Approval::kDeny) return refuse("not_approved", "the user did not approve this call");
-      // Scoped to this tool and this module (its capabilities come with it).
+      // Scoped to this tool, its module and its manifest (its capabilities come with them).
       if (a == Approval::kAlways) {
-        always_.insert(tool->manifest.name + "\n" + tool->sha256);
-        if (standing) {
-          standing->Add(tool->manifest.name, tool->sha256);
-          if (auto saved = standing->Save(config_.approvals_file); !saved) {
+        always_.insert(tool->manifest.name + "\n" + tool->digest);
+        if (!config_.approvals_file.empty()) {
+          if (auto saved = ApprovalStore::Grant(config_.approvals_file, config_.workspace,
+                                                tool->manifest.name, tool->digest);
+              !saved) {
             rec["approval_error"] = saved.error().message;
           }
         }
@@ -252,6 +277,8 @@ std::optional<Message> Agent::Prepare(const ToolCall& call, std::shared_ptr<cons
   tools::CallOptions& co = p->options;
   co.workspace = config_.workspace;
   co.extra_mounts = policy_.mounts;
+  co.protect = config_.protect;
+  co.protect.insert(co.protect.end(), policy_.protect.begin(), policy_.protect.end());
   co.network = policy_.network;
   co.private_networks = policy_.private_networks;
   co.secrets = config_.secrets;
@@ -267,6 +294,17 @@ std::optional<Message> Agent::Prepare(const ToolCall& call, std::shared_ptr<cons
   co.fuel = co.fuel.value_or(tool->manifest.limits.fuel.value_or(Limits::kDefaultFuel));
   co.timeout_us =
       co.timeout_us.value_or(tool->manifest.limits.timeout_us.value_or(Limits::kDefaultTimeoutUs));
+  // A call runs only once it is on record: when the log cannot take its "tool_start"
+  // record (a write error, a log cut short or edited meanwhile), it is refused.
+  if (audit_ != nullptr) {
+    json started = rec;
+    started["type"] = "tool_start";
+    started["decision"] = p->end.decision;
+    if (auto r = audit_->Append(std::move(started)); !r) {
+      if (audit_error_.empty()) audit_error_ = r.error().message;
+      return refuse("audit_failed", "the call was not run: its audit record could not be written");
+    }
+  }
   p->tool = std::move(tool);
   p->args = std::move(args);
   return std::nullopt;
@@ -301,7 +339,7 @@ Message Agent::Finish(Pending& p, Totals& totals, const EventFn& on_event, bool*
   const tools::CallResult& r = p.result;
   json& rec = p.record;
   ++totals.s.tool_calls;
-  totals.s.fuel += r.exec.fuel_used;
+  totals.s.fuel = SatAdd(totals.s.fuel, r.exec.fuel_used);
   p.end.fuel = r.exec.fuel_used;
   p.end.memory = r.exec.peak_memory_bytes;
   p.end.wall_us = r.exec.wall_us;
@@ -315,7 +353,7 @@ Message Agent::Finish(Pending& p, Totals& totals, const EventFn& on_event, bool*
     if (denials.size() >= 16) break;
   }
   rec["denials"] = denials;
-  std::string text = r.result.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = DumpJson(r.result);
   std::string status = r.ok ? "ok" : r.result["error"].value("code", "error");
   if (r.ok && seen_results_.insert(Digest(text)).second) *progress = true;
   p.end.status = status;
@@ -339,7 +377,9 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   t.start_us = run_start_us - std::min(run_start_us, used_.wall_us);
   const Budgets& b = policy_.budgets;
   const GovernorOptions& g = policy_.governor;
-  Price price = policy_.PriceOf(config_.model);
+  // A model without a known price is counted at the conservative default, never as free.
+  std::optional<Price> known_price = policy_.KnownPrice(config_.model);
+  Price price = known_price.value_or(kUnknownModelPrice);
   // Every message joins the history and is handed to the store as it is made, so a crash
   // loses at most the step in flight.
   auto append = [&](Message m) {
@@ -372,6 +412,50 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
          {"model", config_.model},
          {"prompt_sha256", Digest(prompt)},
          {"workspace", config_.workspace}});
+  if (!known_price && !price_warned_) {
+    price_warned_ = true;
+    std::string text = "no price is known for the model \"" + config_.model.substr(0, 100) +
+                       "\": its use counts at " + Dollars(price.input_per_mtok) + " in, " +
+                       Dollars(price.output_per_mtok) +
+                       " out per million tokens (set its price in the provider config or the "
+                       "policy's \"prices\")";
+    Audit({{"type", "warning"}, {"message", text}});
+    AgentEvent e;
+    e.kind = AgentEvent::Kind::kWarning;
+    e.text = text;
+    if (on_event) on_event(e);
+  }
+  auto elapsed_us = [&] { return NowUs() - t.start_us; };
+  // Every budget, checked before each model call (`before`: nothing may be left over,
+  // since the call would spend more) and after it (`!before`: the turn went past it).
+  // True when one ended the run.
+  auto over_budget = [&](bool before) {
+    auto past = [before](uint64_t used, uint64_t limit) {
+      return before ? used >= limit : used > limit;
+    };
+    if (past(elapsed_us(), b.wall_time_us)) {
+      stop(StopKind::kWallTime, "the wall-time budget is used up");
+    } else if (past(t.s.input_tokens, b.input_tokens)) {
+      stop(StopKind::kInputTokens,
+           "the budget of " + std::to_string(b.input_tokens) + " input tokens is used up");
+    } else if (past(t.s.output_tokens, b.output_tokens)) {
+      stop(StopKind::kOutputTokens,
+           "the budget of " + std::to_string(b.output_tokens) + " output tokens is used up");
+    } else if (b.cost_usd > 0 &&
+               (before ? t.s.cost_usd >= b.cost_usd : t.s.cost_usd > b.cost_usd)) {
+      stop(StopKind::kCost, "the cost budget of " + Dollars(b.cost_usd) + " is used up");
+    } else {
+      return false;
+    }
+    return true;
+  };
+  // This run's use so far, to the session store after every step.
+  auto report_usage = [&] {
+    if (!config_.on_usage) return;
+    RunSummary now = t.s;
+    now.wall_us = SatAdd(used_.wall_us, NowUs() - run_start_us);
+    config_.on_usage(Since(now, used_));
+  };
 
   while (!t.stop) {
     if (cancel && cancel->cancelled()) {
@@ -382,12 +466,20 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       stop(StopKind::kSteps, "the budget of " + std::to_string(b.steps) + " steps is used up");
       break;
     }
-    if (NowUs() - t.start_us >= b.wall_time_us) {
-      stop(StopKind::kWallTime, "the wall-time budget is used up");
-      break;
-    }
+    if (over_budget(true)) break;
     ++t.s.steps;
+    report_usage();  // a call begun is a step spent, even if the run is killed during it
     ModelRequest req{config_.model, history, offered};
+    // The call is bounded by what is left: its time, and the output tokens the output and
+    // cost budgets still allow.
+    req.timeout_us = b.wall_time_us - std::min(b.wall_time_us, elapsed_us());
+    req.max_output_tokens = b.output_tokens - t.s.output_tokens;
+    if (b.cost_usd > 0 && price.output_per_mtok > 0) {
+      double affordable = (b.cost_usd - t.s.cost_usd) * 1e6 / price.output_per_mtok;
+      if (affordable < static_cast<double>(req.max_output_tokens)) {
+        req.max_output_tokens = std::max<uint64_t>(1, static_cast<uint64_t>(affordable));
+      }
+    }
     auto turn = provider_.Complete(
         req,
         [&](std::string_view text) {
@@ -401,17 +493,21 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     if (!turn) {
       if (cancel && cancel->cancelled()) {
         stop(StopKind::kCancelled, "cancelled");
+      } else if (elapsed_us() >= b.wall_time_us) {
+        stop(StopKind::kWallTime, "the wall-time budget is used up (the model call was cut: " +
+                                      turn.error().message + ")");
       } else {
         stop(StopKind::kProviderError, provider_.name() + ": " + turn.error().message);
       }
       break;
     }
-    t.s.input_tokens += turn->usage.input_tokens;
-    t.s.output_tokens += turn->usage.output_tokens;
+    t.s.input_tokens = SatAdd(t.s.input_tokens, turn->usage.input_tokens);
+    t.s.output_tokens = SatAdd(t.s.output_tokens, turn->usage.output_tokens);
     double cost = (static_cast<double>(turn->usage.input_tokens) * price.input_per_mtok +
                    static_cast<double>(turn->usage.output_tokens) * price.output_per_mtok) /
                   1e6;
     t.s.cost_usd += cost;
+    report_usage();
     Audit({{"type", "model_call"},
            {"step", t.s.steps},
            {"model", config_.model},
@@ -425,20 +521,12 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     assistant.content = turn->text;
     assistant.tool_calls = turn->tool_calls;
     append(assistant);
+    // A turn that went past a budget ends the run with that budget's stop, whether it
+    // called tools (they do not run) or not.
+    if (over_budget(false) && turn->tool_calls.empty()) break;
     if (turn->tool_calls.empty()) {
       stop(StopKind::kCompleted, "the model finished");
       break;
-    }
-    if (t.s.input_tokens > b.input_tokens) {
-      stop(StopKind::kInputTokens,
-           "the budget of " + std::to_string(b.input_tokens) + " input tokens is used up");
-    } else if (t.s.output_tokens > b.output_tokens) {
-      stop(StopKind::kOutputTokens,
-           "the budget of " + std::to_string(b.output_tokens) + " output tokens is used up");
-    } else if (b.cost_usd > 0 && t.s.cost_usd > b.cost_usd) {
-      char buf[96];
-      snprintf(buf, sizeof buf, "the cost budget of $%.2f is used up", b.cost_usd);
-      stop(StopKind::kCost, buf);
     }
     bool progress = false;
     // Every call in the turn gets a result, in the turn's order, so the conversation stays
@@ -449,6 +537,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     auto flush = [&] {
       RunBatch(batch, t);
       for (Pending& p : batch) results[p.index] = Finish(p, t, on_event, &progress);
+      if (!batch.empty()) report_usage();
       batch.clear();
       if (t.s.fuel > b.fuel) {
         stop(StopKind::kFuel, "the fuel budget of " + std::to_string(b.fuel) + " is used up");
@@ -464,9 +553,9 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
         results[i] = not_run(call);
         continue;
       }
-      json canonical = json::parse(call.arguments, nullptr, false);
-      std::string key =
-          call.name + "\n" + (canonical.is_discarded() ? call.arguments : canonical.dump());
+      // Text that does not parse (or nests too deeply to) counts as itself.
+      auto canonical = ParseJson(call.arguments);
+      std::string key = call.name + "\n" + (canonical ? DumpJson(*canonical) : call.arguments);
       uint32_t n = ++repeats_[key];
       if (n >= g.repeat_stop) {
         stop(StopKind::kGovernor, "the model called " + call.name + " with the same arguments " +
@@ -520,15 +609,9 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   }
   t.s.stop = *t.stop;
   t.s.message = t.stop_message;
-  t.s.wall_us = used_.wall_us + (NowUs() - run_start_us);
+  t.s.wall_us = SatAdd(used_.wall_us, NowUs() - run_start_us);
   RunSummary session = t.s;
-  t.s.steps -= used_.steps;
-  t.s.tool_calls -= used_.tool_calls;
-  t.s.input_tokens -= used_.input_tokens;
-  t.s.output_tokens -= used_.output_tokens;
-  t.s.cost_usd -= used_.cost_usd;
-  t.s.fuel -= used_.fuel;
-  t.s.wall_us -= used_.wall_us;
+  t.s = Since(session, used_);
   used_ = session;
   Audit({{"type", "run_end"},
          {"reason", std::string(StopKindName(t.s.stop))},

@@ -9,7 +9,9 @@
 // place in the turn → the results, in the turn's order and cut to a context budget with a
 // visible marker, back to the model → the next turn. A tool's failure is a
 // result the model sees; a provider's failure ends the run with its reason; budgets and
-// the governor end it with theirs. Every model call, tool call and stop is an audit record.
+// the governor end it with theirs. Every budget is checked before each model call (which
+// is bounded by what is left) and after each turn, whether it called tools or not. Every model
+// call, tool call and stop is an audit record.
 #pragma once
 
 #include <cstdint>
@@ -85,16 +87,24 @@ struct AgentEvent {
   uint64_t fuel = 0, memory = 0, wall_us = 0;
 };
 
+struct RunSummary;
+
 struct AgentConfig {
   std::string model;
   std::string system_prompt;
-  std::string workspace;                // host folder mounted at /workspace
+  std::string workspace;  // host folder mounted at /workspace
+  // Paths tools may read but never change (the user's flags; the policy's `protect` adds).
+  std::vector<std::string> protect = DefaultProtectedPatterns();
   std::vector<net::Secret> secrets;     // the policy's secrets, from the store
   size_t max_result_bytes = 16 * 1024;  // of one tool result given to the model
-  // Where "always" answers are remembered across sessions ("" = this session only).
+  // The user's store of "always" answers that outlive a session (ApprovalStore, keyed by
+  // `workspace`; "" = this session only).
   std::string approvals_file;
   // Called with each message as it joins the history (the session store).
   std::function<void(const Message&)> on_message;
+  // Called with this run's use so far after every model call and every batch of tool
+  // calls (the session store), so a killed run's use is not lost.
+  std::function<void(const RunSummary&)> on_usage;
 };
 
 struct RunSummary {
@@ -155,7 +165,8 @@ class Agent {
   std::set<std::string> seen_results_;       // digests of results so far
   RunSummary used_;                          // the session's use before this run
   uint32_t no_progress_ = 0;
-  std::string audit_error_;  // the first failure to write the log
+  bool price_warned_ = false;  // the warning for a model without a known price, once
+  std::string audit_error_;    // the first failure to write the log
   // Threads for calls at once, kept between batches: a thread's first sandboxed call sets
   // up its wasm stack, which a fresh thread per call would pay every time.
   std::unique_ptr<Workers> workers_;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "base/json_text.h"
 #include "orchestration/agent/wire.h"
 
 namespace moat::agent {
@@ -19,7 +20,8 @@ bool Retryable(int status) {
 
 // The provider's own words for a failed request, when its body says.
 std::string ErrorMessage(int status, const std::string& body) {
-  json j = json::parse(body, nullptr, false);
+  auto parsed = ParseJson(body);
+  json j = parsed ? std::move(*parsed) : json();
   std::string m;
   if (j.is_object() && j.contains("error")) {
     const json& e = j["error"];
@@ -45,6 +47,23 @@ bool SleepUs(uint64_t us, const CancelToken* cancel) {
   return cancel == nullptr || !cancel->cancelled();
 }
 
+uint64_t MonotonicUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Counts the answer left out, estimated at 4 bytes a token from what was sent and received.
+void EstimateMissingUsage(const std::string& request_body, ModelTurn* turn) {
+  if (!turn->usage.input_reported) turn->usage.input_tokens = request_body.size() / 4 + 1;
+  if (!turn->usage.output_reported) {
+    uint64_t out = turn->text.size();
+    for (const ToolCall& c : turn->tool_calls)
+      out += c.id.size() + c.name.size() + c.arguments.size();
+    turn->usage.output_tokens = out / 4 + 1;
+  }
+}
+
 }  // namespace
 
 Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
@@ -57,16 +76,31 @@ Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
   if (openai) {
     if (!config_.api_key.empty())
       q.headers.emplace_back("Authorization", "Bearer " + config_.api_key);
-    q.body = OpenAiRequestBody(request).dump(-1, ' ', false, json::error_handler_t::replace);
+    q.body = DumpJson(OpenAiRequestBody(request));
   } else {
     q.headers.emplace_back("x-api-key", config_.api_key);
     q.headers.emplace_back("anthropic-version", "2023-06-01");
-    q.body = AnthropicRequestBody(request, config_.max_tokens)
-                 .dump(-1, ' ', false, json::error_handler_t::replace);
+    uint32_t max_tokens = config_.max_tokens;
+    if (request.max_output_tokens > 0 && request.max_output_tokens < max_tokens) {
+      max_tokens = static_cast<uint32_t>(request.max_output_tokens);
+    }
+    q.body = DumpJson(AnthropicRequestBody(request, max_tokens));
   }
-  q.idle_timeout_us = config_.idle_timeout_us;
-  q.total_timeout_us = config_.total_timeout_us;
   q.ca_file = config_.ca_file;
+  q.max_received_bytes = kMaxStreamReceivedBytes;
+  // One deadline for the whole call, every attempt and wait included: the configured
+  // timeout, or the time the caller has left when that is sooner.
+  uint64_t budget_us = config_.total_timeout_us;
+  if (request.timeout_us > 0) budget_us = std::min(budget_us, request.timeout_us);
+  const uint64_t deadline = MonotonicUs() + budget_us;
+  auto left_us = [&]() -> uint64_t {
+    uint64_t now = MonotonicUs();
+    return now >= deadline ? 0 : deadline - now;
+  };
+  auto out_of_time = [&] {
+    return MakeError(ErrorCode::kLimit, "no answer within the time left (" +
+                                            std::to_string(budget_us / 1000) + " ms)");
+  };
   std::mt19937_64 rng(static_cast<uint64_t>(time(nullptr)));
   uint64_t backoff = config_.backoff_us;
   const std::atomic<bool>* cancel_flag = cancel ? cancel->flag() : nullptr;
@@ -74,6 +108,14 @@ Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
   int attempts = std::max(1, config_.max_attempts);
   int made = 0;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
+    uint64_t left = left_us();
+    if (left < 1000) {
+      last = out_of_time();
+      break;
+    }
+    q.total_timeout_us = left;
+    q.idle_timeout_us = std::min(config_.idle_timeout_us, left);
+    q.connect_timeout_us = std::min(q.connect_timeout_us, left);
     ++made;
     SseParser sse;
     OpenAiStream oa;
@@ -104,6 +146,11 @@ Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
     bool retry = false;
     if (!status) {
       last = status.error();
+      // An answer past the size limit would only be as large again: not retried.
+      if (last.message.rfind(net::kResponseTooLarge, 0) == 0) {
+        return MakeError(ErrorCode::kLimit,
+                         "the answer from " + name() + " is too large: " + last.message);
+      }
       retry = !streamed;  // a dropped connection or a timeout before any text
     } else if (*status != 200) {
       last = MakeError(ErrorCode::kIo, ErrorMessage(*status, error_body));
@@ -117,6 +164,9 @@ Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
           }
         }
       }
+    } else if (!stream_error.ok() && stream_error.error().code == ErrorCode::kLimit) {
+      return MakeError(ErrorCode::kLimit, "the answer from " + name() +
+                                              " is too large: " + stream_error.error().message);
     } else if (!stream_error.ok()) {
       return MakeError(stream_error.error().code,
                        "malformed stream from " + name() + ": " + stream_error.error().message);
@@ -126,13 +176,18 @@ Result<ModelTurn> HttpProvider::Complete(const ModelRequest& request,
                          "malformed stream from " + name() + ": " + s.error().message);
       }
       auto turn = openai ? oa.Finish() : an.Finish();
-      if (turn) return turn;
+      if (turn) {
+        EstimateMissingUsage(q.body, &*turn);
+        return turn;
+      }
       last = turn.error();
       retry = !streamed && turn.error().code == ErrorCode::kIo;  // cut short before any text
     }
     if (!retry || attempt == attempts) break;
     uint64_t jitter = backoff > 0 ? rng() % (backoff / 4 + 1) : 0;
-    if (!SleepUs(std::min(backoff + jitter, config_.max_backoff_us), cancel)) {
+    uint64_t wait = std::min(backoff + jitter, config_.max_backoff_us);
+    if (wait >= left_us()) break;  // no time for another attempt
+    if (!SleepUs(wait, cancel)) {
       return MakeError(ErrorCode::kLimit, "cancelled");
     }
     backoff = std::min(backoff * 2, config_.max_backoff_us);

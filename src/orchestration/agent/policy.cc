@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/units.h"
 
 namespace moat::agent {
@@ -152,8 +153,9 @@ std::string_view DecisionName(Decision d) {
 }
 
 Result<Policy> Policy::Parse(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Bad("not valid JSON");
+  auto parsed = ParseJson(text);
+  if (!parsed) return Bad(parsed.error().message);
+  json j = std::move(*parsed);
   if (!j.is_object()) return Bad("expected an object");
   Policy p;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -173,10 +175,13 @@ Result<Policy> Policy::Parse(std::string_view text) {
         if (!m) return m.error();
         p.mounts.push_back(*m);
       }
-    } else if (k == "network" || k == "private_networks" || k == "secrets") {
+    } else if (k == "network" || k == "private_networks" || k == "secrets" || k == "protect") {
       auto list = StringList(*it, "policy: " + k);
       if (!list) return list.error();
-      (k == "network" ? p.network : k == "secrets" ? p.secrets : p.private_networks) = *list;
+      (k == "network"   ? p.network
+       : k == "secrets" ? p.secrets
+       : k == "protect" ? p.protect
+                        : p.private_networks) = *list;
     } else if (k == "requests_per_minute") {
       if (!it->is_number_unsigned() || it->get<uint64_t>() > 1'000'000) {
         return Bad("requests_per_minute: expected a count up to 1000000");
@@ -231,7 +236,7 @@ Decision Policy::DecisionFor(const tools::ToolManifest& m) const {
   return Decision::kAllow;
 }
 
-Price Policy::PriceOf(const std::string& model) const {
+std::optional<Price> Policy::KnownPrice(const std::string& model) const {
   if (auto it = prices.find(model); it != prices.end()) return it->second;
   // Public list prices (USD per million tokens) of a few common models.
   static const std::map<std::string, Price> kBuiltIn = {
@@ -242,9 +247,14 @@ Price Policy::PriceOf(const std::string& model) const {
       {"claude-sonnet-4-0", {3.0, 15.0}},
       {"claude-3-5-haiku-latest", {0.8, 4.0}},
       {"claude-opus-4-0", {15.0, 75.0}},
+      {"scripted", {0.0, 0.0}},  // the offline provider
   };
   if (auto it = kBuiltIn.find(model); it != kBuiltIn.end()) return it->second;
-  return {};
+  return std::nullopt;
+}
+
+Price Policy::PriceOf(const std::string& model) const {
+  return KnownPrice(model).value_or(kUnknownModelPrice);
 }
 
 }  // namespace moat::agent

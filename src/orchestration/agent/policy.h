@@ -8,6 +8,7 @@
 //     "network": ["https://api.example.com/v1"],          // egress rules granted to tools
 //     "private_networks": ["10.1.0.0/16"],
 //     "secrets": ["API_KEY"],                             // names in the secret store
+//     "protect": ["build/release"],                       // read-only, beside .git
 //     "requests_per_minute": 60,                          // per tool
 //     "parallel_tools": 4,                                // calls of one turn at once
 //     "budgets": {"steps": 30, "tool_calls": 60, "input_tokens": 2000000,
@@ -19,7 +20,8 @@
 //   }
 // A tool's decision defaults by what its manifest asks for: network → ask, writing the
 // filesystem → ask, else allow. A denied tool is not offered to the model at all. Every
-// problem in the file is kInvalidArgument naming the field.
+// problem in the file is kInvalidArgument naming the field. A workspace's own policy file
+// widens nothing until the user trusts it (trust.h).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +65,10 @@ struct Price {
   double output_per_mtok = 0;
 };
 
+// What a model without a known price costs: the dearest built-in price, so an unknown
+// model is never free and the cost budget holds for it too.
+inline constexpr Price kUnknownModelPrice{15.0, 75.0};
+
 struct ToolRule {
   std::optional<Decision> decision;
   tools::ToolLimits limits;
@@ -74,6 +80,8 @@ struct Policy {
   std::vector<std::string> network;
   std::vector<std::string> private_networks;
   std::vector<std::string> secrets;
+  // Patterns of paths tools may read but never change, added to the default (.git).
+  std::vector<std::string> protect;
   uint32_t requests_per_minute = 0;
   // How many of one turn's calls run at once (1: one after another). A tool that may
   // write the workspace always runs alone, in its place in the turn.
@@ -87,7 +95,12 @@ struct Policy {
   static Result<Policy> Load(const std::string& path);
 
   Decision DecisionFor(const tools::ToolManifest& m) const;
-  // The model's price: the policy's table, then the built-in one; unknown: free.
+  // The model's price: the policy's table, then the built-in one (the offline "scripted"
+  // model is free); nullopt when neither knows it.
+  std::optional<Price> KnownPrice(const std::string& model) const;
+  // What a run counts: the known price, else kUnknownModelPrice. Also the floor a
+  // workspace's price is reviewed against (trust.h): pricing an unknown model below the
+  // default is a widening like any other.
   Price PriceOf(const std::string& model) const;
 };
 

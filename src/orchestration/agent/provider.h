@@ -40,12 +40,20 @@ struct ToolSpec {
 struct Usage {
   uint64_t input_tokens = 0;
   uint64_t output_tokens = 0;
+  // Whether the provider's answer held each count (wire.h sets them); a count it left out
+  // is estimated from the bytes sent and received, never taken as 0.
+  bool input_reported = false;
+  bool output_reported = false;
 };
 
 struct ModelRequest {
   std::string model;
   std::vector<Message> messages;
   std::vector<ToolSpec> tools;
+  // What is left of the session's budgets, which bound the call: its time (every attempt
+  // and wait included) and the output tokens asked for. 0: the provider's own.
+  uint64_t timeout_us = 0;
+  uint64_t max_output_tokens = 0;
 };
 
 struct ModelTurn {

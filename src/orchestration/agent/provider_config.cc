@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/units.h"
 #include "orchestration/tools/manifest.h"
 
@@ -151,8 +152,9 @@ std::string ProcessEnv(const std::string& name) {
 }
 
 Result<ProviderFile> ProviderFile::Parse(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Bad("not valid JSON");
+  auto parsed = ParseJson(text);
+  if (!parsed) return Bad(parsed.error().message);
+  json j = std::move(*parsed);
   if (!j.is_object()) return Bad("expected an object");
   ProviderFile f;
   for (auto it = j.begin(); it != j.end(); ++it) {

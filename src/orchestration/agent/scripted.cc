@@ -1,6 +1,7 @@
 #include "orchestration/agent/scripted.h"
 
 #include "base/fs.h"
+#include "base/json_text.h"
 
 namespace moat::agent {
 namespace {
@@ -15,8 +16,9 @@ constexpr size_t kMaxScriptBytes = 16u << 20;
 
 Result<std::unique_ptr<ScriptedProvider>> ScriptedProvider::Parse(std::string_view text) {
   if (text.size() > kMaxScriptBytes) return Bad("larger than 16 MiB");
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return Bad("not valid JSON");
+  auto parsed = ParseJson(text);
+  if (!parsed) return Bad(parsed.error().message);
+  json j = std::move(*parsed);
   if (!j.is_object()) return Bad("must be an object with \"turns\"");
   auto p = std::unique_ptr<ScriptedProvider>(new ScriptedProvider());
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -61,7 +63,7 @@ Result<std::unique_ptr<ScriptedProvider>> ScriptedProvider::Parse(std::string_vi
           } else if (a->is_string()) {
             tc.arguments = a->get<std::string>();
           } else {
-            tc.arguments = a->dump();
+            tc.arguments = DumpJson(*a);
           }
           for (auto f = call.begin(); f != call.end(); ++f) {
             if (f.key() != "name" && f.key() != "id" && f.key() != "arguments") {
@@ -135,7 +137,8 @@ Result<ModelTurn> ScriptedProvider::Complete(const ModelRequest& request,
       in += m.content.size();
       for (const ToolCall& c : m.tool_calls) in += c.name.size() + c.arguments.size();
     }
-    for (const ToolSpec& t : request.tools) in += t.description.size() + t.parameters.dump().size();
+    for (const ToolSpec& t : request.tools)
+      in += t.description.size() + DumpJson(t.parameters).size();
     uint64_t out = turn.text.size();
     for (const ToolCall& c : turn.tool_calls) out += c.name.size() + c.arguments.size();
     turn.usage = {in / 4 + 1, out / 4 + 1};

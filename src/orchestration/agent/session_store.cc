@@ -6,7 +6,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <optional>
 #include <set>
+
+#include "base/fs.h"
+#include "base/json_text.h"
 
 namespace moat::agent {
 namespace {
@@ -50,6 +54,7 @@ class Stmt {
     return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, c)) : "";
   }
   int64_t Int(int c) { return sqlite3_column_int64(s_, c); }
+  bool IsText(int c) { return sqlite3_column_type(s_, c) == SQLITE_TEXT; }
   double Real(int c) { return sqlite3_column_double(s_, c); }
 
  private:
@@ -57,11 +62,42 @@ class Stmt {
   int rc_ = SQLITE_ERROR;
 };
 
-Message::Role RoleOf(const std::string& s) {
+std::optional<Message::Role> RoleOf(const std::string& s) {
   if (s == "system") return Message::Role::kSystem;
+  if (s == "user") return Message::Role::kUser;
   if (s == "assistant") return Message::Role::kAssistant;
   if (s == "tool") return Message::Role::kTool;
-  return Message::Role::kUser;
+  return std::nullopt;
+}
+
+// The tool calls of a stored message (the JSON array Append writes), or why they are not.
+Result<std::vector<ToolCall>> ParseCalls(const std::string& text) {
+  auto bad = [](const std::string& why) { return MakeError(ErrorCode::kInvalidArgument, why); };
+  auto parsed = ParseJson(text);
+  if (!parsed) return bad("tool_calls is " + parsed.error().message);
+  json calls = std::move(*parsed);
+  if (!calls.is_array()) return bad("tool_calls is not a JSON array");
+  std::vector<ToolCall> out;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const json& c = calls[i];
+    std::string which = "tool call " + std::to_string(i + 1);
+    if (!c.is_object()) return bad(which + " is not an object");
+    ToolCall call;
+    for (const char* field : {"id", "name", "arguments"}) {
+      auto f = c.find(field);
+      if (f == c.end() || !f->is_string()) return bad(which + " has no string " + field);
+    }
+    call.id = c["id"].get<std::string>();
+    call.name = c["name"].get<std::string>();
+    call.arguments = c["arguments"].get<std::string>();
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+// A count as SQLite keeps it: at most the largest signed value, never wrapped negative.
+int64_t Stored(uint64_t n) {
+  return n > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(n);
 }
 
 constexpr const char* kSchema = R"sql(
@@ -93,6 +129,10 @@ std::string_view RoleName(Message::Role r) {
 }
 
 Result<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& path) {
+  // Setting up the database (the switch to WAL, the schema) is not covered by SQLite's
+  // busy wait: processes opening one store at once take turns on PATH.lock for it.
+  auto setup_lock = FileLock::Acquire(path + ".lock");
+  if (!setup_lock) return setup_lock.error();
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
@@ -161,7 +201,7 @@ Status SessionStore::Append(const std::string& session, const Message& m) {
   bool ok = s.ok() && u.ok();
   if (ok) {
     s.Bind(1, session).Bind(2, std::string(RoleName(m.role))).Bind(3, m.content);
-    s.Bind(4, calls.dump(-1, ' ', false, json::error_handler_t::replace)).Bind(5, m.tool_call_id);
+    s.Bind(4, DumpJson(calls)).Bind(5, m.tool_call_id);
     s.Bind(6, m.tool_name).Bind(7, now);
     u.Bind(1, session).Bind(2, now);
     ok = s.Step() == SQLITE_DONE && u.Step() == SQLITE_DONE;
@@ -178,31 +218,74 @@ Status SessionStore::Append(const std::string& session, const Message& m) {
 }
 
 Status SessionStore::RecordRun(const std::string& session, const RunSummary& r) {
+  auto run = BeginRun(session);
+  if (!run) return run.error();
+  return UpdateRun(session, *run, r);
+}
+
+Result<int64_t> SessionStore::BeginRun(const std::string& session) {
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "record run");
+  }
   Stmt s(db_,
-         "INSERT INTO runs SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-         "?10, ?11 FROM runs WHERE session_id = ?1");
+         "INSERT INTO runs SELECT ?1, COALESCE(MAX(seq), 0) + 1, 'running', '', 0, 0, 0, 0, 0.0, "
+         "0, 0, ?2 FROM runs WHERE session_id = ?1");
+  Stmt q(db_, "SELECT MAX(seq) FROM runs WHERE session_id = ?1");
+  bool ok = s.ok() && q.ok();
+  int64_t seq = 0;
+  if (ok) {
+    s.Bind(1, session).Bind(2, NowIso());
+    q.Bind(1, session);
+    ok = s.Step() == SQLITE_DONE && q.Step() == SQLITE_ROW;
+    if (ok) seq = q.Int(0);
+  }
+  if (!ok || seq <= 0) {
+    Error e = DbError(db_, "record run");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "record run");
+  }
+  return seq;
+}
+
+Status SessionStore::UpdateRun(const std::string& session, int64_t run, const RunSummary& r) {
+  Stmt s(db_,
+         "UPDATE runs SET stop = ?3, message = ?4, steps = ?5, tool_calls = ?6, "
+         "input_tokens = ?7, output_tokens = ?8, cost_usd = ?9, fuel = ?10, wall_us = ?11, "
+         "ended_at = ?12 WHERE session_id = ?1 AND seq = ?2");
   if (!s.ok()) return DbError(db_, "record run");
-  s.Bind(1, session).Bind(2, std::string(StopKindName(r.stop))).Bind(3, r.message);
-  s.Bind(4, static_cast<int64_t>(r.steps)).Bind(5, static_cast<int64_t>(r.tool_calls));
-  s.Bind(6, static_cast<int64_t>(r.input_tokens)).Bind(7, static_cast<int64_t>(r.output_tokens));
-  s.Bind(8, r.cost_usd)
-      .Bind(9, static_cast<int64_t>(r.fuel))
-      .Bind(10, static_cast<int64_t>(r.wall_us));
-  s.Bind(11, NowIso());
+  s.Bind(1, session).Bind(2, run);
+  // A run still going has no message yet: it stays "running" until its end says why.
+  s.Bind(3, r.message.empty() ? std::string("running") : std::string(StopKindName(r.stop)));
+  s.Bind(4, r.message);
+  s.Bind(5, Stored(r.steps)).Bind(6, Stored(r.tool_calls));
+  s.Bind(7, Stored(r.input_tokens)).Bind(8, Stored(r.output_tokens));
+  s.Bind(9, std::max(0.0, r.cost_usd)).Bind(10, Stored(r.fuel)).Bind(11, Stored(r.wall_us));
+  s.Bind(12, NowIso());
   if (s.Step() != SQLITE_DONE) return DbError(db_, "record run");
+  if (sqlite3_changes(db_) != 1) {
+    return MakeError(ErrorCode::kIo, "record run: no run " + std::to_string(run));
+  }
   return OkStatus();
 }
 
 Result<RunSummary> SessionStore::Usage(const std::string& session) {
+  // TOTAL sums as a real number, so counts near the largest value add up without SQLite's
+  // integer overflow error; each sum is then cut to the largest count.
   Stmt s(db_,
-         "SELECT COALESCE(SUM(steps), 0), COALESCE(SUM(tool_calls), 0), "
-         "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
-         "COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(fuel), 0), COALESCE(SUM(wall_us), 0) "
-         "FROM runs WHERE session_id = ?1");
+         "SELECT TOTAL(steps), TOTAL(tool_calls), TOTAL(input_tokens), TOTAL(output_tokens), "
+         "TOTAL(cost_usd), TOTAL(fuel), TOTAL(wall_us) FROM runs WHERE session_id = ?1");
   if (!s.ok()) return DbError(db_, "session usage");
   s.Bind(1, session);
   if (s.Step() != SQLITE_ROW) return DbError(db_, "session usage");
-  auto count = [&](int c) { return static_cast<uint64_t>(std::max<int64_t>(0, s.Int(c))); };
+  auto count = [&](int c) -> uint64_t {
+    double v = s.Real(c);
+    if (!(v > 0)) return 0;
+    if (v >= 18446744073709551615.0) return UINT64_MAX;
+    return static_cast<uint64_t>(v);
+  };
   RunSummary u;
   u.steps = count(0);
   u.tool_calls = count(1);
@@ -242,24 +325,36 @@ Result<SessionInfo> SessionStore::Info(const std::string& id) {
 Result<std::vector<Message>> SessionStore::Load(const std::string& id) {
   if (auto info = Info(id); !info) return info.error();
   Stmt s(db_,
-         "SELECT role, content, tool_calls, tool_call_id, tool_name FROM messages "
+         "SELECT role, content, tool_calls, tool_call_id, tool_name, seq FROM messages "
          "WHERE session_id = ? ORDER BY seq");
   if (!s.ok()) return DbError(db_, "load session");
   s.Bind(1, id);
   std::vector<Message> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
-    Message m;
-    m.role = RoleOf(s.Text(0));
-    m.content = s.Text(1);
-    json calls = json::parse(s.Text(2), nullptr, false);
-    if (calls.is_array()) {
-      for (const json& c : calls) {
-        if (!c.is_object()) continue;
-        m.tool_calls.push_back(
-            {c.value("id", ""), c.value("name", ""), c.value("arguments", "{}")});
-      }
+    // A row that is not as Append writes it (the file was damaged or edited) is refused,
+    // named by its place in the session.
+    auto damaged = [&](const std::string& why) {
+      return MakeError(ErrorCode::kInvalidArgument, "session " + id + ", message " +
+                                                        std::to_string(s.Int(5)) + ": " + why +
+                                                        " (the session store is damaged)");
+    };
+    static constexpr const char* kColumns[] = {"role", "content", "tool_calls", "tool_call_id",
+                                               "tool_name"};
+    for (int c = 0; c < 5; ++c) {
+      if (!s.IsText(c)) return damaged(std::string(kColumns[c]) + " is not text");
     }
+    Message m;
+    std::optional<Message::Role> role = RoleOf(s.Text(0));
+    if (!role) {
+      return damaged("role \"" + s.Text(0).substr(0, 64) +
+                     "\" is not system, user, assistant or tool");
+    }
+    m.role = *role;
+    m.content = s.Text(1);
+    auto calls = ParseCalls(s.Text(2));
+    if (!calls) return damaged(calls.error().message);
+    m.tool_calls = std::move(*calls);
     m.tool_call_id = s.Text(3);
     m.tool_name = s.Text(4);
     out.push_back(std::move(m));
@@ -281,11 +376,11 @@ Result<std::vector<Message>> SessionStore::Load(const std::string& id) {
       m.role = Message::Role::kTool;
       m.tool_call_id = c.id;
       m.tool_name = c.name;
-      m.content = json({{"ok", false},
-                        {"error",
-                         {{"code", "interrupted"},
-                          {"message", "the run was interrupted before this call finished"}}}})
-                      .dump();
+      m.content =
+          DumpJson(json({{"ok", false},
+                         {"error",
+                          {{"code", "interrupted"},
+                           {"message", "the run was interrupted before this call finished"}}}}));
       fixed.push_back(std::move(m));
     }
     i = j - 1;

@@ -3,6 +3,8 @@
 // a kill -9 mid-run loses at most the step in flight and the database stays consistent.
 // A session whose last assistant turn has tool calls without results (the run was
 // killed) is repaired on load: each missing result becomes an `interrupted` error.
+// Several processes may use one store at once: writes wait on SQLite's lock (5 s), and
+// Open sets the database up under an flock on PATH.lock.
 //
 //   sessions(id, created_at, updated_at, workspace, provider, model, title)
 //   messages(session_id, seq, role, content, tool_calls JSON, tool_call_id, tool_name,
@@ -41,12 +43,21 @@ class SessionStore {
                              const std::string& model, const std::string& title);
   Status Append(const std::string& session, const Message& m);
   Status RecordRun(const std::string& session, const RunSummary& s);
+  // A run recorded as it goes: BeginRun adds its row (stop "running") and returns its
+  // number; UpdateRun writes its use so far after every model call and at its end, so a
+  // run killed part way keeps what it spent.
+  Result<int64_t> BeginRun(const std::string& session);
+  Status UpdateRun(const std::string& session, int64_t run, const RunSummary& s);
   // What the session's recorded runs used together (steps, calls, tokens, cost, fuel,
-  // wall time), so a resumed session goes on within the same budgets.
+  // wall time; each sum stops at the largest count), so a resumed session goes on within
+  // the same budgets.
   Result<RunSummary> Usage(const std::string& session);
   Result<std::vector<SessionInfo>> List();
   Result<SessionInfo> Info(const std::string& id);
-  // The messages in order, repaired as described above. kInvalidArgument for an unknown id.
+  // The messages in order, repaired as described above. kInvalidArgument for an unknown id,
+  // and for a row not as Append writes it (a non-text column, an unknown role, tool calls
+  // that are not an array of objects with string id, name and arguments), named by the
+  // session and the message's number.
   Result<std::vector<Message>> Load(const std::string& id);
 
  private:

@@ -1,5 +1,7 @@
 #include "orchestration/agent/wire.h"
 
+#include "base/json_text.h"
+
 namespace moat::agent {
 namespace {
 
@@ -21,10 +23,41 @@ uint64_t Count(const json& j, const char* key) {
   return f != nullptr && f->is_number_unsigned() ? f->get<uint64_t>() : 0;
 }
 
+// A usage count the provider reported: a missing or null one leaves `*out` and `*seen` as
+// they were (the provider estimates it); a count that is not a non-negative integer
+// (negative, fractional, text) is an error, never read as 0.
+Status UsageCount(const json& usage, const char* key, uint64_t* out, bool* seen) {
+  const json* f = Field(usage, key);
+  if (f == nullptr || f->is_null()) return OkStatus();
+  if (!f->is_number_unsigned()) {
+    return Bad(std::string("an invalid usage count ") + key + ": " + DumpJson(*f).substr(0, 40) +
+               " (expected a count of tokens)");
+  }
+  *out = f->get<uint64_t>();
+  *seen = true;
+  return OkStatus();
+}
+
+// A sum that stops at the largest count instead of wrapping.
+uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 // The JSON text of tool arguments as an object for formats that want one.
 json ArgumentsObject(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  return j.is_object() ? j : json::object();
+  auto j = ParseJson(text);
+  return j && j->is_object() ? std::move(*j) : json::object();
+}
+
+std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+Error TextTooLarge() {
+  return MakeError(ErrorCode::kLimit,
+                   "the turn's text is larger than " + MiB(kMaxTurnTextBytes) + " (the limit)");
+}
+Error CallsTooLarge() {
+  return MakeError(ErrorCode::kLimit,
+                   "the turn's tool calls (ids, names and arguments) are "
+                   "larger than " +
+                       MiB(kMaxToolCallBytesPerTurn) + " (the limit)");
 }
 
 std::string Shown(std::string_view s) {
@@ -33,12 +66,26 @@ std::string Shown(std::string_view s) {
   return out;
 }
 
+// The JSON object a stream event holds, or why it holds none.
+Result<json> EventObject(const SseEvent& e) {
+  auto j = ParseJson(e.data);
+  if (!j) return Bad("malformed stream event (" + j.error().message + "): " + Shown(e.data));
+  if (!j->is_object()) return Bad("malformed stream event (not a JSON object): " + Shown(e.data));
+  return j;
+}
+
 }  // namespace
 
 // --- SSE ---------------------------------------------------------------------------
 
 Status SseParser::Feed(std::string_view bytes,
                        const std::function<Status(const SseEvent&)>& on_event) {
+  if (bytes.size() > kMaxStreamBytes - total_) {
+    total_ = kMaxStreamBytes;
+    return MakeError(ErrorCode::kLimit,
+                     "the stream is larger than " + MiB(kMaxStreamBytes) + " (the limit)");
+  }
+  total_ += bytes.size();
   for (char c : bytes) {
     if (skip_lf_) {
       skip_lf_ = false;
@@ -144,23 +191,35 @@ json OpenAiRequestBody(const ModelRequest& r) {
   return body;
 }
 
+Status OpenAiStream::AddText(const std::string& t, const TextSink& on_text) {
+  if (t.size() > kMaxTurnTextBytes - turn_.text.size()) return TextTooLarge();
+  turn_.text += t;
+  if (on_text && !t.empty()) on_text(t);
+  return OkStatus();
+}
+
 Status OpenAiStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
   if (done_) return OkStatus();  // anything after [DONE] is ignored
   if (e.data == "[DONE]") {
     done_ = true;
     return OkStatus();
   }
-  json j = json::parse(e.data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Bad("malformed stream event (not a JSON object): " + Shown(e.data));
-  }
+  auto event = EventObject(e);
+  if (!event) return event.error();
+  json j = std::move(*event);
   if (const json* err = Field(j, "error")) {
-    std::string m = err->is_object() ? Str(*err, "message") : err->dump();
+    std::string m = err->is_object() ? Str(*err, "message") : DumpJson(*err);
     return MakeError(ErrorCode::kIo, "the provider reported an error: " + Shown(m));
   }
   if (const json* u = Field(j, "usage"); u != nullptr && u->is_object()) {
-    turn_.usage.input_tokens = Count(*u, "prompt_tokens");
-    turn_.usage.output_tokens = Count(*u, "completion_tokens");
+    Usage& use = turn_.usage;
+    if (auto s = UsageCount(*u, "prompt_tokens", &use.input_tokens, &use.input_reported); !s) {
+      return s;
+    }
+    if (auto s = UsageCount(*u, "completion_tokens", &use.output_tokens, &use.output_reported);
+        !s) {
+      return s;
+    }
   }
   const json* choices = Field(j, "choices");
   if (choices == nullptr || !choices->is_array()) return OkStatus();
@@ -173,9 +232,7 @@ Status OpenAiStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
     const json* delta = Field(c, "delta");
     if (delta == nullptr || !delta->is_object()) continue;
     if (const json* text = Field(*delta, "content"); text != nullptr && text->is_string()) {
-      const std::string& t = text->get_ref<const std::string&>();
-      turn_.text += t;
-      if (on_text && !t.empty()) on_text(t);
+      if (auto s = AddText(text->get_ref<const std::string&>(), on_text); !s) return s;
     }
     const json* calls = Field(*delta, "tool_calls");
     if (calls == nullptr) continue;
@@ -188,10 +245,17 @@ Status OpenAiStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
       uint64_t i = idx->get<uint64_t>();
       if (i >= kMaxToolCallsPerTurn) return Bad("more than 128 tool calls in one turn");
       Partial& p = calls_[i];
-      if (std::string id = Str(tc, "id"); !id.empty()) p.id = id;
-      if (const json* f = Field(tc, "function"); f != nullptr && f->is_object()) {
-        p.name += Str(*f, "name");
-        p.arguments += Str(*f, "arguments");
+      std::string id = Str(tc, "id");
+      const json* f = Field(tc, "function");
+      std::string name = f != nullptr ? Str(*f, "name") : "";
+      std::string arguments = f != nullptr ? Str(*f, "arguments") : "";
+      size_t added = id.size() + name.size() + arguments.size();
+      if (added > kMaxToolCallBytesPerTurn - call_bytes_) return CallsTooLarge();
+      call_bytes_ += added;
+      if (!id.empty()) p.id = std::move(id);
+      if (f != nullptr && f->is_object()) {
+        p.name += name;
+        p.arguments += arguments;
         if (p.arguments.size() > kMaxToolArgumentBytes) {
           return Bad("tool-call arguments larger than 1 MiB");
         }
@@ -265,12 +329,18 @@ json AnthropicRequestBody(const ModelRequest& r, uint32_t max_tokens) {
   return body;
 }
 
+Status AnthropicStream::AddText(const std::string& t, const TextSink& on_text) {
+  if (t.size() > kMaxTurnTextBytes - turn_.text.size()) return TextTooLarge();
+  turn_.text += t;
+  if (on_text && !t.empty()) on_text(t);
+  return OkStatus();
+}
+
 Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
   if (stopped_) return OkStatus();
-  json j = json::parse(e.data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Bad("malformed stream event (not a JSON object): " + Shown(e.data));
-  }
+  auto event = EventObject(e);
+  if (!event) return event.error();
+  json j = std::move(*event);
   std::string type = Str(j, "type");
   if (type.empty()) type = e.event;
   if (type == "error") {
@@ -283,8 +353,7 @@ Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
     started_ = true;
     if (const json* msg = Field(j, "message")) {
       if (const json* u = Field(*msg, "usage")) {
-        turn_.usage.input_tokens = Count(*u, "input_tokens");
-        turn_.usage.output_tokens = Count(*u, "output_tokens");
+        if (auto s = AnthropicUsage(*u); !s) return s;
       }
     }
     return OkStatus();
@@ -301,10 +370,12 @@ Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
     b.type = Str(*block, "type");
     b.id = Str(*block, "id");
     b.name = Str(*block, "name");
+    if (b.id.size() + b.name.size() > kMaxToolCallBytesPerTurn - call_bytes_) {
+      return CallsTooLarge();
+    }
+    call_bytes_ += b.id.size() + b.name.size();
     if (b.type == "text") {
-      std::string t = Str(*block, "text");
-      turn_.text += t;
-      if (on_text && !t.empty()) on_text(t);
+      if (auto s = AddText(Str(*block, "text"), on_text); !s) return s;
     }
     blocks_[idx->get<uint64_t>()] = b;
     return OkStatus();
@@ -319,11 +390,12 @@ Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
     if (it == blocks_.end()) return Bad("a delta for a content block that was not started");
     std::string dtype = Str(*delta, "type");
     if (dtype == "text_delta") {
-      std::string t = Str(*delta, "text");
-      turn_.text += t;
-      if (on_text && !t.empty()) on_text(t);
+      if (auto s = AddText(Str(*delta, "text"), on_text); !s) return s;
     } else if (dtype == "input_json_delta") {
-      it->second.json += Str(*delta, "partial_json");
+      std::string part = Str(*delta, "partial_json");
+      if (part.size() > kMaxToolCallBytesPerTurn - call_bytes_) return CallsTooLarge();
+      call_bytes_ += part.size();
+      it->second.json += part;
       if (it->second.json.size() > kMaxToolArgumentBytes) {
         return Bad("tool-call arguments larger than 1 MiB");
       }
@@ -335,7 +407,7 @@ Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
       if (std::string r = Str(*d, "stop_reason"); !r.empty()) turn_.stop_reason = r;
     }
     if (const json* u = Field(j, "usage")) {
-      if (Field(*u, "output_tokens")) turn_.usage.output_tokens = Count(*u, "output_tokens");
+      if (auto s = AnthropicUsage(*u); !s) return s;
     }
     return OkStatus();
   }
@@ -344,6 +416,25 @@ Status AnthropicStream::OnEvent(const SseEvent& e, const TextSink& on_text) {
     return OkStatus();
   }
   return OkStatus();  // content_block_stop and event types added later
+}
+
+Status AnthropicStream::AnthropicUsage(const json& u) {
+  // Cached input is input too: read and written cache tokens are added to it, each at the
+  // full input price, so caching never makes a turn look cheaper than it may be.
+  Usage& use = turn_.usage;
+  uint64_t input = 0;
+  bool input_seen = false;
+  for (const char* key :
+       {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}) {
+    uint64_t n = 0;
+    if (auto s = UsageCount(u, key, &n, &input_seen); !s) return s;
+    input = SatAdd(input, n);
+  }
+  if (input_seen) {
+    use.input_tokens = input;
+    use.input_reported = true;
+  }
+  return UsageCount(u, "output_tokens", &use.output_tokens, &use.output_reported);
 }
 
 Result<ModelTurn> AnthropicStream::Finish() {

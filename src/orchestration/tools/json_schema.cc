@@ -1,6 +1,7 @@
 #include "orchestration/tools/json_schema.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -12,6 +13,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "base/json_text.h"
 
 namespace moat::tools {
 
@@ -27,6 +30,8 @@ constexpr size_t kMaxPatternAtoms = 1000;
 // Validation frames (one per subschema applied); the instance depth bounds the recursion
 // through properties and items, this bounds $ref chains and nested applicators.
 constexpr size_t kMaxEvalDepth = 1024;
+// The validation budget is checked for cancellation every this many steps.
+constexpr uint64_t kCancelCheckSteps = 4096;
 // An enum listed in a message shows at most this many values.
 constexpr size_t kMaxEnumShown = 10;
 
@@ -52,6 +57,7 @@ namespace schema_internal {
 struct Pattern {
   std::string source;
   std::regex re;
+  size_t atoms = 1;  // its size once counted repetitions are expanded (matching cost)
 };
 
 struct Node {
@@ -156,7 +162,7 @@ std::string Quote(std::string_view s) {
 // A JSON value as compact text, cut at kMaxEcho code points; strings are quoted.
 std::string Show(const json& v) {
   if (v.is_string()) return Quote(v.get_ref<const std::string&>());
-  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = DumpJson(v);
   if (Utf8Length(text) <= kMaxEcho) return text;
   std::string out;
   AppendEscaped(out, text, kMaxEcho);  // escapes the quotes of nested strings; fine
@@ -266,7 +272,7 @@ bool IsMultipleOf(const json& v, const json& divisor) {
 }
 
 // The number as written in a message.
-std::string ShowNumber(const json& v) { return v.dump(); }
+std::string ShowNumber(const json& v) { return DumpJson(v); }
 
 // ---- Patterns --------------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class PatternScanner {
   // Empty when acceptable, else the reason.
   std::string Check() {
     size_t atoms = Alternation();
+    atoms_ = std::max<size_t>(atoms, 1);
     if (!error_.empty()) return error_;
     if (atoms > kMaxPatternAtoms) {
       return "too complex once its repetitions are expanded (more than " +
@@ -286,6 +293,8 @@ class PatternScanner {
     }
     return "";
   }
+  // After Check(): the size of the pattern once expanded (at least 1).
+  size_t atoms() const { return atoms_; }
 
  private:
   size_t Alternation() {
@@ -375,6 +384,7 @@ class PatternScanner {
 
   std::string_view p_;
   size_t i_ = 0;
+  size_t atoms_ = 1;
   std::string error_;
 };
 
@@ -424,13 +434,15 @@ Result<Pattern> CompilePattern(const std::string& source) {
     }
     return MakeError(ErrorCode::kInvalidArgument, std::string("invalid regex: ") + e.what());
   }
-  std::string why = PatternScanner(source).Check();
+  PatternScanner scanner(source);
+  std::string why = scanner.Check();
   if (!why.empty()) return MakeError(ErrorCode::kInvalidArgument, why);
   try {
     // The pattern is balanced (it compiled alone), so wrapping it keeps its meaning. A
     // search is then one breadth-first pass from the start (match_continuous) instead of
     // one pass per start position.
-    return Pattern{source, std::regex("[\\s\\S]*?(?:" + source + ")", kRegexFlags)};
+    return Pattern{source, std::regex("[\\s\\S]*?(?:" + source + ")", kRegexFlags),
+                   scanner.atoms()};
   } catch (const std::regex_error& e) {
     return MakeError(ErrorCode::kInvalidArgument, std::string("invalid regex: ") + e.what());
   }
@@ -446,6 +458,13 @@ std::optional<bool> PatternMatches(const Pattern& p, const std::string& text) {
   }
 }
 
+// Validation steps one match costs: its time grows with the text's length times the
+// pattern's expanded size, and two units of that product take about as long as a step.
+uint64_t PatternCost(const Pattern& p, const std::string& text) {
+  size_t len = std::min(text.size(), JsonSchema::kMaxPatternInputBytes);
+  return 1 + static_cast<uint64_t>(len) * p.atoms / 2;
+}
+
 // ---- Compiling -------------------------------------------------------------------------
 
 class Compiler {
@@ -455,6 +474,7 @@ class Compiler {
   Result<Node*> CompileNode(const json& s, const std::string& loc, size_t depth);
   Status ResolveRefs();
   Status CheckInPlaceCycles();
+  Status CheckExpansion();
 
  private:
   Error Fail(const std::string& loc, const std::string& what) {
@@ -727,12 +747,51 @@ Status Compiler::CheckInPlaceCycles() {
   return OkStatus();
 }
 
+// Applying a node to one value applies every subschema reachable through in-place
+// applicators ($ref, allOf, anyOf, oneOf, not, if/then/else) once per path: a chain of n
+// levels with two references each costs 2^n. The number of paths from each node is
+// counted (cycles are refused before this), and a node past the bound is refused.
+Status Compiler::CheckExpansion() {
+  const uint64_t cap = JsonSchema::kMaxSubschemasPerValue;
+  std::unordered_map<const Node*, uint64_t> cost;  // saturates at cap + 1
+  for (const auto& owned : out_.nodes) {
+    if (cost.count(owned.get()) != 0) continue;
+    // Iterative post-order: a node's cost once all its children have one.
+    std::vector<std::pair<Node*, bool>> stack{{owned.get(), false}};
+    while (!stack.empty()) {
+      auto [node, expanded] = stack.back();
+      stack.pop_back();
+      if (cost.count(node) != 0) continue;
+      std::vector<Node*> children = InPlaceChildren(node);
+      if (!expanded) {
+        stack.emplace_back(node, true);
+        for (Node* c : children) {
+          if (cost.count(c) == 0) stack.emplace_back(c, false);
+        }
+        continue;
+      }
+      uint64_t total = 1;
+      for (Node* c : children) total = std::min(cap + 1, total + cost.at(c));
+      cost[node] = total;
+      if (total > cap) {
+        return Fail(node->location,
+                    "applying this schema to one value would take more than " +
+                        std::to_string(cap) +
+                        " subschema steps ($ref, allOf, anyOf, oneOf, not and if/then/else "
+                        "multiply); refusing it");
+      }
+    }
+  }
+  return OkStatus();
+}
+
 // ---- Validating ------------------------------------------------------------------------
 
 struct Failure {
   std::string pointer;  // into the instance, "" for the root
   std::string message;
-  bool limit = false;  // the evaluation limit was hit: fail, whatever the context
+  bool limit = false;  // a validation limit was hit or it was cancelled: fail, whatever
+                       // the context
 };
 
 std::string Format(const Failure& f) {
@@ -741,6 +800,7 @@ std::string Format(const Failure& f) {
 
 class Validator {
  public:
+  explicit Validator(const std::atomic<bool>* cancel) : cancel_(cancel) {}
   // nullopt when `v` is valid against `n`.
   std::optional<Failure> Check(const Node* n, const json& v);
 
@@ -771,9 +831,37 @@ class Validator {
   [[gnu::noinline]] std::optional<Failure> CheckAlternatives(const std::vector<Node*>& branches,
                                                              const json& v, bool exactly_one);
 
+  // Charges `steps` to the validation budget: a limit failure once it is spent or the
+  // validation was cancelled.
+  std::optional<Failure> Spend(uint64_t steps);
+
   std::vector<Segment> path_;
   size_t depth_ = 0;
+  uint64_t steps_ = 0;
+  uint64_t next_cancel_check_ = kCancelCheckSteps;
+  const std::atomic<bool>* cancel_;
 };
+
+std::optional<Failure> Validator::Spend(uint64_t steps) {
+  steps_ += steps;
+  if (steps_ > JsonSchema::kMaxValidationSteps) {
+    Failure f =
+        Fail("validation needs more than " + std::to_string(JsonSchema::kMaxValidationSteps) +
+             " steps (the limit); the schema applies its subschemas too many times to "
+             "this value");
+    f.limit = true;
+    return f;
+  }
+  if (steps_ >= next_cancel_check_) {
+    next_cancel_check_ = steps_ + kCancelCheckSteps;
+    if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) {
+      Failure f = Fail("validation cancelled");
+      f.limit = true;
+      return f;
+    }
+  }
+  return std::nullopt;
+}
 
 std::string Validator::Pointer() const {
   std::string out;
@@ -812,6 +900,7 @@ std::optional<Failure> Validator::Check(const Node* n, const json& v) {
     f.limit = true;
     return f;
   }
+  if (auto f = Spend(1)) return f;
   struct DepthGuard {
     size_t& d;
     explicit DepthGuard(size_t& depth) : d(++depth) {}
@@ -846,6 +935,7 @@ std::optional<Failure> Validator::CheckValue(const Node* n, const json& v) {
   if (n->const_value && !(v == *n->const_value)) return Fail("must be " + Show(*n->const_value));
   if (n->enum_values) {
     const auto& values = *n->enum_values;
+    if (auto f = Spend(values.size() / 16)) return f;
     if (std::find(values.begin(), values.end(), v) == values.end()) {
       std::string list;
       for (size_t i = 0; i < values.size() && i < kMaxEnumShown; ++i) {
@@ -901,6 +991,7 @@ std::optional<Failure> Validator::CheckString(const Node* n, const std::string& 
     }
   }
   if (n->pattern) {
+    if (auto f = Spend(PatternCost(*n->pattern, s))) return f;
     std::optional<bool> m = PatternMatches(*n->pattern, s);
     if (!m) {
       return Fail("too long to check against the pattern " + Quote(n->pattern->source) +
@@ -927,6 +1018,7 @@ std::optional<Failure> Validator::CheckObject(const Node* n, const json& v) {
       if (auto f = CheckChild(prop->second, value, {&key, 0})) return f;
     }
     for (const auto& [pattern, sub] : n->pattern_properties) {
+      if (auto f = Spend(PatternCost(pattern, key))) return f;
       std::optional<bool> m = PatternMatches(pattern, key);
       if (!m) {
         return Fail("property name " + Quote(key) + " is too long to check against " +
@@ -954,6 +1046,7 @@ std::optional<Failure> Validator::CheckArray(const Node* n, const json& v) {
                 std::to_string(v.size()));
   }
   if (n->unique_items && v.size() > 1) {
+    if (auto f = Spend(v.size())) return f;
     // Sorting keeps huge arrays fast; json's ordering agrees with its equality (1 == 1.0).
     std::vector<size_t> order(v.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -1070,6 +1163,7 @@ Result<JsonSchema> JsonSchema::Compile(const json& schema) {
     compiled->root = *root;
     if (auto s = compiler.ResolveRefs(); !s) return s.error();
     if (auto s = compiler.CheckInPlaceCycles(); !s) return s.error();
+    if (auto s = compiler.CheckExpansion(); !s) return s.error();
     JsonSchema out;
     out.schema_ = schema;
     out.compiled_ = std::move(compiled);
@@ -1079,7 +1173,7 @@ Result<JsonSchema> JsonSchema::Compile(const json& schema) {
   }
 }
 
-Status JsonSchema::Validate(const json& instance) const {
+Status JsonSchema::Validate(const json& instance, const std::atomic<bool>* cancel) const {
   if (compiled_ == nullptr) {
     return MakeError(ErrorCode::kInternal, "JSON Schema used before it was compiled");
   }
@@ -1088,7 +1182,7 @@ Status JsonSchema::Validate(const json& instance) const {
       return MakeError(ErrorCode::kInvalidArgument,
                        "/: nested deeper than " + std::to_string(kMaxDepth) + " levels");
     }
-    Validator validator;
+    Validator validator(cancel);
     if (auto f = validator.Check(compiled_->root, instance)) {
       return MakeError(ErrorCode::kInvalidArgument, Format(*f));
     }

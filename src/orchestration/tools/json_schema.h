@@ -22,10 +22,19 @@
 //     executor, so it neither backtracks exponentially nor recurses per input character;
 //     its time still grows with input length × pattern size, so a string longer than
 //     kMaxPatternInputBytes fails validation instead of being matched. Patterns match
-//     bytes: "." and character classes see UTF-8 bytes, not code points.
+//     bytes: "." and character classes see UTF-8 bytes, not code points;
+//   - applying a subschema costs steps ($ref, allOf, anyOf, oneOf, not and if/then/else
+//     apply further subschemas to the same value, so a chain of n levels with two
+//     references each would cost 2^n): Compile() refuses a schema any of whose subschemas
+//     would take more than kMaxSubschemasPerValue steps on one value, and Validate() fails
+//     (naming the limit) once it has taken kMaxValidationSteps steps in all, or when
+//     `cancel` is set (checked every few thousand steps). A pattern match costs steps in
+//     proportion to the text's length times the pattern's size.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -43,6 +52,8 @@ class JsonSchema {
   static constexpr size_t kMaxDepth = 256;
   static constexpr size_t kMaxPatternLength = 256;
   static constexpr size_t kMaxPatternInputBytes = 4096;
+  static constexpr uint64_t kMaxSubschemasPerValue = 10'000;
+  static constexpr uint64_t kMaxValidationSteps = 4'000'000;
 
   // Checks that `schema` is a schema this validator understands; an unknown or malformed
   // keyword is an error naming it and its location, e.g.
@@ -51,7 +62,9 @@ class JsonSchema {
   // kInvalidArgument naming the first failing location as a JSON Pointer, e.g.
   // "/path: expected string, got number" or "/: missing required property \"path\"".
   // A default-constructed JsonSchema (never compiled) refuses everything (kInternal).
-  Status Validate(const nlohmann::json& instance) const;
+  // Past the step budget, or once `cancel` is set, it fails (kInvalidArgument) whatever
+  // the schema says.
+  Status Validate(const nlohmann::json& instance, const std::atomic<bool>* cancel = nullptr) const;
   const nlohmann::json& schema() const { return schema_; }
 
  private:

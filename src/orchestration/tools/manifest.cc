@@ -3,6 +3,7 @@
 #include <cstring>
 #include <regex>
 
+#include "base/json_text.h"
 #include "base/units.h"
 
 namespace moat::tools {
@@ -146,8 +147,9 @@ Result<ToolManifest> ParseManifest(std::string_view text) {
     return Bad("manifest is " + std::to_string(text.size()) + " bytes, more than the " +
                std::to_string(kMaxManifestBytes) + " allowed");
   }
-  json j = json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded()) return Bad("manifest is not valid JSON");
+  auto parsed = ParseJson(text);
+  if (!parsed) return Bad("manifest is " + parsed.error().message);
+  json j = std::move(*parsed);
   if (!j.is_object()) return Bad("manifest must be a JSON object");
   static const char* const kKnown[] = {"name",         "version", "description", "arguments",
                                        "capabilities", "limits",  "$schema"};

@@ -71,18 +71,23 @@ std::vector<std::string> ModulesIn(const std::string& dir) {
 
 // Checks a tool's stdout against the contract: one JSON object, {"ok":true,"content":..}
 // or {"ok":false,"error":{"code":"..","message":".."}}.
-std::optional<json> ParseToolOutput(const std::string& out) {
-  json j = json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+// Returns why not, as a predicate: "not valid JSON", "nested deeper than ...", "not a
+// result object".
+Result<json> ParseToolOutput(const std::string& out) {
+  auto parsed = ParseJson(out);  // bounded in depth (base/json_text.h)
+  if (!parsed) return parsed.error();
+  json j = std::move(*parsed);
+  const Error not_result = MakeError(ErrorCode::kInvalidArgument, "not a result object");
+  if (!j.is_object()) return not_result;
   auto ok = j.find("ok");
-  if (ok == j.end() || !ok->is_boolean()) return std::nullopt;
+  if (ok == j.end() || !ok->is_boolean()) return not_result;
   if (ok->get<bool>()) {
-    if (!j.contains("content")) return std::nullopt;
+    if (!j.contains("content")) return not_result;
   } else {
     auto e = j.find("error");
     if (e == j.end() || !e->is_object() || !e->contains("code") || !(*e)["code"].is_string() ||
         !e->contains("message") || !(*e)["message"].is_string()) {
-      return std::nullopt;
+      return not_result;
     }
   }
   return j;
@@ -99,6 +104,12 @@ std::string SidecarPath(const std::string& module_path) {
 
 json ErrorResult(std::string_view code, std::string_view message) {
   return {{"ok", false}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+std::string ToolDigest(const std::string& module_sha256, std::string_view sidecar) {
+  std::string material = "moat tool digest 1\n" + module_sha256 + "\n";
+  material.append(sidecar);
+  return Hex(std::vector<uint8_t>(material.begin(), material.end()));
 }
 
 std::string DefaultBuiltinToolsDir() {
@@ -142,10 +153,21 @@ Result<std::unique_ptr<Registry>> Registry::Create(Engine* engine, RegistryOptio
   }
   std::unique_ptr<Registry> r(new Registry(engine, std::move(options)));
   for (const std::string& dir : r->options_.builtin_dirs) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) continue;
+    if (auto ok = CheckNotWritableByOthers(st, dir); !ok) {
+      r->Emit({{"event", "tool_rejected"},
+               {"path", dir},
+               {"reason", ok.error().message + "; no tools are loaded from it"}});
+      continue;
+    }
     for (const std::string& path : ModulesIn(dir)) {
       std::string stem = path.substr(path.rfind('/') + 1);
       stem.resize(stem.size() - 5);
-      if (!r->builtin_index_.count(stem)) r->builtin_index_[stem] = path;
+      if (!r->builtin_names_.count(stem)) {
+        r->builtin_index_[stem] = path;
+        r->builtin_names_[stem] = path;
+      }
     }
   }
   if (r->options_.preload_builtins) r->List();
@@ -202,13 +224,16 @@ std::vector<std::shared_ptr<const Tool>> Registry::List() const {
 
 std::string Registry::LoadError(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto a = ambiguous_.find(name); a != ambiguous_.end()) return a->second;
   auto it = load_errors_.find(name);
   return it == load_errors_.end() ? "" : it->second;
 }
 
 Result<std::shared_ptr<const Tool>> Registry::LoadModule(const std::string& path,
                                                          bool builtin) const {
-  auto bytes = ReadFile(path, kMaxToolModuleBytes);
+  // Modules and manifests are read only if no other user could have changed them, and never
+  // block (a FIFO or a device is refused before it is opened).
+  auto bytes = ReadTrustedFile(path, kMaxToolModuleBytes);
   if (!bytes) return bytes.error();
   auto tool = std::make_shared<Tool>();
   tool->path = path;
@@ -217,10 +242,15 @@ Result<std::shared_ptr<const Tool>> Registry::LoadModule(const std::string& path
   auto section = FindCustomSection(*bytes, kManifestSection);
   if (!section) return MakeError(ErrorCode::kInvalidModule, path + ": " + section.error().message);
   std::string text;
+  tool->digest = tool->sha256;  // an embedded manifest is part of the module's bytes
   if (*section) {
     text = std::move(**section);
   } else {
-    auto side = ReadFile(SidecarPath(path), kMaxManifestBytes + 1);
+    auto side = ReadTrustedFile(SidecarPath(path), kMaxManifestBytes + 1);
+    struct stat st {};
+    if (!side && lstat(SidecarPath(path).c_str(), &st) == 0) {
+      return MakeError(side.error().code, path + ": its manifest: " + side.error().message);
+    }
     if (!side) {
       return MakeError(ErrorCode::kInvalidArgument,
                        path + ": no manifest: the module has no " + std::string(kManifestSection) +
@@ -228,16 +258,17 @@ Result<std::shared_ptr<const Tool>> Registry::LoadModule(const std::string& path
                            SidecarPath(path));
     }
     text.assign(side->begin(), side->end());
+    tool->digest = ToolDigest(tool->sha256, text);
   }
   auto manifest = ParseManifest(text);
   if (!manifest)
     return MakeError(ErrorCode::kInvalidArgument, path + ": " + manifest.error().message);
   tool->manifest = std::move(*manifest);
   if (auto pin = options_.pins.find(tool->manifest.name); pin != options_.pins.end()) {
-    if (pin->second != tool->sha256) {
-      return MakeError(ErrorCode::kInvalidArgument, path + ": tool " + tool->manifest.name +
-                                                        " is pinned to sha256 " + pin->second +
-                                                        " but this module is " + tool->sha256);
+    if (pin->second != tool->digest) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       path + ": tool " + tool->manifest.name + " is pinned to " + pin->second +
+                           " but its module and manifest are " + tool->digest);
     }
   }
   auto handle = engine_->Load(*bytes, path);
@@ -248,71 +279,121 @@ Result<std::shared_ptr<const Tool>> Registry::LoadModule(const std::string& path
 
 void Registry::Rescan() {
   std::lock_guard<std::mutex> scan(scan_mu_);
+  // Every module in the folders, loaded again only when its bytes or its sidecar changed.
   std::set<std::string> present;
   for (const std::string& dir : options_.extension_dirs) {
+    // A folder someone else can write to could be handed any tool: none is loaded from it.
+    if (auto ok = CheckNotWritableByOthers(dir); !ok) {
+      struct stat st {};
+      if (stat(dir.c_str(), &st) != 0) continue;  // a missing folder simply has no tools
+      std::string why = ok.error().message + "; no tools are loaded from it";
+      if (seen_[dir].key != why) {
+        seen_[dir] = {why, nullptr};
+        Emit({{"event", "tool_rejected"}, {"path", dir}, {"reason", why}});
+      }
+      present.insert(dir);
+      continue;
+    }
     for (const std::string& path : ModulesIn(dir)) {
       present.insert(path);
-      // What was tried for this path: the module's digest and its sidecar manifest.
-      auto bytes = ReadFile(path, kMaxToolModuleBytes);
-      std::string key = bytes ? Hex(*bytes) : "unreadable";
-      if (auto side = ReadFile(SidecarPath(path), kMaxManifestBytes + 1)) key += ":" + Hex(*side);
-      if (seen_[path] == key) continue;
-      seen_[path] = key;
-
+      // What was tried for this path: the module's and its sidecar's bytes, owners and modes.
+      std::string key;
+      for (const std::string& file : {path, SidecarPath(path)}) {
+        struct stat st {};
+        if (lstat(file.c_str(), &st) != 0) {
+          key += "missing;";
+          continue;
+        }
+        key += std::to_string(st.st_uid) + ":" + std::to_string(st.st_mode) + ":";
+        auto bytes = ReadFile(file, kMaxToolModuleBytes);
+        key += (bytes ? Hex(*bytes) : "unreadable") + ";";
+      }
+      if (seen_.count(path) && seen_[path].key == key) continue;
       auto tool = LoadModule(path, false);
       if (!tool) {
         Emit({{"event", "tool_rejected"}, {"path", path}, {"reason", tool.error().message}});
+        // A module that fails to load never replaces a working one at the same path.
+        auto old = seen_.find(path);
+        seen_[path] = {key, old == seen_.end() ? nullptr : old->second.tool};
         continue;
       }
-      const std::string& name = (*tool)->manifest.name;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto b = builtin_index_.find(name); b != builtin_index_.end()) {
-        Emit(
-            {{"event", "tool_rejected"},
-             {"path", path},
-             {"name", name},
-             {"reason", "a built-in tool named " + name + " is already provided by " + b->second}});
-        continue;
-      }
-      auto it = tools_.find(name);
-      if (it != tools_.end() && it->second->path != path) {
-        Emit({{"event", "tool_rejected"},
-              {"path", path},
-              {"name", name},
-              {"reason", std::string(it->second->builtin ? "a built-in tool" : "a tool") +
-                             " named " + name + " is already provided by " + it->second->path}});
-        continue;
-      }
-      // A file that now declares another name replaces its old entry.
-      for (auto old = tools_.begin(); old != tools_.end();) {
-        if (old->second->path == path && old->first != name) {
-          Emit({{"event", "tool_removed"}, {"name", old->first}, {"path", path}});
-          old = tools_.erase(old);
-        } else {
-          ++old;
-        }
-      }
-      bool update = it != tools_.end();
-      tools_[name] = *tool;
-      Emit({{"event", update ? "tool_updated" : "tool_added"},
-            {"name", name},
-            {"version", (*tool)->manifest.version},
-            {"path", path},
-            {"sha256", (*tool)->sha256}});
+      seen_[path] = {key, *tool};
     }
   }
   for (auto it = seen_.begin(); it != seen_.end();) {
     it = present.count(it->first) ? std::next(it) : seen_.erase(it);
   }
+
+  // One file per name: a name two files declare is served by neither until one goes.
+  std::map<std::string, std::vector<std::shared_ptr<const Tool>>> by_name;
+  for (const auto& [path, entry] : seen_) {
+    if (!entry.tool) continue;
+    const std::string& name = entry.tool->manifest.name;
+    if (builtin_names_.count(name)) {
+      std::string why = "a built-in tool named " + name + " is already provided by " +
+                        builtin_names_.at(name) + "; " + path + " is not loaded";
+      if (reported_[path] != why) {
+        reported_[path] = why;
+        Emit({{"event", "tool_rejected"}, {"path", path}, {"name", name}, {"reason", why}});
+      }
+      continue;
+    }
+    by_name[name].push_back(entry.tool);
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  declared_.clear();
+  for (const auto& [name, list] : by_name) {
+    std::string paths;
+    for (const auto& t : list) {
+      paths += (paths.empty() ? "" : ", ") + t->path;
+      declared_[name].push_back(t->path);
+    }
+    if (list.size() > 1) {
+      std::string why = "tool " + name + " is declared by more than one file (" + paths +
+                        "); none is loaded until one is removed";
+      if (ambiguous_[name] != why) {
+        ambiguous_[name] = why;
+        Emit({{"event", "tool_rejected"}, {"name", name}, {"path", paths}, {"reason", why}});
+      }
+      if (auto it = tools_.find(name); it != tools_.end()) {
+        Emit({{"event", "tool_removed"}, {"name", name}, {"path", it->second->path}});
+        tools_.erase(it);
+      }
+      continue;
+    }
+    ambiguous_.erase(name);
+    const std::shared_ptr<const Tool>& tool = list.front();
+    auto it = tools_.find(name);
+    if (it != tools_.end() && it->second == tool) continue;
+    bool update = it != tools_.end();
+    tools_[name] = tool;
+    Emit({{"event", update ? "tool_updated" : "tool_added"},
+          {"name", name},
+          {"version", tool->manifest.version},
+          {"path", tool->path},
+          {"sha256", tool->sha256},
+          {"digest", tool->digest}});
+  }
+  for (auto it = ambiguous_.begin(); it != ambiguous_.end();) {
+    it = by_name.count(it->first) ? std::next(it) : ambiguous_.erase(it);
+  }
+  for (auto it = reported_.begin(); it != reported_.end();) {
+    it = seen_.count(it->first) ? std::next(it) : reported_.erase(it);
+  }
   for (auto it = tools_.begin(); it != tools_.end();) {
-    if (!it->second->builtin && !present.count(it->second->path)) {
+    if (!it->second->builtin && !by_name.count(it->first)) {
       Emit({{"event", "tool_removed"}, {"name", it->first}, {"path", it->second->path}});
       it = tools_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+std::vector<std::string> Registry::Declarations(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = declared_.find(name);
+  return it == declared_.end() ? std::vector<std::string>{} : it->second;
 }
 
 Status Registry::StartWatching() {
@@ -390,7 +471,9 @@ CallResult Registry::Call(const std::string& name, const json& args,
   if (!args.is_object()) {
     return finish(ErrorResult("invalid_arguments", "arguments must be a JSON object"));
   }
-  if (auto s = tool->manifest.schema.Validate(args); !s) {
+  if (auto s =
+          tool->manifest.schema.Validate(args, options.cancel ? options.cancel->flag() : nullptr);
+      !s) {
     return finish(ErrorResult("invalid_arguments", s.error().message));
   }
 
@@ -413,6 +496,7 @@ CallResult Registry::Call(const std::string& name, const json& args,
       req.mounts.push_back(std::move(m));
     }
   }
+  req.protect = options.protect;
   Limits limits = options.base_limits.value_or(Limits{});
   const ToolLimits& ml = tool->manifest.limits;
   if (ml.fuel) limits.fuel = *ml.fuel;
@@ -459,16 +543,15 @@ CallResult Registry::Call(const std::string& name, const json& args,
     if (!r.message.empty()) msg += ": " + Quote(r.message);
     return finish(ErrorResult(RunStatusName(r.status), msg));
   }
-  if (auto parsed = ParseToolOutput(r.stdout_bytes)) {
-    return finish(std::move(*parsed));
-  }
+  auto parsed = ParseToolOutput(r.stdout_bytes);
+  if (parsed) return finish(std::move(*parsed));
   if (r.exit_code != 0) {
     return finish(ErrorResult("tool_failed", "the tool exited with status " +
                                                  std::to_string(r.exit_code) + ": " +
                                                  Quote(r.stderr_bytes)));
   }
-  return finish(ErrorResult("bad_tool_output",
-                            "the tool's output is not a result object: " + Quote(r.stdout_bytes)));
+  return finish(ErrorResult("bad_tool_output", "the tool's output is " + parsed.error().message +
+                                                   ": " + Quote(r.stdout_bytes)));
 }
 
 }  // namespace moat::tools

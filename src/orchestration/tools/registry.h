@@ -28,6 +28,11 @@ struct Tool {
   ToolManifest manifest;
   std::string path;    // the module file it was loaded from
   std::string sha256;  // of the module bytes
+  // What a pin and a standing approval bind: the module and the manifest in force. With
+  // the manifest embedded (a section of the module) it is `sha256`; with a sidecar
+  // manifest, the SHA-256 of both (ToolDigest), so editing the sidecar (a wider
+  // capability, a secret, a limit) changes it.
+  std::string digest;
   bool builtin = false;
   ModuleHandle module;
 };
@@ -35,7 +40,7 @@ struct Tool {
 struct RegistryOptions {
   std::vector<std::string> builtin_dirs;    // read once
   std::vector<std::string> extension_dirs;  // rescanned, watched
-  std::map<std::string, std::string> pins;  // tool name -> required sha256 (hex)
+  std::map<std::string, std::string> pins;  // tool name -> required Tool::digest (hex)
   // Load every built-in tool up front. Off: a built-in is read and loaded the first time
   // it is looked up (by its file name, NAME.wasm), which keeps one-shot commands fast.
   bool preload_builtins = true;
@@ -47,6 +52,8 @@ struct RegistryOptions {
 struct CallOptions {
   std::string workspace;            // host folder mounted at /workspace; empty: none
   std::vector<Mount> extra_mounts;  // more grants from the caller
+  // Paths in writable mounts the tool may read but never change (ExecRequest::protect).
+  std::vector<std::string> protect = DefaultProtectedPatterns();
   std::vector<std::pair<std::string, std::string>> env;  // offered; only manifest-listed pass
   std::optional<uint64_t> fuel, memory_bytes, timeout_us, max_output_bytes;
   std::optional<Limits> base_limits;  // quotas etc.; defaults when unset
@@ -80,6 +87,10 @@ class Registry {
   // Why a tool could not be loaded, when Find() came back empty for a known name.
   std::string LoadError(const std::string& name) const;
 
+  // The extension files that declare `name`, as of the last rescan (more than one: the
+  // name is ambiguous and none of them is loaded).
+  std::vector<std::string> Declarations(const std::string& name) const;
+
   // Reads a module's manifest (custom section, else NAME.manifest.json beside it), checks
   // its pin, validates and compiles it. Does not register it.
   Result<std::shared_ptr<const Tool>> LoadModule(const std::string& path, bool builtin) const;
@@ -107,8 +118,16 @@ class Registry {
   mutable std::map<std::string, std::string> builtin_index_;  // name -> path, not loaded yet
   mutable std::map<std::string, std::string> load_errors_;    // name -> why it failed
   mutable std::map<std::string, std::shared_ptr<RateLimiter>> rates_;  // by tool name
-  std::mutex scan_mu_;                                                 // one rescan at a time
-  std::map<std::string, std::string> seen_;  // extension path -> sha256 tried
+  mutable std::map<std::string, std::string> builtin_names_;  // every built-in: name -> path
+  mutable std::map<std::string, std::string> ambiguous_;      // name -> why (two files)
+  std::map<std::string, std::vector<std::string>> declared_;  // name -> extension files
+  std::mutex scan_mu_;                                        // one rescan at a time
+  struct Seen {
+    std::string key;                   // what was tried: bytes, owners, modes
+    std::shared_ptr<const Tool> tool;  // what loaded from it (null: nothing yet)
+  };
+  std::map<std::string, Seen> seen_;             // extension path (or refused folder)
+  std::map<std::string, std::string> reported_;  // path -> rejection already reported
   int inotify_fd_ = -1;
   int wake_fd_ = -1;
   std::thread watcher_;
@@ -120,6 +139,10 @@ std::string SidecarPath(const std::string& module_path);
 nlohmann::json ErrorResult(std::string_view code, std::string_view message);
 // The folder of built-in tools: $MOAT_TOOLS_DIR, else `tools/` beside the executable.
 std::string DefaultBuiltinToolsDir();
+
+// Tool::digest of a module whose manifest is a sidecar file: SHA-256 over a domain tag, the
+// module's SHA-256 (hex) and the sidecar's bytes.
+std::string ToolDigest(const std::string& module_sha256, std::string_view sidecar);
 // The user's extension folder: $MOAT_TOOL_PATH's first entry, else
 // $XDG_CONFIG_HOME/moat/tools or ~/.config/moat/tools.
 std::vector<std::string> DefaultExtensionDirs();

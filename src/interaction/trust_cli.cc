@@ -1,0 +1,195 @@
+#include "interaction/trust_cli.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+
+#include "base/terminal_text.h"
+#include "execution/engine.h"
+#include "interaction/cli_util.h"
+#include "orchestration/agent/provider_config.h"
+#include "orchestration/agent/trust.h"
+
+namespace moat {
+namespace {
+
+using namespace agent;
+
+agent::ManifestLookup LookupIn(const tools::Registry& registry) {
+  return [&registry](const std::string& name) -> std::optional<tools::ToolManifest> {
+    auto t = registry.Find(name);
+    if (!t) return std::nullopt;
+    return t->manifest;
+  };
+}
+
+// The grants, one per line, escaped for the terminal.
+void PrintWidening(FILE* out, const std::vector<std::string>& widening) {
+  for (const std::string& w : widening) fprintf(out, "  - %s\n", TerminalSafe(w).c_str());
+}
+
+std::string WorkspacePolicyPath(const std::string& workspace) {
+  return workspace + "/.moat/policy.json";
+}
+
+// Asks on the terminal whether to trust; true on yes.
+bool AskToTrust(const ResolvedPolicy& r, const std::string& path, const std::string& workspace) {
+  FILE* tty = fopen("/dev/tty", "r+");
+  if (tty == nullptr) return false;
+  fprintf(tty, "\033[0m\n  The policy %s %s. Beyond moat's defaults it:\n",
+          TerminalSafe(path).c_str(),
+          r.trust == PolicyTrust::kChanged ? "changed since you trusted it" : "is not trusted");
+  PrintWidening(tty, r.widening);
+  fprintf(tty,
+          "  Trust it for %s (until it changes)?\n"
+          "    [y] yes, apply all of it  [n] no, run with moat's defaults > ",
+          TerminalSafe(workspace).c_str());
+  fflush(tty);
+  char line[64] = {0};
+  bool yes = fgets(line, sizeof line, tty) != nullptr && (line[0] == 'y' || line[0] == 'Y');
+  fclose(tty);
+  return yes;
+}
+
+}  // namespace
+
+Result<agent::Policy> ChooseAgentPolicy(const std::string& workspace,
+                                        const std::string& policy_flag,
+                                        const tools::Registry& registry,
+                                        const std::map<std::string, agent::Price>& user_prices) {
+  std::string path = policy_flag.empty() ? WorkspacePolicyPath(workspace) : policy_flag;
+  auto file = ReadPolicyFile(path);
+  if (!file) return file.error();
+  PolicySource src;
+  src.workspace = workspace;
+  src.file = *file;
+  src.user_named = !policy_flag.empty();
+  src.trust_file = TrustStore::DefaultPath();
+  src.tools = LookupIn(registry);
+  src.user_prices = user_prices;
+  auto r = ResolvePolicy(src);
+  if (!r) return r.error();
+  if (r->applied_in_full()) return r->effective;
+  if (isatty(0) != 0 && AskToTrust(*r, path, workspace)) {
+    if (auto s = TrustStore::Trust(src.trust_file, workspace, file->sha256); !s) {
+      return s.error();
+    }
+    return file->policy;
+  }
+  fprintf(stderr,
+          "moat: not applying what %s widens (%zu grant%s; %s): running with moat's defaults and "
+          "what it narrows; review and trust it with `moat trust --workspace %s`\n",
+          TerminalSafe(path).c_str(), r->widening.size(), r->widening.size() == 1 ? "" : "s",
+          r->trust == PolicyTrust::kChanged ? "it changed since it was trusted" : "not trusted",
+          TerminalSafe(workspace).c_str());
+  return r->effective;
+}
+
+struct TrustCommands::State {
+  CLI::App* trust = nullptr;
+  std::string workspace = ".";
+  std::vector<std::string> tool_dirs;
+  bool revoke = false, show = false;
+
+  int Run();
+};
+
+TrustCommands::TrustCommands(CLI::App* app) : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  s.trust = app->add_subcommand(
+      "trust",
+      "Trust a workspace's own policy (.moat/policy.json): show what it grants beyond moat's "
+      "defaults and let it apply until the file changes");
+  s.trust->add_option("--workspace", s.workspace, "The workspace (default .)");
+  s.trust->add_flag("--show", s.show, "Only show what the policy widens and whether it is trusted");
+  s.trust->add_flag("--revoke", s.revoke, "Forget the workspace's trust record");
+  s.trust->add_option("--tools-dir", s.tool_dirs,
+                      "Extension tool folder (default ~/.config/moat/tools)");
+}
+
+TrustCommands::~TrustCommands() = default;
+
+int TrustCommands::Dispatch() { return s_->trust->parsed() ? s_->Run() : -1; }
+
+int TrustCommands::State::Run() {
+  if (show && revoke) return moat::Usage("trust: --show and --revoke do not go together");
+  char real[PATH_MAX];
+  struct stat st {};
+  if (stat(workspace.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      realpath(workspace.c_str(), real) == nullptr) {
+    return moat::Usage("trust: --workspace " + workspace + " is not a directory");
+  }
+  std::string ws = real;
+  std::string store = TrustStore::DefaultPath();
+  if (revoke) {
+    auto found = TrustStore::Revoke(store, ws);
+    if (!found) return moat::Usage(found.error().message);
+    printf(*found ? "revoked: the policy of %s is no longer trusted\n" : "%s had no trust record\n",
+           TerminalSafe(ws).c_str());
+    return 0;
+  }
+  std::string path = WorkspacePolicyPath(ws);
+  auto file = ReadPolicyFile(path);
+  if (!file) return moat::Usage(file.error().message);
+  if (!file->exists) {
+    printf("%s has no policy file (%s): moat's defaults apply\n", TerminalSafe(ws).c_str(),
+           TerminalSafe(path).c_str());
+    return 0;
+  }
+  EngineOptions eo;
+  eo.show_progress = true;
+  auto engine = Engine::Create(eo);
+  if (!engine) return moat::Usage(engine.error().message);
+  tools::RegistryOptions ro;
+  ro.builtin_dirs = {tools::DefaultBuiltinToolsDir()};
+  ro.extension_dirs = tool_dirs.empty() ? tools::DefaultExtensionDirs() : tool_dirs;
+  ro.preload_builtins = false;
+  auto registry = tools::Registry::Create(engine->get(), std::move(ro));
+  if (!registry) return moat::Usage(registry.error().message);
+  // The prices of the user's configured providers are the floor a policy's price must keep
+  // (the higher one where two name the same model), as `moat chat` checks for its model.
+  std::string config_path = ProviderFile::DefaultPath();
+  auto config =
+      config_path.empty() ? Result<ProviderFile>(ProviderFile{}) : ProviderFile::Load(config_path);
+  if (!config) return moat::Usage(config.error().message);
+  std::map<std::string, Price> user_prices;
+  for (const auto& [name, entry] : config->providers) {
+    if (!entry.price || entry.model.empty()) continue;
+    Price& floor = user_prices[entry.model];
+    floor.input_per_mtok = std::max(floor.input_per_mtok, entry.price->input_per_mtok);
+    floor.output_per_mtok = std::max(floor.output_per_mtok, entry.price->output_per_mtok);
+  }
+  PolicySource src;
+  src.workspace = ws;
+  src.file = *file;
+  src.trust_file = store;
+  src.tools = LookupIn(**registry);
+  src.user_prices = std::move(user_prices);
+  auto r = ResolvePolicy(src);
+  if (!r) return moat::Usage(r.error().message);
+  if (r->widening.empty()) {
+    printf("%s grants nothing beyond moat's defaults: it applies as it is\n",
+           TerminalSafe(path).c_str());
+    return 0;
+  }
+  printf("%s, beyond moat's defaults:\n", TerminalSafe(path).c_str());
+  PrintWidening(stdout, r->widening);
+  if (show) {
+    printf(r->trust == PolicyTrust::kTrusted   ? "trusted: all of it applies\n"
+           : r->trust == PolicyTrust::kChanged ? "not trusted: it changed since it was trusted\n"
+                                               : "not trusted\n");
+    return 0;
+  }
+  if (auto s = TrustStore::Trust(store, ws, file->sha256); !s)
+    return moat::Usage(s.error().message);
+  printf("trusted: all of it applies in %s until the file changes (moat trust --revoke undoes)\n",
+         TerminalSafe(ws).c_str());
+  return 0;
+}
+
+}  // namespace moat
