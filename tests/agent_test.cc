@@ -412,7 +412,8 @@ TEST_F(AgentTest, BudgetsHoldBeforeAndAfterEveryModelCall) {
   EXPECT_EQ(counting.calls, 1);
   // Earlier use near the largest count saturates instead of wrapping to a fresh budget.
   CountingProvider fresh(Script(turns));
-  Agent resumed(fresh, Tools(), Policy{}, allow, nullptr, c);
+  Policy defaults;  // the agent keeps a reference: it must outlive the agent
+  Agent resumed(fresh, Tools(), defaults, allow, nullptr, c);
   RunSummary huge;
   huge.output_tokens = UINT64_MAX - 1;
   resumed.CountEarlierUse(huge);
