@@ -286,51 +286,6 @@ void PackProbe(const std::string& dir) {
   ASSERT_EQ(pack.status, 0) << pack.err;
 }
 
-// Runs `moat ARGS` on a pseudo-terminal (so `moat chat` asks on /dev/tty), answers `answer`
-// once the screen shows `prompt_end`, and returns what the terminal showed, with the
-// terminal's own \r before each \n taken out.
-CliResult OnTerminal(const std::vector<std::string>& args, const std::string& prompt_end,
-                     const std::string& answer) {
-  CliResult r;
-  int master = -1;
-  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
-  if (pid < 0) return r;
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string name = "moat";
-    argv.push_back(name.data());
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(MOAT_BINARY, argv.data());
-    _exit(127);
-  }
-  bool answered = false;
-  auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
-    pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 100) < 0) break;
-    if (p.revents & (POLLIN | POLLHUP)) {
-      char buf[4096];
-      ssize_t n = read(master, buf, sizeof buf);
-      if (n <= 0) break;  // EIO: the program ended
-      r.out.append(buf, static_cast<size_t>(n));
-    }
-    if (!answered && r.out.find(prompt_end) != std::string::npos) {
-      EXPECT_EQ(write(master, answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
-      answered = true;
-    }
-  }
-  close(master);
-  int status = 0;
-  if (waitpid(pid, &status, WNOHANG) != pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  }
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  for (size_t at; (at = r.out.find("\r\n")) != std::string::npos;) r.out.erase(at, 1);
-  return r;
-}
-
 // A model's text, tool names and arguments and a tool's result code hold escape sequences
 // (ESC[8m, OSC 52, OSC 8, CSI), C1 controls (raw and as UTF-8) and bidi overrides; none
 // reaches the terminal, in `moat chat` or later in `moat sessions`: each is shown
@@ -439,9 +394,10 @@ TEST_F(ChatCli, TheApprovalPromptShowsTheTargetAndWhatIsCut) {
         {{"text", "done"}}}}};
   std::ofstream(ws_ + "/write.json") << script.dump();
   // The policy named, so the only question on the terminal is the approval.
-  CliResult r = OnTerminal({"chat", "--workspace", ws_, "--policy", ws_ + "/.moat/policy.json",
-                            "--script", ws_ + "/write.json", "--audit", "none", "write it"},
-                           "[n] no > ", "n\n");
+  CliResult r =
+      test::OnTerminal({"chat", "--workspace", ws_, "--policy", ws_ + "/.moat/policy.json",
+                        "--script", ws_ + "/write.json", "--audit", "none", "write it"},
+                       {{"[n] no > ", "n\n"}});
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(test::RawControlAt(r.out, "\x1b[0m"), "") << r.out;
   size_t prompt = r.out.find("\x1b[0m\n  ? allow write_file (write files)");
@@ -601,16 +557,11 @@ TEST_F(ChatCli, ExponentialToolSchemasAreRefusedFast) {
                                 {{"name", "bomb"}, {"arguments", nlohmann::json::object()}}}}},
                              {{"text", "done"}}}}};
   std::ofstream(ws_ + "/bomb.json") << script.dump();
-  std::string base = ws_ + "-run";
-  std::string cmd = "</dev/null timeout -s KILL 60 " MOAT_BINARY " chat --workspace " + ws_ +
-                    " --tools-dir " + tools + " --script " + ws_ + "/bomb.json --approve all go >" +
-                    base + ".out 2>" + base + ".err";
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = system(cmd.c_str());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string out = test::Slurp(base + ".out"), err = test::Slurp(base + ".err");
-  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc << "\n" << out << err;
-  EXPECT_LT(secs, 20);
+  CliResult run = test::CliWithin(60, "chat --workspace " + ws_ + " --tools-dir " + tools +
+                                          " --script " + ws_ + "/bomb.json --approve all go");
+  const std::string& out = run.out;
+  EXPECT_EQ(run.status, 0) << out << run.err;
+  EXPECT_LT(run.ms, 20000);
   EXPECT_NE(out.find("-> invalid_arguments"), std::string::npos) << out;
   EXPECT_NE(out.find("-- completed"), std::string::npos) << out;
   // The refused tool is not offered (`moat tools list` names why; see tools_test).
@@ -619,7 +570,7 @@ TEST_F(ChatCli, ExponentialToolSchemasAreRefusedFast) {
   CliResult ex = Cli("sessions --workspace " + ws_ + " export " + id);
   ASSERT_EQ(ex.status, 0) << ex.err;
   EXPECT_NE(ex.out.find("steps (the limit)"), std::string::npos) << ex.out.substr(0, 3000);
-  EXPECT_EQ(system(("rm -rf " + tools + " " + base + ".out " + base + ".err").c_str()), 0);
+  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
 }
 
 }  // namespace

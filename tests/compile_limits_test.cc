@@ -137,19 +137,7 @@ class CompileLimits : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // `moat ARGS` with this test's cache and TMPDIR.
-  CliResult RunEnv(const std::string& args) {
-    std::string base = dir_ + "/cli";
-    std::string cmd = "</dev/null env " + env_ + MOAT_BINARY + " " + args + " >" + base +
-                      ".out 2>" + base + ".err";
-    auto t0 = std::chrono::steady_clock::now();
-    int rc = system(cmd.c_str());
-    CliResult r;
-    r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = test::Slurp(base + ".out");
-    r.err = test::Slurp(base + ".err");
-    return r;
-  }
+  CliResult RunEnv(const std::string& args) { return test::Cli(args, "", env_); }
 
   // Names in `path` (dot names too): what a compile left behind.
   std::vector<std::string> Entries(const std::string& path) {

@@ -23,18 +23,8 @@ namespace fs = std::filesystem;
 using test::Cli;
 using test::CliResult;
 
-void Put(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << s;
-}
-
-std::string Get(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+void Put(const fs::path& p, const std::string& s) { test::PutFile(p.string(), s); }
+std::string Get(const fs::path& p) { return test::Slurp(p.string()); }
 
 // Every path beneath `root` with its content, link text or mode, to prove nothing changed.
 std::map<std::string, std::string> Snapshot(const fs::path& root) {
@@ -80,17 +70,7 @@ class FsHardening : public ::testing::Test {
 
 // `moat run ARGS` with the user's folders set by `env` alone ("HOME=... XDG_...=...").
 CliResult Sealed(const std::string& env, const std::string& args) {
-  std::string base = test::TempDir("sealed-out");
-  std::string cmd = "</dev/null env -u XDG_CONFIG_HOME -u XDG_STATE_HOME -u XDG_CACHE_HOME " + env +
-                    " " + MOAT_BINARY + " run " + args + " >" + base + ".out 2>" + base + ".err";
-  int rc = system(cmd.c_str());
-  CliResult r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = test::Slurp(base + ".out");
-  r.err = test::Slurp(base + ".err");
-  unlink((base + ".out").c_str());
-  unlink((base + ".err").c_str());
-  return r;
+  return Cli("run " + args, "", "-u XDG_CONFIG_HOME -u XDG_STATE_HOME -u XDG_CACHE_HOME " + env);
 }
 
 bool HaveGit() { return system("git --version >/dev/null 2>&1") == 0; }

@@ -3,6 +3,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,12 +99,11 @@ inline std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-// Runs `[prefix |] moat ARGS` through the shell.
-inline CliResult Cli(const std::string& args, const std::string& stdin_prefix = "") {
+// Runs a shell command line with stdout and stderr captured.
+inline CliResult Shell(const std::string& command) {
   static int n = 0;
   std::string base = "/tmp/moat-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++);
-  std::string cmd = (stdin_prefix.empty() ? std::string("</dev/null ") : stdin_prefix + " | ") +
-                    MOAT_BINARY + " " + args + " >" + base + ".out 2>" + base + ".err";
+  std::string cmd = command + " >" + base + ".out 2>" + base + ".err";
   auto t0 = std::chrono::steady_clock::now();
   int rc = system(cmd.c_str());
   CliResult r;
@@ -112,6 +114,81 @@ inline CliResult Cli(const std::string& args, const std::string& stdin_prefix = 
   unlink((base + ".out").c_str());
   unlink((base + ".err").c_str());
   return r;
+}
+
+// Runs `[prefix |] [env ENV] moat ARGS` through the shell; `env` holds env(1)'s arguments
+// ("-u VAR NAME=value ..."), so a run can see other user folders than the test's own.
+inline CliResult Cli(const std::string& args, const std::string& stdin_prefix = "",
+                     const std::string& env = "") {
+  return Shell((stdin_prefix.empty() ? std::string("</dev/null ") : stdin_prefix + " | ") +
+               (env.empty() ? "" : "env " + env + " ") + MOAT_BINARY + " " + args);
+}
+
+// `moat ARGS` killed after `seconds` if still running (status 124 then), so a hang fails
+// the test instead of stalling it.
+inline CliResult CliWithin(int seconds, const std::string& args) {
+  CliResult r =
+      Shell("</dev/null timeout -s KILL " + std::to_string(seconds) + " " MOAT_BINARY " " + args);
+  if (r.status == 137 || r.status == -1) r.status = 124;
+  return r;
+}
+
+// Runs `moat ARGS` on a pseudo-terminal (stdin and /dev/tty are the terminal), giving
+// each answer once the screen shows its marker, in order; returns what the terminal
+// showed, with the terminal's own \r before each \n taken out. Every marker must come.
+inline CliResult OnTerminal(const std::vector<std::string>& args,
+                            const std::vector<std::pair<std::string, std::string>>& answers) {
+  CliResult r;
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) return r;
+  if (pid == 0) {
+    std::vector<char*> argv;
+    std::string name = "moat";
+    argv.push_back(name.data());
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(MOAT_BINARY, argv.data());
+    _exit(127);
+  }
+  size_t next = 0, seen_to = 0;
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 100) < 0) break;
+    if (p.revents & (POLLIN | POLLHUP)) {
+      char buf[4096];
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO: the program ended
+      r.out.append(buf, static_cast<size_t>(n));
+    }
+    if (next < answers.size()) {
+      size_t at = r.out.find(answers[next].first, seen_to);
+      if (at != std::string::npos) {
+        const std::string& a = answers[next].second;
+        EXPECT_EQ(write(master, a.data(), a.size()), static_cast<ssize_t>(a.size()));
+        seen_to = at + answers[next].first.size();
+        ++next;
+      }
+    }
+  }
+  close(master);
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) != pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  EXPECT_EQ(next, answers.size()) << "not every question came:\n" << r.out;
+  for (size_t at; (at = r.out.find("\r\n")) != std::string::npos;) r.out.erase(at, 1);
+  return r;
+}
+
+// Writes `content` to `path`, making its folders.
+inline void PutFile(const std::string& path, const std::string& content) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty() && system(("mkdir -p '" + dir + "'").c_str()) != 0) return;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
 // Runs `moat ARGS` (already split, no shell) with `env` added, waits until its standard

@@ -641,22 +641,6 @@ TEST(ToolsCli, ManifestTextIsEscapedInListings) {
 
 // ---- the tool folders under hostile changes ----
 
-// `moat ARGS` under timeout(1): status 124 when it had to be killed after 20 s.
-test::CliResult Bounded(const std::string& args) {
-  std::string base = "/tmp/moat-bounded-" + std::to_string(getpid());
-  std::string cmd = "</dev/null timeout -s KILL 20 " + std::string(MOAT_BINARY) + " " + args +
-                    " >" + base + ".out 2>" + base + ".err";
-  int rc = system(cmd.c_str());
-  test::CliResult r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  if (WIFSIGNALED(rc) || r.status == 137) r.status = 124;
-  r.out = test::Slurp(base + ".out");
-  r.err = test::Slurp(base + ".err");
-  unlink((base + ".out").c_str());
-  unlink((base + ".err").c_str());
-  return r;
-}
-
 // One file per name: `tools add` of a name another file declares is refused naming that
 // file; two files declaring one name make it unavailable (neither serves), and `tools
 // remove` refuses to guess which to delete.
@@ -724,21 +708,21 @@ TEST(ToolsCli, AFifoNeverBlocksAReader) {
   ASSERT_EQ(mkfifo((dir + "/ext/probe.manifest.json").c_str(), 0600), 0);
   ASSERT_EQ(mkfifo((dir + "/ext/pipe.wasm").c_str(), 0600), 0);
 
-  test::CliResult r = Bounded("tools list" + flags);
+  test::CliResult r = test::CliWithin(20, "tools list" + flags);
   EXPECT_EQ(r.status, 0) << "tools list hung or failed: " << r.err;
   EXPECT_NE(r.err.find(dir + "/ext/probe.manifest.json: not a regular file"), std::string::npos)
       << r.err;
-  r = Bounded("call probe" + flags);
+  r = test::CliWithin(20, "call probe" + flags);
   EXPECT_EQ(r.status, 1) << "call hung: " << r.err;
   EXPECT_NE(r.err.find(dir + "/ext/probe.manifest.json"), std::string::npos) << r.err;
-  r = Bounded("tools inspect " + dir + "/ext/probe.wasm");
+  r = test::CliWithin(20, "tools inspect " + dir + "/ext/probe.wasm");
   EXPECT_EQ(r.status, 1) << r.err;
 
   // The standing approvals, in the state folder.
   fs::create_directories(dir + "/state/moat");
   ASSERT_EQ(mkfifo((dir + "/state/moat/approvals.json").c_str(), 0600), 0);
   setenv("XDG_STATE_HOME", (dir + "/state").c_str(), 1);
-  r = Bounded("approvals ls");
+  r = test::CliWithin(20, "approvals ls");
   unsetenv("XDG_STATE_HOME");
   EXPECT_NE(r.status, 124) << "approvals ls hung";
   EXPECT_NE(r.status, 0);
@@ -791,24 +775,6 @@ TEST(ToolsCli, ToolFilesOthersCanChangeAreRefused) {
   fs::remove_all(dir);
 }
 
-// `moat ARGS` killed after `seconds` (status -1 then), so a hang fails the test instead
-// of stalling it.
-test::CliResult BoundedCli(const std::string& args, int seconds) {
-  std::string base = test::TempDir("bounded-cli");
-  std::string cmd = "</dev/null timeout -s KILL " + std::to_string(seconds) + " " MOAT_BINARY " " +
-                    args + " >" + base + ".out 2>" + base + ".err";
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = system(cmd.c_str());
-  test::CliResult r;
-  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  r.status = WIFEXITED(rc) && WEXITSTATUS(rc) != 137 ? WEXITSTATUS(rc) : -1;
-  r.out = test::Slurp(base + ".out");
-  r.err = test::Slurp(base + ".err");
-  fs::remove(base + ".out");
-  fs::remove(base + ".err");
-  return r;
-}
-
 // A schema whose subschemas apply one another many times over (allOf of two $refs per
 // level, 40 levels: 2^40 applications) cannot hang `moat call`: a manifest whose schema
 // is that costly on any one value is refused when the tool loads, and a schema that gets
@@ -836,7 +802,7 @@ TEST(ToolsCli, ExponentialSchemasFailFast) {
   Put(dir + "/ext/deep.wasm", Packed(m.dump()));
   std::string flags = " --tools-dir " + dir + "/ext";
 
-  test::CliResult r = BoundedCli("call bomb --args '{}'" + flags, 60);
+  test::CliResult r = test::CliWithin(60, "call bomb --args '{}'" + flags);
   EXPECT_EQ(r.status, 1) << r.out << r.err;
   EXPECT_LT(r.ms, 20000);
   json j = json::parse(r.out, nullptr, false);
@@ -845,12 +811,12 @@ TEST(ToolsCli, ExponentialSchemasFailFast) {
       << r.out;
   EXPECT_NE((r.out + r.err).find("would take more than 10000 subschema steps"), std::string::npos)
       << r.out << r.err;
-  r = BoundedCli("tools list" + flags, 60);
+  r = test::CliWithin(60, "tools list" + flags);
   EXPECT_NE(r.err.find("would take more than 10000 subschema steps"), std::string::npos) << r.err;
 
   json value = 1;
   for (int i = 0; i < 40; ++i) value = json{{"x", value}};
-  r = BoundedCli("call deep --args '" + value.dump() + "'" + flags, 60);
+  r = test::CliWithin(60, "call deep --args '" + value.dump() + "'" + flags);
   EXPECT_EQ(r.status, 1) << r.out << r.err;
   EXPECT_LT(r.ms, 20000);
   j = json::parse(r.out, nullptr, false);
@@ -861,7 +827,7 @@ TEST(ToolsCli, ExponentialSchemasFailFast) {
   // The same tool with a shallow value runs.
   value = 1;
   for (int i = 0; i < 5; ++i) value = json{{"x", value}};
-  r = BoundedCli("call deep --args '" + value.dump() + "'" + flags, 60);
+  r = test::CliWithin(60, "call deep --args '" + value.dump() + "'" + flags);
   j = json::parse(r.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << r.out << r.err;
   EXPECT_NE(j["error"]["code"], "invalid_arguments") << r.out;

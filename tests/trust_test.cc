@@ -36,55 +36,6 @@ using json = nlohmann::json;
 using test::Cli;
 using test::CliResult;
 
-// Runs `moat ARGS` on a pseudo-terminal (stdin and /dev/tty are the terminal), giving
-// each answer once the screen shows its marker (in order); returns what it showed.
-CliResult OnPty(const std::vector<std::string>& args,
-                const std::vector<std::pair<std::string, std::string>>& answers) {
-  CliResult r;
-  int master = -1;
-  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
-  if (pid < 0) return r;
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string name = "moat";
-    argv.push_back(name.data());
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(MOAT_BINARY, argv.data());
-    _exit(127);
-  }
-  size_t next = 0, seen_to = 0;
-  auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
-    pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 100) < 0) break;
-    if (p.revents & (POLLIN | POLLHUP)) {
-      char buf[4096];
-      ssize_t n = read(master, buf, sizeof buf);
-      if (n <= 0) break;  // EIO: the program ended
-      r.out.append(buf, static_cast<size_t>(n));
-    }
-    if (next < answers.size()) {
-      size_t at = r.out.find(answers[next].first, seen_to);
-      if (at != std::string::npos) {
-        const std::string& a = answers[next].second;
-        EXPECT_EQ(write(master, a.data(), a.size()), static_cast<ssize_t>(a.size()));
-        seen_to = at + answers[next].first.size();
-        ++next;
-      }
-    }
-  }
-  close(master);
-  int status = 0;
-  if (waitpid(pid, &status, WNOHANG) != pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  }
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  EXPECT_EQ(next, answers.size()) << "not every question came:\n" << r.out;
-  return r;
-}
-
 std::string RealPath(const std::string& p) {
   char buf[PATH_MAX];
   return realpath(p.c_str(), buf) ? buf : p;
@@ -306,13 +257,13 @@ TEST_F(TrustTest, OnATerminalTheUserIsAskedOnce) {
   std::vector<std::string> args = {"chat",  "--workspace", ws_,    "--script",
                                    script,  "--approve",   "none", "--secrets-file",
                                    secrets, "go"};
-  CliResult no = OnPty(args, {{"run with moat's defaults > ", "n\n"}});
+  CliResult no = test::OnTerminal(args, {{"run with moat's defaults > ", "n\n"}});
   EXPECT_EQ(no.status, 4) << no.out;
   EXPECT_NE(no.out.find("mounts \"" + outside_ + "\""), std::string::npos) << no.out;
   EXPECT_NE(no.out.find("moat trust --workspace"), std::string::npos) << no.out;
   EXPECT_NE(access((root_ + "/config/moat/trust.json").c_str(), F_OK), 0);
 
-  CliResult yes = OnPty(args, {{"run with moat's defaults > ", "y\n"}});
+  CliResult yes = test::OnTerminal(args, {{"run with moat's defaults > ", "y\n"}});
   EXPECT_EQ(yes.status, 0) << yes.out;
   EXPECT_NE(yes.out.find("-> ok [allow]"), std::string::npos) << yes.out;
   unlink((ws_ + "/note.txt").c_str());
@@ -347,8 +298,8 @@ TEST_F(TrustTest, APrefilledWorkspaceApprovalsFileGrantsNothing) {
 TEST_F(TrustTest, AlwaysIsKeptInTheUserStateFolderKeyedByWorkspace) {
   std::ofstream(root_ + "/write.json")
       << R"({"turns":[{"tool_calls":[{"name":"write_file","arguments":{"path":"x.txt","content":"1"}}]},{"text":"done"}]})";
-  CliResult r = OnPty({"chat", "--workspace", ws_, "--script", root_ + "/write.json", "go"},
-                      {{"always", "a\n"}});
+  CliResult r = test::OnTerminal(
+      {"chat", "--workspace", ws_, "--script", root_ + "/write.json", "go"}, {{"always", "a\n"}});
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(test::Slurp(ws_ + "/x.txt"), "1");
   EXPECT_NE(access((ws_ + "/.moat/approvals.json").c_str(), F_OK), 0);

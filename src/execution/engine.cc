@@ -230,14 +230,15 @@ Engine::Engine(EngineOptions options, CompileLimits compile_limits, CompileCache
       cc_(std::move(cc)) {
   std::string cfg = std::string(kPipelineVersion) + "|" + cc_.identity() +
                     "|meter=" + (options_.meter_fuel ? "1" : "0");
-  own_paths_ = options_.own_paths;
-  own_paths_.push_back(cache_.dir());
+  std::vector<std::string> own = options_.own_paths;
+  own.push_back(cache_.dir());
   for (const std::string& d : {UserConfigDir(), UserStateDir()}) {
-    if (!d.empty()) own_paths_.push_back(d);
+    if (!d.empty()) own.push_back(d);
   }
   for (const char* var : {"MOAT_SECRETS_FILE", "MOAT_CONFIG", "MOAT_CACHE_DIR"}) {
-    if (const char* v = getenv(var); v != nullptr && *v != '\0') own_paths_.push_back(v);
+    if (const char* v = getenv(var); v != nullptr && *v != '\0') own.push_back(v);
   }
+  own_paths_ = wasi::RealSealedPaths(own);  // once: each run only compares strings
   config_tag_ =
       ToHex(Sha256({reinterpret_cast<const uint8_t*>(cfg.data()), cfg.size()})).substr(0, 16);
 }

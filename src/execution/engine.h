@@ -30,7 +30,7 @@ struct EngineOptions {
   std::optional<uint64_t> compile_timeout_us;
   std::optional<uint64_t> compile_memory_bytes;
   // Files and folders of moat's own that no guest may see or change, beside the ones every
-  // engine seals (OwnPaths below): a secrets file or provider config named by a flag.
+  // engine seals (Engine::own_paths_): a secrets file or provider config named by a flag.
   std::vector<std::string> own_paths;
   // What moat.http_request goes through. Null: the libcurl backend, loaded from the plugin
   // beside the executable on a run's first request (net/http_backend.h).
@@ -78,11 +78,6 @@ class Engine {
   std::unique_ptr<Instance> Instantiate(const ModuleHandle& module, ExecRequest request) const;
 
   const CompileCache& cache() const { return cache_; }
-  // moat's own paths, hidden and protected in every mount of every run, and never a mount
-  // themselves: its config folder (secrets, provider config, tools, trust), its state folder
-  // (approvals), this engine's compile cache, $MOAT_SECRETS_FILE, $MOAT_CONFIG and the
-  // options' own_paths.
-  const std::vector<std::string>& own_paths() const { return own_paths_; }
   const CompileLimits& compile_limits() const { return compile_limits_; }
   std::string CacheKey(const std::string& wasm_sha256) const;
 
@@ -94,6 +89,10 @@ class Engine {
   CompileCache cache_;
   CCompiler cc_;
   std::string config_tag_;
+  // moat's own paths (real), hidden and protected in every mount of every run, and never a
+  // mount themselves: its config folder (secrets, provider config, tools, trust), its state
+  // folder (approvals), this engine's compile cache, $MOAT_SECRETS_FILE, $MOAT_CONFIG and
+  // the options' own_paths.
   std::vector<std::string> own_paths_;
   mutable std::mutex mu_;
   std::map<std::string, ModuleHandle> loaded_;  // by wasm sha256

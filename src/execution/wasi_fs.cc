@@ -437,12 +437,16 @@ std::string LiteralPattern(std::string_view rel) {
 
 }  // namespace
 
-Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events,
-       const std::vector<std::string>& sealed_patterns)
-    : req_(req),
-      events_(events),
-      hidden_(Concat(req.hidden, sealed_patterns)),
-      protected_(Concat(req.protect, sealed_patterns)) {}
+std::vector<std::string> RealSealedPaths(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    if (std::string r = RealAsFarAsItExists(p); !r.empty()) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events)
+    : req_(req), events_(events), hidden_(req.hidden), protected_(req.protect) {}
 
 Fs::~Fs() {
   for (auto& e : table_) {
@@ -453,32 +457,7 @@ Fs::~Fs() {
 
 Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<CapabilityEvent>* events,
                                        const std::vector<std::string>& sealed) {
-  // moat's own folders, wherever they are: a mount inside one is refused, one inside a
-  // mount is hidden and protected there by its path from the mount's root (a pattern, so it
-  // also matches at that path beneath any other folder of any mount: more hidden, never
-  // less).
-  std::vector<std::string> sealed_patterns;
-  std::vector<std::string> sealed_real;
-  for (const std::string& p : sealed) {
-    if (std::string r = RealAsFarAsItExists(p); !r.empty()) sealed_real.push_back(r);
-  }
-  for (const Mount& m : req.mounts) {
-    char real[PATH_MAX];
-    if (!realpath(m.host_path.c_str(), real)) continue;  // the loop below reports it
-    for (const std::string& s : sealed_real) {
-      if (AtOrBeneath(real, s)) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         "cannot mount '" + m.host_path + "': it is inside moat's own folder " + s +
-                             " (secrets, config, approvals, compiled modules)");
-      }
-      if (AtOrBeneath(s, real)) {
-        std::string_view rel =
-            std::string_view(s).substr(std::string_view(real) == "/" ? 1 : strlen(real) + 1);
-        sealed_patterns.push_back(LiteralPattern(rel));
-      }
-    }
-  }
-  std::unique_ptr<Fs> fs(new Fs(req, events, sealed_patterns));
+  std::unique_ptr<Fs> fs(new Fs(req, events));
   for (int i = 0; i < 3; ++i) {
     FdEntry e;
     e.kind = FdKind::kStdio;
@@ -498,8 +477,6 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
                        "cannot open mount '" + m.host_path + "': " + strerror(e));
     }
     fs->mount_real_.push_back(real);
-    // A mount whose own folder is protected (say, a repository's .git) is protected whole.
-    fs->mount_protected_.push_back(fs->protected_.Hidden(std::string_view(real).substr(1)));
     fs->mount_fd_.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (fs->mount_fd_.back() < 0) {
       close(fd);
@@ -515,6 +492,33 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
     e.preopen = true;
     e.mount = static_cast<int>(i);
     fs->table_.push_back(std::make_unique<FdEntry>(std::move(e)));
+  }
+  // moat's own folders, wherever they are: a mount inside one is refused, one inside a
+  // mount is hidden and protected there by its path from the mount's root (a pattern, so it
+  // also matches at that path beneath any other folder of any mount: more hidden, never
+  // less).
+  std::vector<std::string> sealed_patterns;
+  for (size_t i = 0; i < req.mounts.size(); ++i) {
+    const std::string& real = fs->mount_real_[i];
+    for (const std::string& s : sealed) {
+      if (AtOrBeneath(real, s)) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "cannot mount '" + req.mounts[i].host_path +
+                             "': it is inside moat's own folder " + s +
+                             " (secrets, config, approvals, compiled modules)");
+      }
+      if (AtOrBeneath(s, real)) {
+        sealed_patterns.push_back(LiteralPattern(s.substr(real == "/" ? 1 : real.size() + 1)));
+      }
+    }
+  }
+  if (!sealed_patterns.empty()) {
+    fs->hidden_ = HiddenPaths(Concat(req.hidden, sealed_patterns));
+    fs->protected_ = HiddenPaths(Concat(req.protect, sealed_patterns));
+  }
+  // A mount whose own folder is protected (say, a repository's .git) is protected whole.
+  for (const std::string& real : fs->mount_real_) {
+    fs->mount_protected_.push_back(fs->protected_.Hidden(std::string_view(real).substr(1)));
   }
   return fs;
 }

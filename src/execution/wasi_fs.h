@@ -104,12 +104,18 @@ class HiddenPaths {
   bool multi_ = false;  // some pattern has more than one component
 };
 
+// Host paths made absolute and real as far as they exist (the real path of the longest
+// existing ancestor, then the rest as written), for Fs::Create's `sealed`; a path that
+// cannot be resolved is dropped. Resolved once per engine, not per run.
+std::vector<std::string> RealSealedPaths(const std::vector<std::string>& paths);
+
 class Fs {
  public:
   // Opens every mount's folder. Fails (with a message) when one cannot be opened.
-  // `sealed` are host paths no guest may see or change, wherever they are (moat's own
-  // config, state and cache folders, see Engine): one inside a mount is hidden and
-  // protected there (also before it exists), and a mount at or inside one is refused.
+  // `sealed` are real host paths (RealSealedPaths) no guest may see or change, wherever
+  // they are (moat's own config, state and cache folders, see Engine): one inside a mount
+  // is hidden and protected there (also before it exists), and a mount at or inside one is
+  // refused.
   static Result<std::unique_ptr<Fs>> Create(const ExecRequest& req,
                                             std::vector<CapabilityEvent>* events,
                                             const std::vector<std::string>& sealed = {});
@@ -165,8 +171,7 @@ class Fs {
 
  private:
   struct Parent;
-  Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events,
-     const std::vector<std::string>& sealed_patterns);
+  Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events);
 
   void Deny(std::string_view op, std::string_view subject, std::string reason);
   Errno FileFor(uint32_t fd, uint64_t right, FdEntry** out);

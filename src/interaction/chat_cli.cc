@@ -217,12 +217,9 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.chat->add_option("--sessions", s.sessions_db,
                      "Session store (default WORKSPACE/.moat/sessions.db; 'none' to keep nothing)");
   s.chat->add_option("--session", s.session, "Continue this session (moat sessions ls)");
-  s.chat
-      ->add_option("--protect", s.protect,
-                   "Keep paths matching PATTERN read-only for tools (adds to the default, "
-                   ".git, and to the policy's)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  s.chat->add_option("--protect", s.protect,
+                     "Keep paths matching PATTERN read-only for tools (adds to the default, "
+                     ".git, and to the policy's)");
   s.chat->add_flag("--no-default-protect", s.no_default_protect,
                    "Do not protect .git (at any depth) by default");
   s.sessions = app->add_subcommand("sessions", "List, show, export or resume agent sessions");

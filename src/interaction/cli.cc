@@ -324,12 +324,8 @@ int CliMain(int argc, char** argv) {
   RunOptions ro;
   CLI::App* run = app.add_subcommand("run", "Run a wasm32-wasi command module in the sandbox");
   run->prefix_command();  // everything from MODULE on belongs to the guest
-  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest");
+  run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)");
   run->add_option("--fuel", ro.fuel,
                   "Fuel budget, about one unit per wasm instruction (default 1e10)");
   run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
@@ -343,16 +339,12 @@ int CliMain(int argc, char** argv) {
                   "Quota on files, directories and links created (default 100000)");
   run->add_option("--max-fds", ro.max_fds, "Quota on fds open at once (default 512)");
   run->add_option("--hide", ro.hide,
-                  "Hide paths matching PATTERN inside mounts (adds to the defaults)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "Hide paths matching PATTERN inside mounts (adds to the defaults)");
   run->add_flag("--no-default-hide", ro.no_default_hide,
                 "Do not hide .env, *.pem, *.key, id_rsa*, .git/config, ... by default");
   run->add_option("--protect", ro.protect,
                   "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
-                  "default, .git)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "default, .git)");
   run->add_flag("--no-default-protect", ro.no_default_protect,
                 "Do not protect .git (at any depth) by default");
   run->add_flag("--deterministic", ro.deterministic,

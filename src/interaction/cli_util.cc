@@ -76,17 +76,11 @@ Status ParseEnv(const std::vector<std::string>& specs,
 void AddNetFlags(CLI::App* app, NetFlags* f) {
   app->add_option("--allow-net", f->allow_net,
                   "Allow requests matching scheme://host[:port][/path] (host may be * or "
-                  "*.example.com, port *), optionally after methods: 'GET,POST https://...'")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "*.example.com, port *), optionally after methods: 'GET,POST https://...'");
   app->add_option("--allow-private", f->allow_private,
-                  "Allow connections into this non-public network (CIDR, e.g. 127.0.0.1/32)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "Allow connections into this non-public network (CIDR, e.g. 127.0.0.1/32)");
   app->add_option("--secret", f->secrets,
-                  "Let the guest use this stored secret as {{secret:NAME}} (moat secrets set)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "Let the guest use this stored secret as {{secret:NAME}} (moat secrets set)");
   app->add_option("--secrets-file", f->secrets_file, "The secret store (default: moat secrets')");
   app->add_option("--max-requests", f->max_requests, "HTTP requests per run (default 100)");
   app->add_option("--max-request", f->max_request, "Bytes of one HTTP request (default 1M)");

@@ -397,14 +397,10 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   State& s = *s_;
   auto common = [&s](CLI::App* c) {
     c->add_option("--tools-dir", s.tool_dirs,
-                  "Extension folder of tools (repeatable; default ~/.config/moat/tools)")
-        ->allow_extra_args(false)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "Extension folder of tools (repeatable; default ~/.config/moat/tools)");
     c->add_option("--pin", s.pins,
                   "Refuse tool NAME unless its module and manifest have this digest (NAME=DIGEST, "
-                  "as tools list --json and tools inspect show it)")
-        ->allow_extra_args(false)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                  "as tools list --json and tools inspect show it)");
   };
   s.tools = app->add_subcommand("tools", "List, inspect, add and remove tools");
   s.tools->require_subcommand(1);
@@ -434,23 +430,16 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.call->add_option("--args-file", s.args_file, "Read the arguments from a file ('-': stdin)");
   s.call->add_option("--workspace", s.workspace,
                      "Folder mounted at /workspace (default: the current folder)");
-  s.call->add_option("--dir", s.dirs, "Also mount HOST[::GUEST][:ro]")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  s.call->add_option("--env", s.envs, "Offer KEY=VALUE (only variables the manifest lists pass)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  s.call->add_option("--dir", s.dirs, "Also mount HOST[::GUEST][:ro]");
+  s.call->add_option("--env", s.envs, "Offer KEY=VALUE (only variables the manifest lists pass)");
   s.call->add_option("--fuel", s.fuel, "Fuel budget (default: the manifest's)");
   s.call->add_option("--memory", s.memory, "Memory cap (default: the manifest's)");
   s.call->add_option("--timeout", s.timeout, "Wall-clock limit (default: the manifest's)");
   s.call->add_option("--max-output", s.max_output, "Output cap (default: the manifest's)");
   s.call->add_option("--max-write", s.max_write, "Quota on bytes written (default 1G)");
-  s.call
-      ->add_option("--protect", s.protect,
-                   "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
-                   "default, .git)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  s.call->add_option("--protect", s.protect,
+                     "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
+                     "default, .git)");
   s.call->add_flag("--no-default-protect", s.no_default_protect,
                    "Do not protect .git (at any depth) by default");
   AddNetFlags(s.call, &s.net);

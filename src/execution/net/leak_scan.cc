@@ -293,23 +293,6 @@ std::string Hex(std::string_view in) {
   return out;
 }
 
-std::string Percent(std::string_view in) {
-  const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : in) {
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += d[c >> 4];
-      out += d[c & 15];
-    }
-  }
-  return out;
-}
-
 // UTF-16 in either byte order; "" when the value is not well-formed UTF-8.
 std::string Utf16(std::string_view v, bool big_endian) {
   std::string out;
@@ -342,7 +325,7 @@ std::string Utf16(std::string_view v, bool big_endian) {
 // data depends on its offset modulo 3: for each offset, the characters that come from the
 // value's bytes alone.
 std::vector<std::string> Forms(std::string_view v) {
-  std::vector<std::string> forms = {std::string(v), Hex(v), Percent(v), Utf16(v, false),
+  std::vector<std::string> forms = {std::string(v), Hex(v), PercentEncode(v), Utf16(v, false),
                                     Utf16(v, true)};
   if (v.find(' ') != std::string_view::npos) {  // form encoding writes a space as '+'
     std::string plus(v);
@@ -407,6 +390,23 @@ std::vector<Match> Matches(std::string_view data, const std::vector<Secret>& sec
 }
 
 }  // namespace
+
+std::string PercentEncode(std::string_view in) {
+  const char* d = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += d[c >> 4];
+      out += d[c & 15];
+    }
+  }
+  return out;
+}
 
 std::optional<std::string> FindLeak(std::string_view data, const std::vector<Secret>& secrets) {
   if (secrets.empty() || data.empty()) return std::nullopt;

@@ -64,6 +64,9 @@ class SecretStore {
 // calls it when a store exists.
 void KeepSecretsOutOfCoreDumps();
 
+// `value` percent-encoded for a URL: unreserved characters kept, every other byte %XX.
+std::string PercentEncode(std::string_view value);
+
 // The name of a secret whose value, raw, encoded or escaped, appears in `data`.
 std::optional<std::string> FindLeak(std::string_view data, const std::vector<Secret>& secrets);
 // `data` with every appearance replaced by "[redacted secret NAME]" (overlapping ones

@@ -26,24 +26,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Percent-encoding for a value placed in a URL (unreserved characters kept).
-std::string Percent(std::string_view in) {
-  const char* d = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += d[c >> 4];
-      out += d[c & 15];
-    }
-  }
-  return out;
-}
-
 bool HostBoundImpl(const Secret& s, const Url& url) {
   for (const std::string& h : s.hosts) {
     if (h.size() > 2 && h[0] == '*' && h[1] == '.') {
@@ -89,7 +71,7 @@ Result<std::string> Fill(std::string_view text, const std::string& where, const 
       return Denied("secret " + s->name + " may not be sent in " + where);
     }
     out.append(text.substr(pos, open - pos));
-    out += percent ? Percent(s->value) : s->value;
+    out += percent ? PercentEncode(s->value) : s->value;
     pos = close + kClose.size();
   }
   out.append(text.substr(pos));

@@ -109,7 +109,7 @@ json ErrorResult(std::string_view code, std::string_view message) {
 std::string ToolDigest(const std::string& module_sha256, std::string_view sidecar) {
   std::string material = "moat tool digest 1\n" + module_sha256 + "\n";
   material.append(sidecar);
-  return Hex(std::vector<uint8_t>(material.begin(), material.end()));
+  return Hex({reinterpret_cast<const uint8_t*>(material.data()), material.size()});
 }
 
 std::string DefaultBuiltinToolsDir() {
