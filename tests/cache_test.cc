@@ -149,6 +149,96 @@ TEST(Cache, ConcurrentProcessesCompileOnceWithoutTearing) {
   EXPECT_TRUE(h->cache_hit);
 }
 
+// A copy of guest `name` with a custom section appended: another module (another cache
+// key) that compiles to the very same object.
+std::string Variant(const std::string& name, const std::string& dir, int i) {
+  auto bytes = test::GuestBytes(name);
+  std::string tag = "variant-" + std::to_string(i);
+  bytes.push_back(0);                                         // custom section
+  bytes.push_back(static_cast<uint8_t>(1 + tag.size() + 1));  // its size
+  bytes.push_back(static_cast<uint8_t>(tag.size()));          // name
+  bytes.insert(bytes.end(), tag.begin(), tag.end());
+  bytes.push_back('x');  // payload
+  std::string path = dir + "/" + tag + ".wasm";
+  test::PutFile(path, std::string(bytes.begin(), bytes.end()));
+  return path;
+}
+
+ino_t Inode(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Objects are named by their digest, so two modules can share one. Building the second
+// must not replace the file the first one checked: another process may be between its
+// digest check and its dlopen of that very inode.
+TEST(Cache, AnObjectSharedByTwoModulesIsNeverReplaced) {
+  std::string dir = test::TempDir("cache-shared");
+  std::string a = Variant("ref_func_table", dir, 1), b = Variant("ref_func_table", dir, 2);
+  std::string cache = dir + "/cache";
+  EXPECT_NE(Moat(cache, "compile " + a).find("compiled in"), std::string::npos);
+  std::string obj = OnlyObject(cache);
+  ASSERT_FALSE(obj.empty());
+  ino_t first = Inode(obj);
+  EXPECT_NE(Moat(cache, "compile " + b).find("compiled in"), std::string::npos);
+  EXPECT_EQ(test::CountDir(cache + "/index"), 2);
+  ASSERT_EQ(OnlyObject(cache), obj) << "the same object";
+  EXPECT_EQ(Inode(obj), first) << "an object with the same digest was put over the first";
+  // A damaged object is still replaced by a good one.
+  chmod(obj.c_str(), 0600);
+  {
+    std::fstream f(obj, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.write("\xde\xad\xbe\xef", 4);
+  }
+  std::string c = Variant("ref_func_table", dir, 3);
+  EXPECT_NE(Moat(cache, "compile " + c).find("compiled in"), std::string::npos);
+  EXPECT_NE(Inode(obj), first);
+  for (const std::string& m : {a, b, c}) {
+    test::CliResult r = test::Cli("run " + m, "", "MOAT_CACHE_DIR=" + cache);
+    EXPECT_EQ(r.status, 46) << m << ": " << r.err;
+  }
+}
+
+// Modules sharing one object, compiled at once by separate processes on a cold cache:
+// every run finishes normally (one process's placing of the object never lands between
+// another's check and load of it).
+TEST(Cache, ConcurrentCompilesOfModulesSharingAnObjectAllFinish) {
+  std::string dir = test::TempDir("cache-shared-race");
+  const int kProcs = 4, kRounds = 10;
+  std::vector<std::string> modules;
+  for (int i = 0; i < kProcs; ++i) modules.push_back(Variant("ref_func_table", dir, i));
+  int failures = 0;
+  std::string errors;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string cache = dir + "/cache-" + std::to_string(round);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < kProcs; ++i) {
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        setenv("MOAT_CACHE_DIR", cache.c_str(), 1);
+        std::string err = cache + "-" + std::to_string(i) + ".err";
+        int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        execl(MOAT_BINARY, "moat", "run", modules[static_cast<size_t>(i)].c_str(), nullptr);
+        _exit(127);
+      }
+      pids.push_back(pid);
+    }
+    for (int i = 0; i < kProcs; ++i) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pids[static_cast<size_t>(i)], &status, 0), pids[static_cast<size_t>(i)]);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 46) {
+        ++failures;
+        errors += test::Slurp(cache + "-" + std::to_string(i) + ".err");
+      }
+    }
+    EXPECT_EQ(test::CountDir(cache + "/objects"), 1);
+  }
+  EXPECT_EQ(failures, 0) << errors;
+}
+
 TEST(Cache, ListAndClear) {
   std::string dir = test::TempDir("cache-clear");
   auto cache = CompileCache::Open(dir);

@@ -162,6 +162,57 @@ TEST_F(FsHardening, AMountInsideAProtectedFolderIsReadOnly) {
   EXPECT_EQ(r.out, "write errno=63\nread errno=0 content=ref\n") << r.err;
 }
 
+// Attack: with `--dir W::/a --dir W/.git::/g`, "/a/.git/config" was hidden but "/g/config"
+// was read: patterns were matched from each mount's own root. A pattern is matched through
+// the host folders above a mount, so what one mount hides every other mount hides too (or
+// a mount alone of a folder inside a hidden pattern's reach), by every way of naming it.
+TEST_F(FsHardening, AHiddenPathStaysHiddenThroughEveryMount) {
+  Put(ws_ / ".git" / "config", "[remote] token=SECRET");
+  Put(ws_ / ".git" / "HEAD", "ref\n");
+  Put(ws_ / "vault" / "keys" / "k.txt", "KEY");
+  Put(ws_ / "vault" / "notes.txt", "notes");
+  ASSERT_EQ(symlink("keys", (ws_ / "vault" / "alias").c_str()), 0);
+  std::string a = "--dir " + ws_.string() + "::/a ";
+  std::string g = "--dir " + (ws_ / ".git").string() + "::/g ";
+  std::string v = "--dir " + (ws_ / "vault").string() + "::/v ";
+  std::string probe = test::Guest("fsprobe");
+
+  CliResult r = Cli("run " + a + g + probe +
+                    " read /a:.git/config -- read /g:config -- read /g:./config -- stat /g:config"
+                    " -- read /g:HEAD -- ls /g:.");
+  EXPECT_EQ(r.out,
+            "read errno=44\nread errno=44\nread errno=44\nstat errno=44\n"
+            "read errno=0 content=ref\nls errno=0 . .. HEAD\n")
+      << r.err;
+  // The same folder mounted alone: still hidden.
+  r = Cli("run " + g + probe + " read /g:config -- ls /g:.");
+  EXPECT_EQ(r.out, "read errno=44\nls errno=0 . .. HEAD\n") << r.err;
+  // A pattern of the user's, reached through a second mount by name, through "..", and
+  // through a link the user made; the folder's other files stay readable.
+  r = Cli("run --hide 'vault/keys' " + a + v + probe +
+          " read /a:vault/keys/k.txt -- read /v:keys/k.txt -- read /v:alias/k.txt"
+          " -- read /v:alias/../keys/k.txt -- ls /v:keys -- read /v:notes.txt");
+  EXPECT_EQ(r.out,
+            "read errno=44\nread errno=44\nread errno=44\nread errno=44\nls errno=44\n"
+            "read errno=0 content=notes\n")
+      << r.err;
+  // Protected the same way: `--protect gen/out` holds through a mount of gen.
+  Put(ws_ / "gen" / "out" / "x", "x");
+  r = Cli("run --protect 'gen/out' --dir " + (ws_ / "gen").string() + "::/gen " + probe +
+          " write /gen:out/x y -- write /gen:other z");
+  EXPECT_EQ(r.out, "write errno=63\nwrite errno=0\n") << r.err;
+  EXPECT_EQ(Get(ws_ / "gen" / "out" / "x"), "x");
+  // A mount whose own folder is hidden is refused, naming the reason.
+  Put(ws_ / ".env.d" / "prod", "P");
+  r = Cli("run --dir " + (ws_ / ".env.d").string() + "::/e " + probe + " read /e:prod");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.err.find("it is a hidden path"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Cli("run --no-default-hide --dir " + (ws_ / ".env.d").string() + "::/e " + probe +
+          " read /e:prod");
+  EXPECT_EQ(r.out, "read errno=0 content=P\n") << r.err;
+}
+
 // Attack: "move .git gitmeta, read gitmeta/config, move it back". Renaming a directory never
 // changes whether a path beneath it is hidden, in either direction.
 TEST_F(FsHardening, RenamingAParentNeverUnhidesAPath) {

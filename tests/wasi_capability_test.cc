@@ -471,6 +471,18 @@ TEST(HiddenPaths, Patterns) {
   EXPECT_FALSE(h.Hidden("config"));
   EXPECT_FALSE(h.Hidden("src/main.c"));
   EXPECT_FALSE(h.Hidden(""));
+  // From inside a mount of a repository's .git: the context is where the mount's root sits.
+  EXPECT_TRUE(h.Hidden(".git", "config"));
+  EXPECT_TRUE(h.Hidden("x/.git", "config"));
+  EXPECT_FALSE(h.Hidden(".git", "HEAD"));
+  EXPECT_FALSE(h.Hidden(".env", "x/y"));  // windows ending in the context are not checked
+  EXPECT_TRUE(h.HiddenLeaf(".git", "", "config"));
+  EXPECT_FALSE(h.HiddenLeaf(".git", "", "HEAD"));
+  EXPECT_TRUE(h.HiddenOnTheWay(".git", "./config", true));
+  EXPECT_TRUE(h.HiddenOnTheWay(".git", "refs/../config", true));
+  EXPECT_FALSE(h.HiddenOnTheWay(".git", "config", false));
+  // ".." never climbs into the context: at the root it stays at the root.
+  EXPECT_TRUE(h.HiddenOnTheWay(".git", "../config", true));
 }
 
 // The fast matcher agrees with fnmatch(3) over every window of components, and

@@ -325,6 +325,33 @@ void RemoveStaleWorkDirs(const std::string& tmp) {
 
 }  // namespace
 
+// Puts the object built at `out` (open as `built_fd`) into the cache as `obj`, named by its
+// digest `hex`, without ever replacing a file whose bytes match that name. Returns a new fd
+// of the file that is at `obj` afterwards (the one already there, or ours), or -1 with errno.
+int PlaceObject(int built_fd, const std::string& out, const std::string& obj,
+                const std::string& hex) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (link(out.c_str(), obj.c_str()) == 0) return fcntl(built_fd, F_DUPFD_CLOEXEC, 0);
+    if (errno != EEXIST) break;  // no hard links here: fall back to a rename
+    int existing = open(obj.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (existing < 0) {
+      if (errno == ENOENT) continue;  // removed meanwhile (a cache clean): link again
+      break;
+    }
+    struct stat st {};
+    bool same = false;
+    if (fstat(existing, &st) == 0 && S_ISREG(st.st_mode)) {
+      auto digest = Sha256Fd(existing);
+      same = digest && ToHex(*digest) == hex;
+    }
+    if (same) return existing;  // the same object: keep it
+    close(existing);
+    break;  // damaged or not a file: replace it
+  }
+  if (rename(out.c_str(), obj.c_str()) != 0) return -1;
+  return fcntl(built_fd, F_DUPFD_CLOEXEC, 0);
+}
+
 Result<VerifiedObject> CompileCache::FindOrBuild(
     const std::string& key,
     const std::function<Status(const std::string&, const std::string&)>& build, bool* built,
@@ -362,16 +389,19 @@ Result<VerifiedObject> CompileCache::FindOrBuild(
   std::string hex = ToHex(*digest);
   std::string obj = dir_ + "/objects/" + hex + ".so";
   chmod(out.c_str(), 0500);
-  if (rename(out.c_str(), obj.c_str()) != 0) {
-    return MakeError(ErrorCode::kIo, Errno("cannot move object into cache"));
-  }
+  // Objects are named by their digest, so different modules (or another process building
+  // the same one under another key) can produce the same object. An object already in
+  // place is never replaced while its bytes match its name: another process may have
+  // checked it and be about to load it, and must find the very file it checked.
+  Fd placed(PlaceObject(fd.fd, out, obj, hex));
+  if (placed.fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot move object into cache"));
   std::string rec = hex + "\n";
   if (auto w = WriteFileAtomic(dir_ + "/index", key, rec.data(), rec.size(), 0600); !w) {
     return w.error();
   }
   *built = true;
   struct stat st {};
-  if (fstat(fd.fd, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + obj));
+  if (fstat(placed.fd, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + obj));
   return VerifiedObject{obj, static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 

@@ -54,6 +54,15 @@ wabt::Features ParseFeatures() {
   return f;
 }
 
+// Validation features: WebAssembly 2.0 as moat runs it. Typed function references stay
+// off: with them on, wabt types `ref.func` as a non-nullable typed reference that it then
+// refuses where a plain funcref is expected (table.set, table.grow, table.fill).
+wabt::Features ValidateFeatures() {
+  wabt::Features f = ParseFeatures();
+  f.disable_function_references();
+  return f;
+}
+
 // First error of a wabt Errors list, on one line.
 std::string FirstLine(const wabt::Errors& errors) {
   if (errors.empty()) return "unknown error";
@@ -359,6 +368,18 @@ Status CheckModuleCaps(const wabt::Module& m) {
   return OkStatus();
 }
 
+// The first instruction of a feature moat refuses, by name, or nullptr.
+const char* FirstUnsupportedFeature(wabt::Module& m) {
+  const char* bad = nullptr;
+  for (wabt::Func* f : m.funcs) {
+    Walk(f->exprs, [&](Expr& e) {
+      if (!bad) bad = UnsupportedFeature(e);
+    });
+    if (bad) break;
+  }
+  return bad;
+}
+
 // Checks everything moat requires of a module beyond wasm validity.
 Status CheckModule(wabt::Module& m) {
   if (auto s = CheckModuleCaps(m); !s) return s;
@@ -413,12 +434,9 @@ Status CheckModule(wabt::Module& m) {
     for (Type t : f->local_types) {
       if (IsV128(t)) return Invalid("module uses SIMD (v128), which moat does not support");
     }
-    const char* bad = nullptr;
-    Walk(f->exprs, [&](Expr& e) {
-      if (!bad) bad = UnsupportedFeature(e);
-    });
-    if (bad) return Invalid(std::string("module uses ") + bad + ", which moat does not support");
   }
+  if (const char* bad = FirstUnsupportedFeature(m))
+    return Invalid(std::string("module uses ") + bad + ", which moat does not support");
   // Exports: a command module.
   const wabt::Export* start = m.GetExport("_start");
   if (!start || start->kind != wabt::ExternalKind::Func) {
@@ -460,8 +478,13 @@ Result<std::unique_ptr<wabt::Module>> ReadAndCheck(std::span<const uint8_t> wasm
                                       module.get()))) {
     return Invalid("malformed module: " + FirstLine(errors));
   }
-  wabt::ValidateOptions vopts(features);
+  wabt::ValidateOptions vopts(ValidateFeatures());
   if (wabt::Failed(wabt::ValidateModule(module.get(), &errors, vopts))) {
+    // A module that is invalid only because it uses a feature moat refuses (call_ref, say)
+    // is refused by that feature's name (after the caps, which bound the walk's depth).
+    if (auto s = CheckModuleCaps(*module); !s) return s.error();
+    if (const char* bad = FirstUnsupportedFeature(*module))
+      return Invalid(std::string("module uses ") + bad + ", which moat does not support");
     return Invalid("invalid module: " + FirstLine(errors));
   }
   if (auto s = CheckModule(*module); !s) return s.error();
@@ -978,7 +1001,8 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
   if (options.meter_fuel) {
     if (auto s = AddFuelMetering(m); !s) return s.error();
     wabt::Errors errors;
-    if (wabt::Failed(wabt::ValidateModule(&m, &errors, wabt::ValidateOptions(ParseFeatures())))) {
+    if (wabt::Failed(
+            wabt::ValidateModule(&m, &errors, wabt::ValidateOptions(ValidateFeatures())))) {
       return MakeError(ErrorCode::kInternal,
                        "fuel pass produced an invalid module: " + FirstLine(errors));
     }

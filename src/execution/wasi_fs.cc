@@ -324,18 +324,21 @@ bool HiddenPaths::EndsHidden(std::span<const std::string_view> comps) const {
   return false;
 }
 
-bool HiddenPaths::Hidden(std::string_view rel) const {
+bool HiddenPaths::Hidden(std::string_view context, std::string_view rel) const {
   if (patterns_.empty() || rel.empty()) return false;
   std::vector<std::string_view> comps;
   comps.reserve(16);
+  if (multi_) SplitComponents(context, &comps);
+  size_t base = comps.size();
   SplitComponents(rel, &comps);
-  for (size_t end = 1; end <= comps.size(); ++end) {
+  for (size_t end = base + 1; end <= comps.size(); ++end) {
     if (EndsHidden(std::span(comps.data(), end))) return true;
   }
   return false;
 }
 
-bool HiddenPaths::HiddenLeaf(std::string_view dir_rel, std::string_view name) const {
+bool HiddenPaths::HiddenLeaf(std::string_view context, std::string_view dir_rel,
+                             std::string_view name) const {
   if (patterns_.empty() || name.empty()) return false;
   if (!multi_) {
     for (const Pattern& p : patterns_) {
@@ -344,15 +347,19 @@ bool HiddenPaths::HiddenLeaf(std::string_view dir_rel, std::string_view name) co
     return false;
   }
   std::vector<std::string_view> comps;
+  SplitComponents(context, &comps);
   SplitComponents(dir_rel, &comps);
   comps.push_back(name);
   return EndsHidden(comps);
 }
 
-bool HiddenPaths::HiddenOnTheWay(std::string_view path, bool include_last) const {
+bool HiddenPaths::HiddenOnTheWay(std::string_view context, std::string_view path,
+                                 bool include_last) const {
   if (patterns_.empty()) return false;
   std::vector<std::string_view> comps, stack;
   comps.reserve(16);
+  if (multi_) SplitComponents(context, &stack);
+  size_t base = stack.size();  // ".." never climbs into the context
   SplitComponents(path, &comps);
   size_t last = comps.size();
   while (last > 0 && (comps[last - 1] == ".")) --last;  // "a/." ends at a
@@ -360,7 +367,7 @@ bool HiddenPaths::HiddenOnTheWay(std::string_view path, bool include_last) const
     std::string_view c = comps[i];
     if (c == ".") continue;
     if (c == "..") {
-      if (!stack.empty()) stack.pop_back();
+      if (stack.size() > base) stack.pop_back();
       continue;
     }
     stack.push_back(c);
@@ -368,6 +375,12 @@ bool HiddenPaths::HiddenOnTheWay(std::string_view path, bool include_last) const
     if (EndsHidden(stack)) return true;
   }
   return false;
+}
+
+size_t HiddenPaths::longest() const {
+  size_t n = 0;
+  for (const Pattern& p : patterns_) n = std::max(n, p.pieces.size());
+  return n;
 }
 
 // The directory a path operation acts in, and the last component of its path.
@@ -516,9 +529,24 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
     fs->hidden_ = HiddenPaths(Concat(req.hidden, sealed_patterns));
     fs->protected_ = HiddenPaths(Concat(req.protect, sealed_patterns));
   }
-  // A mount whose own folder is protected (say, a repository's .git) is protected whole.
-  for (const std::string& real : fs->mount_real_) {
-    fs->mount_protected_.push_back(fs->protected_.Hidden(std::string_view(real).substr(1)));
+  // Patterns are matched from above each mount's root, through the host folders that hold
+  // it: what ".git/config" hides through `--dir W` stays hidden through `--dir W/.git`.
+  // A mount whose own folder is protected (say, a repository's .git) is protected whole; a
+  // mount whose own folder is hidden is refused (the guest would see an empty folder).
+  size_t reach = std::max(fs->hidden_.longest(), fs->protected_.longest());
+  for (size_t i = 0; i < req.mounts.size(); ++i) {
+    std::string_view real = fs->mount_real_[i];
+    std::string_view host = real.substr(1);
+    if (fs->hidden_.Hidden(host)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "cannot mount '" + req.mounts[i].host_path +
+                           "': it is a hidden path (see --hide and --no-default-hide)");
+    }
+    fs->mount_protected_.push_back(fs->protected_.Hidden(host));
+    size_t start = real.size();  // the last reach - 1 components of the real path
+    for (size_t n = 1; n < reach && start > 0; ++n) start = real.rfind('/', start - 1);
+    fs->mount_context_.emplace_back(reach > 1 ? real.substr(start == std::string::npos ? 0 : start)
+                                              : std::string_view());
   }
   return fs;
 }
@@ -614,7 +642,7 @@ Errno Fs::OpenAt(std::string_view op, int mount, std::string_view subject, const
   if (full.empty()) return kEnoent;
   // Hidden names are refused before the kernel walks them, so no answer of the kernel's
   // (ENOTDIR for ".env/", say) tells whether they exist.
-  if (hidden_.HiddenOnTheWay(full, true)) {
+  if (hidden_.HiddenOnTheWay(Context(mount), full, true)) {
     Deny(op, subject, "hidden path");
     return kEnoent;
   }
@@ -639,7 +667,7 @@ Errno Fs::OpenAt(std::string_view op, int mount, std::string_view subject, const
     return kEperm;
   }
   // Without symlinks the walk above already checked every component of the real path.
-  if (!lexical && IsHidden(*rel)) {
+  if (!lexical && IsHidden(mount, *rel)) {
     close(fd);
     Deny(op, subject, "hidden path");
     return kEnoent;
@@ -816,7 +844,7 @@ Errno Fs::CheckMove(std::string_view op, std::string_view subject, int mount, in
       Deny(op, subject, "directory holds a protected path (" + suffix + ")");
       return kEperm;
     }
-    if (hidden_.Hidden(was) != hidden_.Hidden(will)) {
+    if (IsHidden(mount, was) != IsHidden(mount, will)) {
       close_all();
       Deny(op, subject, "rename would change whether " + suffix + " is hidden");
       return kEperm;
@@ -874,7 +902,7 @@ Errno Fs::CheckLinkText(std::string_view op, std::string_view subject, int mount
              "' must be relative, with '..' only at its start and staying in its mount");
     return kEperm;
   }
-  if (hidden_.HiddenOnTheWay(lexical, true)) {
+  if (hidden_.HiddenOnTheWay(Context(mount), lexical, true)) {
     Deny(op, subject, "symlink target is a hidden path");
     return kEperm;
   }
@@ -899,7 +927,7 @@ Errno Fs::CheckLinkText(std::string_view op, std::string_view subject, int mount
     Deny(op, subject, "symlink target resolves outside its mount");
     return kEperm;
   }
-  if (IsHidden(real)) {
+  if (IsHidden(mount, real)) {
     Deny(op, subject, "symlink target is a hidden path");
     return kEperm;
   }
@@ -1311,7 +1339,7 @@ Errno Fs::Readdir(uint32_t fd, std::span<uint8_t> buf, uint64_t cookie, uint32_t
     while (struct dirent* de = readdir(d)) {
       std::string_view name(de->d_name);
       if (name == "." || name == "..") continue;
-      if (hidden_.HiddenLeaf(e->rel, name)) continue;
+      if (hidden_.HiddenLeaf(Context(e->mount), e->rel, name)) continue;
       // Host memory the guest makes moat hold is bounded: a snapshot counts its names.
       e->listing_bytes += sizeof(DirEntry) + name.size();
       if (listing_bytes_ + e->listing_bytes > Limits::kMaxListingBytes) {
@@ -1415,7 +1443,7 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     if (Errno e = ResolveParent(op, *d, path, &par)) return e;
     std::string_view name = StripSlashes(par.name);
     std::string full = JoinRel(par.rel, name);
-    if (IsHidden(full)) {
+    if (IsHidden(par.mount, full)) {
       Deny(op, path, "hidden path cannot be created");
       return kEperm;
     }
@@ -1535,7 +1563,7 @@ Errno Fs::PathFilestatGet(uint32_t dirfd, uint32_t lookup, std::string_view path
   // directory moved out of the mount after the guest opened it shows nothing. The path
   // holds no symlink when the directory was opened, and none a guest makes can lead out.
   if (path.find('/') == std::string_view::npos && path != "." && path != "..") {
-    if (hidden_.HiddenLeaf(d->rel, path)) {
+    if (hidden_.HiddenLeaf(Context(d->mount), d->rel, path)) {
       Deny(op, path, "hidden path");
       return kEnoent;
     }
@@ -1578,7 +1606,7 @@ Errno Fs::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, std::string_view
   if (!follow && bare != "." && bare != ".." && name.find('/') == std::string_view::npos) {
     Parent par;
     if (Errno e = ResolveParent(op, *d, path, &par)) return e;
-    if (IsHidden(JoinRel(par.rel, bare))) {
+    if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
       Deny(op, path, "hidden path");
       return kEnoent;
     }
@@ -1614,7 +1642,7 @@ Errno Fs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
   if (Errno e = ResolveParent(op, *d, path, &par)) return e;
   std::string_view bare = StripSlashes(par.name);
   if (bare == "." || bare == "..") return kEexist;
-  if (IsHidden(JoinRel(par.rel, bare))) {
+  if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
     Deny(op, path, "hidden path cannot be created");
     return kEperm;
   }
@@ -1643,7 +1671,7 @@ Errno Fs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
   std::string_view bare = StripSlashes(par.name);
   if (bare == ".") return kEinval;
   if (bare == "..") return kEnotempty;
-  if (IsHidden(JoinRel(par.rel, bare))) {
+  if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
     Deny(op, path, "hidden path");
     return kEnoent;
   }
@@ -1667,7 +1695,7 @@ Errno Fs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
   if (Errno e = ResolveParent(op, *d, path, &par)) return e;
   std::string_view bare = StripSlashes(par.name);
   if (bare == "." || bare == "..") return kEisdir;
-  if (IsHidden(JoinRel(par.rel, bare))) {
+  if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
     Deny(op, path, "hidden path");
     return kEnoent;
   }
@@ -1700,11 +1728,11 @@ Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
   if (Errno e = ResolveParent(op, *td, to, &b)) return e;
   std::string_view an = StripSlashes(a.name), bn = StripSlashes(b.name);
   if (an == "." || an == ".." || bn == "." || bn == "..") return kEbusy;
-  if (IsHidden(JoinRel(a.rel, an))) {
+  if (IsHidden(a.mount, JoinRel(a.rel, an))) {
     Deny(op, from, "hidden path");
     return kEnoent;
   }
-  if (IsHidden(JoinRel(b.rel, bn))) {
+  if (IsHidden(b.mount, JoinRel(b.rel, bn))) {
     Deny(op, to, "hidden path cannot be a rename target");
     return kEperm;
   }
@@ -1747,11 +1775,11 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
   std::string_view an = StripSlashes(a.name), bn = StripSlashes(b.name);
   if (an == "." || an == "..") return kEperm;
   if (bn == "." || bn == "..") return kEexist;
-  if (IsHidden(JoinRel(a.rel, an))) {
+  if (IsHidden(a.mount, JoinRel(a.rel, an))) {
     Deny(op, from, "hidden path");
     return kEnoent;
   }
-  if (IsHidden(JoinRel(b.rel, bn))) {
+  if (IsHidden(b.mount, JoinRel(b.rel, bn))) {
     Deny(op, to, "hidden path cannot be a link target");
     return kEperm;
   }
@@ -1786,7 +1814,7 @@ Errno Fs::PathSymlink(std::string_view target, uint32_t dirfd, std::string_view 
   if (Errno e = ResolveParent(op, *d, path, &par)) return e;
   std::string_view bare = StripSlashes(par.name);
   if (bare == "." || bare == "..") return kEexist;
-  if (IsHidden(JoinRel(par.rel, bare))) {
+  if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
     Deny(op, path, "hidden path cannot be created");
     return kEperm;
   }
@@ -1817,7 +1845,7 @@ Errno Fs::PathReadlink(uint32_t dirfd, std::string_view path, std::span<uint8_t>
   if (Errno e = ResolveParent(op, *d, path, &par)) return e;
   std::string_view bare = StripSlashes(par.name);
   if (bare == "." || bare == "..") return kEinval;
-  if (IsHidden(JoinRel(par.rel, bare))) {
+  if (IsHidden(par.mount, JoinRel(par.rel, bare))) {
     Deny(op, path, "hidden path");
     return kEnoent;
   }

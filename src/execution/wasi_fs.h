@@ -77,17 +77,27 @@ struct FileStat {
 class HiddenPaths {
  public:
   explicit HiddenPaths(const std::vector<std::string>& patterns);
-  // `rel` is a path relative to a mount root, components separated by '/'.
-  bool Hidden(std::string_view rel) const;
+  // `rel` is a path relative to a mount root, components separated by '/'. `context` is
+  // where that root sits in the host tree (the last components of its real path, see
+  // Fs::Context): a pattern of several components may begin there and end in `rel`, so a
+  // path hidden through one mount stays hidden through a mount of a folder inside it.
+  // Windows that end inside `context` are not checked (the mount would be hidden whole).
+  bool Hidden(std::string_view context, std::string_view rel) const;
+  bool Hidden(std::string_view rel) const { return Hidden({}, rel); }
   // Whether `dir_rel`/`name` is hidden, given that `dir_rel` itself is not:
   // only the windows that end at `name` are checked.
-  bool HiddenLeaf(std::string_view dir_rel, std::string_view name) const;
+  bool HiddenLeaf(std::string_view context, std::string_view dir_rel, std::string_view name) const;
+  bool HiddenLeaf(std::string_view dir_rel, std::string_view name) const {
+    return HiddenLeaf({}, dir_rel, name);
+  }
   // Whether a guest path, walked by name the way the kernel will walk it ("." skipped,
-  // ".." going back up), passes through a matching component on the way: decided before
-  // the kernel is asked, so its answer (ENOTDIR, ENOENT...) cannot tell a hidden file
-  // exists. The last component is checked only when `include_last`.
-  bool HiddenOnTheWay(std::string_view path, bool include_last) const;
+  // ".." going back up, never into `context`), passes through a matching component on
+  // the way: decided before the kernel is asked, so its answer (ENOTDIR, ENOENT...) cannot
+  // tell a hidden file exists. The last component is checked only when `include_last`.
+  bool HiddenOnTheWay(std::string_view context, std::string_view path, bool include_last) const;
   bool empty() const { return patterns_.empty(); }
+  // Components in the longest pattern.
+  size_t longest() const;
 
  private:
   struct Piece {
@@ -192,9 +202,13 @@ class Fs {
   void NoteRemoved(const struct stat& st);
   bool RealRel(int fd, int mount, std::string* rel) const;
   void DropListing(FdEntry* e);
-  bool IsHidden(std::string_view rel) const { return hidden_.Hidden(rel); }
+  // The last components of a mount's real host path, as many as a pattern can reach back.
+  std::string_view Context(int mount) const { return mount_context_[static_cast<size_t>(mount)]; }
+  bool IsHidden(int mount, std::string_view rel) const {
+    return hidden_.Hidden(Context(mount), rel);
+  }
   bool IsProtected(int mount, std::string_view rel) const {
-    return mount_protected_[static_cast<size_t>(mount)] || protected_.Hidden(rel);
+    return mount_protected_[static_cast<size_t>(mount)] || protected_.Hidden(Context(mount), rel);
   }
   // EPERM (and a denial) when `rel` in `mount` is protected.
   Errno RefuseProtected(std::string_view op, int mount, std::string_view subject,
@@ -225,9 +239,10 @@ class Fs {
   std::vector<CapabilityEvent>* events_;
   HiddenPaths hidden_;
   HiddenPaths protected_;
-  std::vector<bool> mount_protected_;    // the mount's own folder is protected
-  std::vector<std::string> mount_real_;  // realpath of each mount root
-  std::vector<int> mount_fd_;            // each mount root, whatever the guest does to its fds
+  std::vector<bool> mount_protected_;       // the mount's own folder is protected
+  std::vector<std::string> mount_real_;     // realpath of each mount root
+  std::vector<std::string> mount_context_;  // see Context()
+  std::vector<int> mount_fd_;               // each mount root, whatever the guest does to its fds
   std::vector<std::unique_ptr<FdEntry>> table_;
   size_t open_count_ = 0;  // guest-opened fds (not stdio or preopens)
   uint64_t bytes_written_ = 0;
