@@ -12,7 +12,8 @@ OUT=build-fuzz
 mkdir -p $OUT/manifest-corpus $OUT/manifest-crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Isrc fuzz/manifest_fuzz.cc src/orchestration/tools/manifest.cc \
-  src/orchestration/tools/json_schema.cc src/base/units.cc src/base/json_text.cc \
+  src/orchestration/tools/json_schema.cc src/execution/limit_fields.cc src/base/units.cc \
+  src/base/json_text.cc \
   -o $OUT/manifest_fuzz
 for f in guests/tools/*.manifest.json build/guests/hello.wasm build/tools/read_file.wasm; do
   [ -f "$f" ] && cp "$f" $OUT/manifest-corpus/ || true

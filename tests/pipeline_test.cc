@@ -49,6 +49,22 @@ TEST(Pipeline, RefFuncIntoAFuncrefTableIsValidAndRuns) {
   EXPECT_EQ(r.err, "");
 }
 
+// Host functions reached through a table (an element segment, table.set of a ref.func)
+// and called by call_indirect get their context: the run was a crash (SIGSEGV, or a double
+// free after exiting 0).
+TEST(Pipeline, HostFunctionsCalledThroughATable) {
+  test::CliResult r = test::Cli("run " + test::Guest("import_through_table"));
+  EXPECT_EQ(r.status, 17) << r.err;
+  EXPECT_EQ(r.out, "ok\nok\n");
+  EXPECT_EQ(r.err, "");
+}
+
+// ref.func in a module without a table ran into "naming pass failed" (internal).
+TEST(Pipeline, RefFuncWithoutATable) {
+  test::CliResult r = test::Cli("run " + test::Guest("ref_func_without_table"));
+  EXPECT_EQ(r.status, 5) << r.err;
+}
+
 TEST(Pipeline, RefusesNonWasm) {
   std::vector<uint8_t> empty;
   EXPECT_NE(ValidateWasm(empty).error().message.find("too short"), std::string::npos);

@@ -14,6 +14,7 @@ enum class ErrorCode {
   kCompile,          // the C compiler failed
   kLimit,            // a configured limit was exceeded
   kDenied,           // refused by policy (egress, secrets)
+  kAudit,            // the audit log cannot be opened or take a record (fail closed)
   kInternal,         // a bug or an impossible state
 };
 

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <unordered_set>
 
 #include "execution/compile_step.h"
@@ -470,8 +471,7 @@ Result<std::unique_ptr<wabt::Module>> ReadAndCheck(std::span<const uint8_t> wasm
   if (auto s = CheckBinaryCaps(wasm); !s) return s.error();
   auto module = std::make_unique<wabt::Module>();
   wabt::Errors errors;
-  wabt::Features features = ParseFeatures();
-  wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
+  wabt::ReadBinaryOptions options(ParseFeatures(), nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,
                                   /*fail_on_custom_section_error=*/false);
   if (wabt::Failed(wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), options, &errors,
@@ -865,6 +865,43 @@ class CappedStream : public wabt::MemoryStream {
   bool over_ = false;
 };
 
+// Host functions reached through a table (or any funcref) go through a thunk: a function
+// of the module with the same type that calls the import directly. wasm2c gives a funcref
+// to an imported function the address of the instance's field that holds the import's
+// instance, not that instance, so a call_indirect of one passed the host a pointer into
+// the module instance as its context (a crash or a wrong host call). A direct call passes
+// the right one, so every ref.func of an import (in code, globals and element segments)
+// is pointed at its thunk instead. Thunks are appended: no existing index moves.
+void RouteImportReferencesThroughThunks(wabt::Module& m) {
+  std::map<Index, Index> thunk_of;  // import's function index -> its thunk's
+  auto thunk = [&](Index import) -> Index {
+    if (auto it = thunk_of.find(import); it != thunk_of.end()) return it->second;
+    const wabt::Func* imported = m.funcs[import];
+    auto field = std::make_unique<wabt::FuncModuleField>();
+    wabt::Func& f = field->func;
+    f.decl = imported->decl;
+    for (Index p = 0; p < imported->GetNumParams(); ++p) {
+      f.exprs.push_back(std::make_unique<wabt::LocalGetExpr>(wabt::Var(p, wabt::Location())));
+    }
+    f.exprs.push_back(std::make_unique<wabt::CallExpr>(wabt::Var(import, wabt::Location())));
+    m.AppendField(std::move(field));
+    Index index = static_cast<Index>(m.funcs.size() - 1);
+    thunk_of[import] = index;
+    return index;
+  };
+  auto route = [&](Expr& e) {
+    if (e.type() != ExprType::RefFunc) return;
+    wabt::Var& v = wabt::cast<wabt::RefFuncExpr>(&e)->var;
+    if (v.is_index() && v.index() < m.num_func_imports) v.set_index(thunk(v.index()));
+  };
+  size_t defined = m.funcs.size();  // thunks added below are not walked
+  for (size_t i = m.num_func_imports; i < defined; ++i) Walk(m.funcs[i]->exprs, route);
+  for (wabt::Global* g : m.globals) Walk(g->init_expr, route);
+  for (wabt::ElemSegment* seg : m.elem_segments) {
+    for (ExprList& l : seg->elem_exprs) Walk(l, route);
+  }
+}
+
 Status AddFuelMetering(wabt::Module& m) {
   // A () -> () type for the import.
   Index void_type = wabt::kInvalidIndex;
@@ -998,6 +1035,7 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
   wabt::Module& m = **read;
   TranslatedModule out;
   out.shape = ShapeOf(m);
+  RouteImportReferencesThroughThunks(m);
   if (options.meter_fuel) {
     if (auto s = AddFuelMetering(m); !s) return s.error();
     wabt::Errors errors;
@@ -1007,9 +1045,13 @@ Result<TranslatedModule> TranslateWasm(std::span<const uint8_t> wasm,
                        "fuel pass produced an invalid module: " + FirstLine(errors));
     }
   }
-  if (wabt::Failed(wabt::GenerateNames(&m)) || wabt::Failed(wabt::ApplyNames(&m))) {
+  if (wabt::Failed(wabt::GenerateNames(&m))) {
     return MakeError(ErrorCode::kInternal, "naming pass failed");
   }
+  // Names are applied where they can be; one that cannot (the table of a declared element
+  // segment in a module without tables) leaves its index, which the C writer takes as
+  // well. wabt's own wasm2c ignores this result the same way.
+  (void)wabt::ApplyNames(&m);
   // The C writer's output stops growing at the cap (its streams refuse the write).
   CappedStream c_stream(CompileLimits::kMaxCSourceBytes), h_stream(CompileLimits::kMaxCSourceBytes);
   wabt::WriteCOptions wopts;

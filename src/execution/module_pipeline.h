@@ -31,7 +31,7 @@ struct TranslatedModule {
 };
 
 // Version of everything this file does to a module; part of every cache key.
-inline constexpr std::string_view kPipelineVersion = "moat-pipeline-10";
+inline constexpr std::string_view kPipelineVersion = "moat-pipeline-11";
 
 // Parses and validates the module, checks imports, features and the compile-cost caps
 // (CompileLimits), and returns its shape. Errors are one line naming the problem

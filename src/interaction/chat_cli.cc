@@ -10,11 +10,13 @@
 #include <iostream>
 
 #include "base/fs.h"
+#include "base/json_text.h"
 #include "base/terminal_text.h"
 #include "execution/net/secret_store.h"
 #include "execution/runtime.h"
 #include "interaction/approval_prompt.h"
 #include "interaction/cli_util.h"
+#include "interaction/exit_status.h"
 #include "interaction/trust_cli.h"
 #include "orchestration/agent/agent.h"
 #include "orchestration/agent/approvals.h"
@@ -22,6 +24,7 @@
 #include "orchestration/agent/provider_config.h"
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
+#include "orchestration/session/agent_session.h"
 
 namespace moat {
 namespace {
@@ -29,15 +32,10 @@ namespace {
 using json = nlohmann::json;
 using namespace agent;
 
-// Exit statuses of `moat chat`.
-constexpr int kChatCompleted = 0;
-constexpr int kChatProviderError = 1;
-constexpr int kChatStopped = 4;  // a budget or the loop governor ended the run
-constexpr int kChatCancelled = 130;
-
-std::shared_ptr<CancelToken> g_cancel;
+session::AgentSession* g_cancel_session = nullptr;
 void OnInterrupt(int) {
-  if (g_cancel) g_cancel->Cancel();
+  // Cancel only sets flags and wakes a waiting approver (no allocation).
+  if (g_cancel_session != nullptr) g_cancel_session->Cancel();
   signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process
 }
 
@@ -163,6 +161,7 @@ struct ChatCommands::State {
   std::vector<std::string> tool_dirs;
   std::vector<std::string> protect;
   bool no_default_protect = false;
+  bool json_events = false;
   std::string verify_file;
   std::string sessions_db, session;  // chat: the store and a session to continue
   CLI::App* sessions = nullptr;
@@ -222,6 +221,9 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
                      ".git, and to the policy's)");
   s.chat->add_flag("--no-default-protect", s.no_default_protect,
                    "Do not protect .git (at any depth) by default");
+  s.chat->add_flag("--json", s.json_events,
+                   "Print the session and its events as JSON Lines (versioned, see README) "
+                   "instead of text");
   s.sessions = app->add_subcommand("sessions", "List, show, export or resume agent sessions");
   s.sessions->require_subcommand(1);
   s.sessions->add_option("--workspace", s.s_workspace, "Workspace of the sessions (default .)");
@@ -377,192 +379,62 @@ int ChatCommands::State::Sessions() {
 }
 
 int ChatCommands::State::Chat() {
-  struct stat st {};
-  if (stat(workspace.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return moat::Usage("chat: --workspace " + workspace + " is not a directory");
-  }
-  char real[PATH_MAX];
-  if (realpath(workspace.c_str(), real) == nullptr)
-    return moat::Usage("chat: cannot resolve " + workspace);
-  std::string ws = real;
-  // A session goes on with the provider and model it was recorded with, or not at all:
-  // never with the built-in demo in place of a model that is not configured here (its
-  // turns would act on the real workspace).
-  std::string recorded;  // "session ID (provider P, model M)" when resuming
-  if (!session.empty() && sessions_db != "none") {
-    std::string path = sessions_db.empty() ? ws + "/.moat/sessions.db" : sessions_db;
-    auto opened = SessionStore::Open(path);
-    if (!opened) return moat::Usage(opened.error().message);
-    auto info = (*opened)->Info(session);
-    if (!info) return moat::Usage(info.error().message);
-    recorded = "session " + Shown(session, 64) + " was recorded with provider " +
-               Shown(info->provider, 64) + " and model " + Shown(info->model, 64);
-    if (info->provider.empty() || (!provider.empty() && provider != info->provider) ||
-        (!model.empty() && !info->model.empty() && model != info->model)) {
-      return moat::Usage("chat: " + recorded + "; it goes on with those only");
-    }
-    provider = info->provider;
-    if (model.empty()) model = info->model;
-  }
-  if (config_path.empty()) config_path = ProviderFile::DefaultPath();
-  auto config_file =
-      config_path.empty() ? Result<ProviderFile>(ProviderFile{}) : ProviderFile::Load(config_path);
-  if (!config_file) return moat::Usage("chat: " + config_file.error().message);
-  auto chosen = ResolveProvider(*config_file, {provider, model, base_url, ca_file});
-  if (!chosen && !recorded.empty()) {
-    return moat::Usage("chat: " + recorded +
-                       ", which cannot be used here: " + chosen.error().message);
-  }
-  if (!chosen) return moat::Usage("chat: " + chosen.error().message);
-  std::unique_ptr<Provider> model_provider;
-  std::string default_model = chosen->model;
-  if (chosen->scripted) {
-    std::unique_ptr<ScriptedProvider> scripted;
-    if (script.empty()) {
-      scripted = ScriptedProvider::Demo();
-    } else {
-      auto p = ScriptedProvider::Load(script);
-      if (!p) return moat::Usage(p.error().message);
-      scripted = std::move(*p);
-    }
-    if (default_model.empty()) default_model = scripted->model();
-    model_provider = std::move(scripted);
-  } else {
-    auto http = net::LoadStreamingHttpPlugin();
-    if (!http)
-      return moat::Usage("chat: network support is not available: " + http.error().message);
-    model_provider = std::make_unique<HttpProvider>(chosen->http, *http);
-  }
+  // Only what is the terminal's: the flags, the question whether to trust a workspace's
+  // policy, the approval prompt, and how events are shown. The session is put together by
+  // the orchestration tier (session/agent_session.h), the same way for every front end.
   bool tty = isatty(0) != 0;
   if (approve.empty()) approve = tty ? "ask" : "none";
-  std::unique_ptr<Approver> approver;
+  session::SessionOptions so;
+  TerminalApprover terminal;
   if (approve == "ask") {
-    approver = std::make_unique<TerminalApprover>();
+    so.approval = session::ApprovalMode::kApprover;
+    so.approver = &terminal;
   } else if (approve == "all" || approve == "none") {
-    approver = std::make_unique<FixedApprover>(approve == "all");
+    so.approval = approve == "all" ? session::ApprovalMode::kAllowAll
+                                   : session::ApprovalMode::kDenyAll;
   } else {
     return moat::Usage("chat: --approve must be ask, all or none");
   }
+  so.workspace = workspace;
+  so.policy_file = policy_file;
+  so.provider = {provider, model, base_url, ca_file, script};
+  so.resume = session;
+  so.sessions_db = sessions_db;
+  so.audit_file = audit_file;
+  so.protect = protect;
+  so.no_default_protect = no_default_protect;
+  so.title = prompt;
+  if (tty) {
+    so.ask_trust = AskToTrust;
+  }
+  so.on_notice = [](const std::string& text) {
+    fprintf(stderr, "moat: %s\n", TerminalSafe(text, TextKind::kProse).c_str());
+  };
+  session::ServicesOptions svc;
+  svc.show_progress = true;
+  svc.tool_dirs = tool_dirs;
+  svc.secrets_file = secrets_file;
+  svc.provider_config = config_path;
+  auto services = session::Services::Create(svc);
+  if (!services) {
+    fprintf(stderr, "moat: %s\n", TerminalSafe(services.error().message, TextKind::kProse).c_str());
+    return ExitStatusFor(services.error().code);
+  }
+  auto opened = session::AgentSession::Open(**services, std::move(so));
+  if (!opened) {
+    fprintf(stderr, "moat: chat: %s\n",
+            TerminalSafe(opened.error().message, TextKind::kProse).c_str());
+    return ExitStatusFor(opened.error().code);
+  }
+  session::AgentSession& chat = **opened;
 
-  std::unique_ptr<AuditLog> audit;
-  if (audit_file != "none") {
-    std::string path = audit_file;
-    if (path.empty()) {
-      if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
-      path = ws + "/.moat/audit.jsonl";
-    }
-    auto a = AuditLog::Open(path);
-    if (!a) return moat::Usage(a.error().message);
-    audit = std::move(*a);
-  }
-
-  EngineOptions eo;
-  eo.show_progress = true;
-  for (const std::string& p : {secrets_file, config_path}) {
-    if (!p.empty()) eo.own_paths.push_back(p);
-  }
-  auto engine = Engine::Create(eo);
-  if (!engine) {
-    fprintf(stderr, "moat: %s\n", TerminalSafe(engine.error().message, TextKind::kProse).c_str());
-    return 70;
-  }
-  tools::RegistryOptions ro;
-  ro.builtin_dirs = {tools::DefaultBuiltinToolsDir()};
-  ro.extension_dirs = tool_dirs.empty() ? tools::DefaultExtensionDirs() : tool_dirs;
-  ro.preload_builtins = false;
-  auto registry = tools::Registry::Create(engine->get(), std::move(ro));
-  if (!registry) {
-    fprintf(stderr, "moat: %s\n", TerminalSafe(registry.error().message, TextKind::kProse).c_str());
-    return 70;
-  }
-  // The policy: a workspace's own file widens nothing until the user trusts it.
-  std::map<std::string, Price> user_prices;
-  if (chosen->price) user_prices[default_model] = *chosen->price;
-  auto policy = ChooseAgentPolicy(ws, policy_file, **registry, user_prices);
-  if (!policy) return moat::Usage(policy.error().message);
-  // The configured price of the model, unless the workspace's policy names one.
-  if (chosen->price && policy->prices.count(default_model) == 0) {
-    policy->prices[default_model] = *chosen->price;
-  }
-
-  std::vector<net::Secret> secrets;
-  if (!policy->secrets.empty()) {
-    auto store = net::SecretStore::Load(secrets_file.empty() ? net::SecretStore::DefaultPath()
-                                                             : secrets_file);
-    if (!store) return moat::Usage(store.error().message);
-    for (const std::string& name : policy->secrets) {
-      const net::Secret* sec = store->Find(name);
-      if (sec == nullptr) return moat::Usage("policy: secret " + name + " is not in the store");
-      secrets.push_back(*sec);
-    }
-  }
-
-  AgentConfig config;
-  config.model = default_model;
-  config.workspace = ws;
-  if (no_default_protect) config.protect.clear();
-  for (const std::string& p : protect) {
-    if (p.empty()) return moat::Usage("chat: --protect needs a pattern");
-    config.protect.push_back(p);
-  }
-  config.secrets = std::move(secrets);
-  if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
-  config.approvals_file = ApprovalStore::DefaultPath();
-  config.system_prompt =
-      "You are an agent working in the folder /workspace through moat's tools. Tools run in "
-      "a sandbox; a refused action is reported as a tool result.";
-  std::unique_ptr<SessionStore> store;
-  int64_t run_row = 0;  // the store's record of the run in progress
-  std::vector<Message> history;
-  RunSummary earlier;  // what a resumed session's runs used: the budgets go on from there
-  if (sessions_db != "none") {
-    std::string path = sessions_db;
-    if (path.empty()) {
-      if (auto s = EnsurePrivateDir(ws + "/.moat"); !s) return moat::Usage(s.error().message);
-      path = ws + "/.moat/sessions.db";
-    }
-    auto st2 = SessionStore::Open(path);
-    if (!st2) return moat::Usage(st2.error().message);
-    store = std::move(*st2);
-    if (!session.empty()) {
-      auto loaded = store->Load(session);
-      if (!loaded) return moat::Usage(loaded.error().message);
-      history = std::move(*loaded);
-      auto usage = store->Usage(session);
-      if (!usage) return moat::Usage(usage.error().message);
-      earlier = *usage;
-    } else {
-      auto id = store->Create(ws, model_provider->name(), config.model, prompt);
-      if (!id) return moat::Usage(id.error().message);
-      session = *id;
-    }
-    config.on_message = [&](const Message& m) {
-      if (auto s = store->Append(session, m); !s) {
-        fprintf(stderr, "moat: session store: %s\n",
-                TerminalSafe(s.error().message, TextKind::kProse).c_str());
-      }
-    };
-    // The run's use after every model call: a killed run's spending still counts.
-    config.on_usage = [&](const RunSummary& so_far) {
-      if (run_row <= 0) return;
-      if (auto s = store->UpdateRun(session, run_row, so_far); !s) {
-        fprintf(stderr, "moat: session store: %s\n",
-                TerminalSafe(s.error().message, TextKind::kProse).c_str());
-      }
-    };
-  } else if (!session.empty()) {
-    return moat::Usage("chat: --session needs a session store");
-  }
-  Agent agent(*model_provider, **registry, *policy, *approver, audit.get(), config);
-  agent.CountEarlierUse(earlier);
-
-  g_cancel = std::make_shared<CancelToken>();
+  g_cancel_session = &chat;
   signal(SIGINT, OnInterrupt);
   bool at_line_start = true;
   std::string last_started;  // the call id of the latest tool start shown
   // The model's text arrives in pieces, which may cut a character in two.
   TerminalStream text_out(TextKind::kProse);
-  auto on_event = [&](const AgentEvent& e) {
+  auto show = [&](const AgentEvent& e) {
     if (e.kind != AgentEvent::Kind::kText) fputs(text_out.Flush().c_str(), stdout);
     switch (e.kind) {
       case AgentEvent::Kind::kText:
@@ -587,33 +459,29 @@ int ChatCommands::State::Chat() {
         printf("%s  ! moat: %s\n", at_line_start ? "" : "\n", Shown(e.text, 4096).c_str());
         at_line_start = true;
         break;
+      case AgentEvent::Kind::kApprovalRequested:  // the terminal approver asks on /dev/tty
+      case AgentEvent::Kind::kApprovalAnswered:
+      case AgentEvent::Kind::kUsage:
       case AgentEvent::Kind::kStop: break;
     }
     fflush(stdout);
   };
+  // --json: the event stream as JSON Lines, the session first.
+  auto emit = [&](const nlohmann::json& j) {
+    fputs((DumpJson(j) + "\n").c_str(), stdout);
+    fflush(stdout);
+  };
+  std::function<void(const AgentEvent&)> on_event = show;
+  if (json_events) {
+    emit(session::SessionToJson(chat));
+    on_event = [&](const AgentEvent& e) { emit(EventToJson(e)); };
+  }
 
   RunSummary last;
   auto run = [&](const std::string& prompt_text) {
-    run_row = 0;
-    if (store) {
-      auto row = store->BeginRun(session);
-      if (row) {
-        run_row = *row;
-      } else {
-        fprintf(stderr, "moat: session store: %s\n",
-                TerminalSafe(row.error().message, TextKind::kProse).c_str());
-      }
-    }
-    last = agent.Run(history, prompt_text, on_event, g_cancel);
+    last = chat.Send(prompt_text, on_event);
+    if (json_events) return;
     fputs(text_out.Flush().c_str(), stdout);
-    if (store) {
-      auto s =
-          run_row > 0 ? store->UpdateRun(session, run_row, last) : store->RecordRun(session, last);
-      if (!s) {
-        fprintf(stderr, "moat: session store: %s\n",
-                TerminalSafe(s.error().message, TextKind::kProse).c_str());
-      }
-    }
     printf(
         "%s\n-- %s: %s | %llu steps, %llu tool calls, %s in / %s out tokens, $%.4f, fuel %s, "
         "%.1f s\n",
@@ -622,14 +490,14 @@ int ChatCommands::State::Chat() {
         static_cast<unsigned long long>(last.tool_calls), Human(last.input_tokens).c_str(),
         Human(last.output_tokens).c_str(), last.cost_usd, Human(last.fuel).c_str(),
         last.wall_us / 1e6);
-    const RunSummary& total = agent.SessionUse();
+    const RunSummary& total = chat.SessionUse();
     if (total.steps != last.steps) {
       printf("-- session so far: %llu steps, %llu tool calls, $%.4f, %.1f s\n",
              static_cast<unsigned long long>(total.steps),
              static_cast<unsigned long long>(total.tool_calls), total.cost_usd,
              total.wall_us / 1e6);
     }
-    if (store) printf("-- session %s\n", session.c_str());
+    if (!chat.id().empty()) printf("-- session %s\n", chat.id().c_str());
     at_line_start = true;
     fflush(stdout);
   };
@@ -639,22 +507,18 @@ int ChatCommands::State::Chat() {
   } else {
     std::string line;
     while (true) {
-      if (tty) {
+      if (tty && !json_events) {
         fputs("> ", stdout);
         fflush(stdout);
       }
       if (!std::getline(std::cin, line)) break;
       if (line.empty()) continue;
       run(line);
-      if (last.stop == StopKind::kCancelled) break;
+      if (last.stop == StopKind::kCancelled || last.stop == StopKind::kAuditFailed) break;
     }
   }
-  switch (last.stop) {
-    case StopKind::kCompleted: return kChatCompleted;
-    case StopKind::kProviderError: return kChatProviderError;
-    case StopKind::kCancelled: return kChatCancelled;
-    default: return kChatStopped;
-  }
+  g_cancel_session = nullptr;
+  return ExitStatusFor(last.stop);
 }
 
 }  // namespace moat

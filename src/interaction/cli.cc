@@ -25,35 +25,14 @@ namespace moat {
 
 namespace {
 
-// Limits of the compile step (`moat run`, `moat compile`); unset ones come from the
-// environment or the defaults (EngineOptions).
-struct CompileFlags {
-  std::string timeout, memory;
-};
-
-void AddCompileFlags(CLI::App* cmd, CompileFlags* f) {
-  cmd->add_option("--compile-timeout", f->timeout,
-                  "Wall and CPU time limit of compiling a module, e.g. 10m (default 5m, or "
-                  "$MOAT_COMPILE_TIMEOUT)");
-  cmd->add_option("--compile-memory", f->memory,
-                  "Address space of each compiler process, e.g. 8G (default 4G, or "
-                  "$MOAT_COMPILE_MEMORY)");
-}
-
-Status ApplyCompileFlags(const CompileFlags& f, EngineOptions* eo) {
-  if (!f.timeout.empty()) {
-    auto v = ParseDurationUs(f.timeout);
-    if (!v) {
-      return MakeError(ErrorCode::kInvalidArgument, "--compile-timeout: " + v.error().message);
-    }
-    eo->compile_timeout_us = *v;
-  }
-  if (!f.memory.empty()) {
-    auto v = ParseSize(f.memory);
-    if (!v) {
-      return MakeError(ErrorCode::kInvalidArgument, "--compile-memory: " + v.error().message);
-    }
-    eo->compile_memory_bytes = *v;
+// The limits of the compile step (`moat run`, `moat compile`) given as flags into `eo`;
+// unset ones come from the environment or the defaults (EngineOptions).
+Status ApplyCompileFlags(const LimitFlags& f, EngineOptions* eo) {
+  auto given = ParseLimitFlags(f);
+  if (!given) return given.error();
+  for (const GivenLimit& g : *given) {
+    if (g.field->compile == &CompileLimits::timeout_us) eo->compile_timeout_us = g.value;
+    if (g.field->compile == &CompileLimits::memory_bytes) eo->compile_memory_bytes = g.value;
   }
   CompileLimits l;
   l.timeout_us = eo->compile_timeout_us.value_or(l.timeout_us);
@@ -64,8 +43,7 @@ Status ApplyCompileFlags(const CompileFlags& f, EngineOptions* eo) {
 struct RunOptions {
   std::vector<std::string> dirs;
   std::vector<std::string> envs;
-  std::string fuel, memory, timeout, max_output;
-  std::string max_write, max_files, max_fds;
+  LimitFlags limits;  // the run's and the compile step's
   std::vector<std::string> hide;
   bool no_default_hide = false;
   std::vector<std::string> protect;
@@ -75,47 +53,7 @@ struct RunOptions {
   std::string report = "none";
   std::string report_file;
   NetFlags net;
-  CompileFlags compile;
 };
-
-Status ApplyLimits(const RunOptions& o, Limits* l) {
-  if (!o.fuel.empty()) {
-    auto v = ParseCount(o.fuel);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--fuel: " + v.error().message);
-    l->fuel = *v;
-  }
-  if (!o.memory.empty()) {
-    auto v = ParseSize(o.memory);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--memory: " + v.error().message);
-    l->memory_bytes = *v;
-  }
-  if (!o.timeout.empty()) {
-    auto v = ParseDurationUs(o.timeout);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--timeout: " + v.error().message);
-    l->timeout_us = *v;
-  }
-  if (!o.max_output.empty()) {
-    auto v = ParseSize(o.max_output);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-output: " + v.error().message);
-    l->max_output_bytes = *v;
-  }
-  if (!o.max_write.empty()) {
-    auto v = ParseSize(o.max_write);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-write: " + v.error().message);
-    l->max_write_bytes = *v;
-  }
-  if (!o.max_files.empty()) {
-    auto v = ParseCount(o.max_files);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-files: " + v.error().message);
-    l->max_files_created = *v;
-  }
-  if (!o.max_fds.empty()) {
-    auto v = ParseCount(o.max_fds);
-    if (!v) return MakeError(ErrorCode::kInvalidArgument, "--max-fds: " + v.error().message);
-    l->max_open_fds = *v;
-  }
-  return l->Validate();
-}
 
 // While a module compiles, the first SIGINT or SIGTERM cancels the compile (its processes
 // are killed and its work folder removed) instead of killing moat; a second one, or one
@@ -157,7 +95,7 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   }
   ExecRequest req;
   req.inherit_stdio = true;
-  if (auto s = ApplyLimits(o, &req.limits); !s) return Usage(s.error().message);
+  if (auto s = ApplyLimitFlags(o.limits, &req.limits); !s) return Usage(s.error().message);
   for (const std::string& d : o.dirs) {
     auto m = ParseDir(d);
     if (!m) return Usage(m.error().message);
@@ -180,7 +118,6 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
     if (!v) return Usage("--seed: " + v.error().message);
     req.seed = *v;
   }
-  if (auto s = ApplyNetLimits(o.net, &req.limits); !s) return Usage(s.error().message);
   if (!o.net.allow_net.empty()) req.network.rule_sets = {o.net.allow_net};
   req.network.networks = o.net.allow_private;
   req.network.ca_file = o.net.ca_file;
@@ -193,7 +130,7 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   EngineOptions eo;
   eo.show_progress = true;
   if (!o.net.secrets_file.empty()) eo.own_paths.push_back(o.net.secrets_file);
-  if (auto s = ApplyCompileFlags(o.compile, &eo); !s) return Usage(s.error().message);
+  if (auto s = ApplyCompileFlags(o.limits, &eo); !s) return Usage(s.error().message);
   auto svc = ExecService::Create(eo);
   if (!svc) {
     fprintf(stderr, "moat: %s\n", svc.error().message.c_str());
@@ -204,7 +141,7 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   // its own.) Ctrl-C or SIGTERM while compiling cancels the compile.
   auto cancel = std::make_shared<CancelToken>();
   req.cancel = cancel;
-  uint64_t compile_bound_us = o.timeout.empty() ? 0 : req.limits.timeout_us;
+  uint64_t compile_bound_us = o.limits.Given("timeout") ? req.limits.timeout_us : 0;
   auto start = std::chrono::steady_clock::now();
   Result<ModuleHandle> module = [&] {
     InterruptCancels interrupts(cancel.get());
@@ -240,7 +177,7 @@ int RunCommand(const RunOptions& o, const std::vector<std::string>& rest) {
   return GuestExitStatus(r);
 }
 
-int CompileCommand(const std::vector<std::string>& modules, const CompileFlags& flags) {
+int CompileCommand(const std::vector<std::string>& modules, const LimitFlags& flags) {
   EngineOptions eo;
   eo.show_progress = true;
   if (auto s = ApplyCompileFlags(flags, &eo); !s) return Usage(s.error().message);
@@ -326,18 +263,7 @@ int CliMain(int argc, char** argv) {
   run->prefix_command();  // everything from MODULE on belongs to the guest
   run->add_option("--dir", ro.dirs, "Mount HOST[::GUEST][:ro] into the guest");
   run->add_option("--env", ro.envs, "Set KEY=VALUE (or pass KEY from the host)");
-  run->add_option("--fuel", ro.fuel,
-                  "Fuel budget, about one unit per wasm instruction (default 1e10)");
-  run->add_option("--memory", ro.memory, "Linear memory cap, e.g. 64M (default 256M)");
-  run->add_option("--timeout", ro.timeout,
-                  "Wall-clock limit, e.g. 5s, 250ms (default 30s); when given, compiling the "
-                  "module counts against it");
-  run->add_option("--max-output", ro.max_output, "Cap on stdout+stderr bytes (default 16M)");
-  run->add_option("--max-write", ro.max_write,
-                  "Quota on bytes written to files in mounts (default 1G)");
-  run->add_option("--max-files", ro.max_files,
-                  "Quota on files, directories and links created (default 100000)");
-  run->add_option("--max-fds", ro.max_fds, "Quota on fds open at once (default 512)");
+  AddLimitFlags(run, kLimitRunFlag, &ro.limits);
   run->add_option("--hide", ro.hide,
                   "Hide paths matching PATTERN inside mounts (adds to the defaults)");
   run->add_flag("--no-default-hide", ro.no_default_hide,
@@ -351,7 +277,6 @@ int CliMain(int argc, char** argv) {
                 "Fixed clock origin, clocks advance with fuel, seeded random");
   run->add_option("--seed", ro.seed, "Seed for random_get (implies --deterministic)");
   AddNetFlags(run, &ro.net);
-  AddCompileFlags(run, &ro.compile);
   run->add_option("--report", ro.report, "Write a run report: json, text or none");
   run->add_option("--report-file", ro.report_file, "Write the report here instead of stderr");
   run->footer("Usage: moat run [OPTIONS] MODULE.wasm [ARGS...]");
@@ -360,8 +285,8 @@ int CliMain(int argc, char** argv) {
   CLI::App* compile =
       app.add_subcommand("compile", "Validate and precompile modules into the cache");
   compile->add_option("modules", compile_modules, "Modules to compile")->required();
-  CompileFlags compile_flags;
-  AddCompileFlags(compile, &compile_flags);
+  LimitFlags compile_flags;
+  AddLimitFlags(compile, kLimitCompileFlag, &compile_flags);
 
   CLI::App* cache = app.add_subcommand("cache", "Inspect or clear the compile cache");
   cache->require_subcommand(1);

@@ -7,7 +7,6 @@
 #include <cstdlib>
 
 #include "base/terminal_text.h"
-#include "base/units.h"
 #include "execution/net/secret_store.h"
 
 namespace moat {
@@ -82,40 +81,46 @@ void AddNetFlags(CLI::App* app, NetFlags* f) {
   app->add_option("--secret", f->secrets,
                   "Let the guest use this stored secret as {{secret:NAME}} (moat secrets set)");
   app->add_option("--secrets-file", f->secrets_file, "The secret store (default: moat secrets')");
-  app->add_option("--max-requests", f->max_requests, "HTTP requests per run (default 100)");
-  app->add_option("--max-request", f->max_request, "Bytes of one HTTP request (default 1M)");
-  app->add_option("--max-request-total", f->max_request_total,
-                  "Bytes of all HTTP requests of a run (default 16M)");
-  app->add_option("--max-response", f->max_response, "Bytes of one HTTP response (default 8M)");
-  app->add_option("--max-response-total", f->max_response_total,
-                  "Bytes of all HTTP responses of a run (default 64M)");
-  app->add_option("--http-timeout", f->http_timeout,
-                  "Time one HTTP request may take (default 30s)");
   app->add_option("--ca-file", f->ca_file, "Also trust the CA certificates in this PEM file");
 }
 
-Status ApplyNetLimits(const NetFlags& f, Limits* l) {
-  struct Item {
-    const std::string& text;
-    const char* flag;
-    Result<uint64_t> (*parse)(std::string_view);
-    uint64_t* out;
-  };
-  const Item items[] = {
-      {f.max_requests, "--max-requests", ParseCount, &l->max_http_requests},
-      {f.max_request, "--max-request", ParseSize, &l->max_http_request_bytes},
-      {f.max_request_total, "--max-request-total", ParseSize, &l->max_http_sent_bytes},
-      {f.max_response, "--max-response", ParseSize, &l->max_http_response_bytes},
-      {f.max_response_total, "--max-response-total", ParseSize, &l->max_http_total_bytes},
-      {f.http_timeout, "--http-timeout", ParseDurationUs, &l->http_timeout_us},
-  };
-  for (const Item& it : items) {
-    if (it.text.empty()) continue;
-    auto v = it.parse(it.text);
-    if (!v)
-      return MakeError(ErrorCode::kInvalidArgument,
-                       std::string(it.flag) + ": " + v.error().message);
-    *it.out = *v;
+bool LimitFlags::Given(std::string_view name) const {
+  auto fields = LimitFields();
+  for (size_t i = 0; i < fields.size() && i < text.size(); ++i) {
+    if (fields[i].name == name) return !text[i].empty();
+  }
+  return false;
+}
+
+void AddLimitFlags(CLI::App* app, LimitUse use, LimitFlags* f) {
+  auto fields = LimitFields();
+  f->text.assign(fields.size(), std::string());  // never resized again: options bind to it
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const LimitField& field = fields[i];
+    if (!(field.uses & use)) continue;
+    std::string_view help =
+        use == kLimitCallFlag && !field.call_help.empty() ? field.call_help : field.help;
+    app->add_option(std::string(field.flag), f->text[i], std::string(help));
+  }
+}
+
+Result<std::vector<GivenLimit>> ParseLimitFlags(const LimitFlags& f) {
+  std::vector<GivenLimit> out;
+  auto fields = LimitFields();
+  for (size_t i = 0; i < fields.size() && i < f.text.size(); ++i) {
+    if (f.text[i].empty()) continue;
+    auto v = ParseLimit(fields[i], f.text[i], std::string(fields[i].flag));
+    if (!v) return v.error();
+    out.push_back({&fields[i], *v});
+  }
+  return out;
+}
+
+Status ApplyLimitFlags(const LimitFlags& f, Limits* l) {
+  auto given = ParseLimitFlags(f);
+  if (!given) return given.error();
+  for (const GivenLimit& g : *given) {
+    if (g.field->run != nullptr) l->*(g.field->run) = g.value;
   }
   return l->Validate();
 }

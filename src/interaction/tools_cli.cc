@@ -14,7 +14,6 @@
 #include "base/json_text.h"
 #include "base/sha256.h"
 #include "base/terminal_text.h"
-#include "base/units.h"
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
 #include "orchestration/tools/registry.h"
@@ -70,7 +69,7 @@ struct ToolCommands::State {
   std::string tool, args_text, args_file, workspace;
   std::vector<std::string> dirs, envs, protect;
   bool no_default_protect = false;
-  std::string fuel, memory, timeout, max_output, max_write;
+  LimitFlags limits;  // the tool's own (over the manifest's), quotas and network
   NetFlags net;
   bool stats = false;
 
@@ -339,28 +338,23 @@ struct ToolCommands::State {
       if (p.empty()) return Usage("call: --protect needs a pattern");
       co.protect.push_back(p);
     }
-    auto parse = [](const std::string& v, const char* flag, auto fn,
-                    std::optional<uint64_t>* out) -> Status {
-      if (v.empty()) return OkStatus();
-      auto r = fn(v);
-      if (!r)
-        return MakeError(ErrorCode::kInvalidArgument, std::string(flag) + ": " + r.error().message);
-      *out = *r;
-      return OkStatus();
-    };
-    for (Status s : {parse(fuel, "--fuel", ParseCount, &co.fuel),
-                     parse(memory, "--memory", ParseSize, &co.memory_bytes),
-                     parse(timeout, "--timeout", ParseDurationUs, &co.timeout_us),
-                     parse(max_output, "--max-output", ParseSize, &co.max_output_bytes)}) {
-      if (!s) return Usage(s.error().message);
-    }
+    // A tool's own limits override its manifest's; the others replace the defaults.
+    auto given = ParseLimitFlags(limits);
+    if (!given) return Usage(given.error().message);
+    tools::ToolLimits own;
     Limits base;
-    if (!max_write.empty()) {
-      auto v = ParseSize(max_write);
-      if (!v) return Usage("--max-write: " + v.error().message);
-      base.max_write_bytes = *v;
+    for (const GivenLimit& g : *given) {
+      if (std::optional<uint64_t>* slot = tools::ToolLimitSlot(&own, *g.field)) {
+        *slot = g.value;
+      } else if (g.field->run != nullptr) {
+        base.*(g.field->run) = g.value;
+      }
     }
-    if (auto s = ApplyNetLimits(net, &base); !s) return Usage(s.error().message);
+    if (auto s = base.Validate(); !s) return Usage(s.error().message);
+    co.fuel = own.fuel;
+    co.memory_bytes = own.memory_bytes;
+    co.timeout_us = own.timeout_us;
+    co.max_output_bytes = own.max_output_bytes;
     co.base_limits = base;
     co.network = net.allow_net;
     co.private_networks = net.allow_private;
@@ -432,11 +426,7 @@ ToolCommands::ToolCommands(CLI::App* app) : s_(std::make_unique<State>()) {
                      "Folder mounted at /workspace (default: the current folder)");
   s.call->add_option("--dir", s.dirs, "Also mount HOST[::GUEST][:ro]");
   s.call->add_option("--env", s.envs, "Offer KEY=VALUE (only variables the manifest lists pass)");
-  s.call->add_option("--fuel", s.fuel, "Fuel budget (default: the manifest's)");
-  s.call->add_option("--memory", s.memory, "Memory cap (default: the manifest's)");
-  s.call->add_option("--timeout", s.timeout, "Wall-clock limit (default: the manifest's)");
-  s.call->add_option("--max-output", s.max_output, "Output cap (default: the manifest's)");
-  s.call->add_option("--max-write", s.max_write, "Quota on bytes written (default 1G)");
+  AddLimitFlags(s.call, kLimitCallFlag, &s.limits);
   s.call->add_option("--protect", s.protect,
                      "Keep paths matching PATTERN read-only inside writable mounts (adds to the "
                      "default, .git)");

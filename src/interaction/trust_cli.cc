@@ -37,7 +37,8 @@ std::string WorkspacePolicyPath(const std::string& workspace) {
   return workspace + "/.moat/policy.json";
 }
 
-// Asks on the terminal whether to trust; true on yes.
+}  // namespace
+
 bool AskToTrust(const ResolvedPolicy& r, const std::string& path, const std::string& workspace) {
   FILE* tty = fopen("/dev/tty", "r+");
   if (tty == nullptr) return false;
@@ -56,39 +57,6 @@ bool AskToTrust(const ResolvedPolicy& r, const std::string& path, const std::str
   return yes;
 }
 
-}  // namespace
-
-Result<agent::Policy> ChooseAgentPolicy(const std::string& workspace,
-                                        const std::string& policy_flag,
-                                        const tools::Registry& registry,
-                                        const std::map<std::string, agent::Price>& user_prices) {
-  std::string path = policy_flag.empty() ? WorkspacePolicyPath(workspace) : policy_flag;
-  auto file = ReadPolicyFile(path);
-  if (!file) return file.error();
-  PolicySource src;
-  src.workspace = workspace;
-  src.file = *file;
-  src.user_named = !policy_flag.empty();
-  src.trust_file = TrustStore::DefaultPath();
-  src.tools = LookupIn(registry);
-  src.user_prices = user_prices;
-  auto r = ResolvePolicy(src);
-  if (!r) return r.error();
-  if (r->applied_in_full()) return r->effective;
-  if (isatty(0) != 0 && AskToTrust(*r, path, workspace)) {
-    if (auto s = TrustStore::Trust(src.trust_file, workspace, file->sha256); !s) {
-      return s.error();
-    }
-    return file->policy;
-  }
-  fprintf(stderr,
-          "moat: not applying what %s widens (%zu grant%s; %s): running with moat's defaults and "
-          "what it narrows; review and trust it with `moat trust --workspace %s`\n",
-          TerminalSafe(path).c_str(), r->widening.size(), r->widening.size() == 1 ? "" : "s",
-          r->trust == PolicyTrust::kChanged ? "it changed since it was trusted" : "not trusted",
-          TerminalSafe(workspace).c_str());
-  return r->effective;
-}
 
 struct TrustCommands::State {
   CLI::App* trust = nullptr;

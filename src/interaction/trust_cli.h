@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "orchestration/agent/policy.h"
+#include "orchestration/agent/trust.h"
 #include "orchestration/tools/registry.h"
 
 namespace CLI {
@@ -29,14 +30,9 @@ class TrustCommands {
   std::unique_ptr<State> s_;
 };
 
-// The policy an agent run in `workspace` (a real path) applies: `policy_flag` when the user
-// named one (applied in full), else the workspace's .moat/policy.json, whose widening
-// parts apply only when trusted. An untrusted widening policy is put to the user on the
-// terminal when stdin is one (a yes is recorded); otherwise, or on a no, the run goes on
-// with the defaults and what the file narrows, and says so on stderr in one line.
-Result<agent::Policy> ChooseAgentPolicy(const std::string& workspace,
-                                        const std::string& policy_flag,
-                                        const tools::Registry& registry,
-                                        const std::map<std::string, agent::Price>& user_prices);
+// Asks on the terminal (/dev/tty) whether to trust a workspace's policy that widens what
+// moat allows, listing what it widens; true on yes.
+bool AskToTrust(const agent::ResolvedPolicy& r, const std::string& path,
+                const std::string& workspace);
 
 }  // namespace moat

@@ -68,28 +68,7 @@ std::string Dollars(double usd) {
   return buf;
 }
 
-std::string ErrorText(std::string_view code, std::string_view message) {
-  return DumpJson(json({{"ok", false}, {"error", {{"code", code}, {"message", message}}}}));
-}
-
 }  // namespace
-
-std::string_view StopKindName(StopKind k) {
-  switch (k) {
-    case StopKind::kCompleted: return "completed";
-    case StopKind::kSteps: return "budget_steps";
-    case StopKind::kToolCalls: return "budget_tool_calls";
-    case StopKind::kInputTokens: return "budget_input_tokens";
-    case StopKind::kOutputTokens: return "budget_output_tokens";
-    case StopKind::kCost: return "budget_cost";
-    case StopKind::kFuel: return "budget_fuel";
-    case StopKind::kWallTime: return "budget_wall_time";
-    case StopKind::kGovernor: return "loop_governor";
-    case StopKind::kProviderError: return "provider_error";
-    case StopKind::kCancelled: return "cancelled";
-  }
-  return "?";
-}
 
 std::string BoundResult(const std::string& text, size_t max) {
   if (text.size() <= max) return text;
@@ -172,15 +151,10 @@ Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy
     : provider_(provider),
       registry_(registry),
       policy_(policy),
-      approver_(approver),
-      audit_(audit),
-      config_(std::move(config)) {}
-
-void Agent::Audit(json record) {
-  if (audit_ == nullptr) return;
-  auto r = audit_->Append(std::move(record));
-  if (!r && audit_error_.empty()) audit_error_ = r.error().message;
-}
+      config_(std::move(config)),
+      gate_(registry, policy, approver, audit,
+            GateConfig{config_.workspace, config_.protect, config_.secrets,
+                       config_.approvals_file}) {}
 
 std::vector<ToolSpec> Agent::OfferedTools() const {
   std::vector<ToolSpec> out;
@@ -191,126 +165,7 @@ std::vector<ToolSpec> Agent::OfferedTools() const {
   return out;
 }
 
-struct Agent::Pending {
-  size_t index = 0;  // the call's place in the turn
-  ToolCall call;
-  std::shared_ptr<const tools::Tool> tool;
-  json args;
-  tools::CallOptions options;
-  json record;  // the audit record so far
-  AgentEvent end;
-  tools::CallResult result;
-};
-
-std::optional<Message> Agent::Prepare(const ToolCall& call, std::shared_ptr<const tools::Tool> tool,
-                                      size_t index, uint64_t step, const EventFn& on_event,
-                                      const std::shared_ptr<CancelToken>& cancel, Pending* p) {
-  AgentEvent start;
-  start.kind = AgentEvent::Kind::kToolStart;
-  start.tool = call.name;
-  start.call_id = call.id;
-  start.arguments = call.arguments;
-  if (on_event) on_event(start);
-  p->index = index;
-  p->call = call;
-  p->end = start;
-  p->end.kind = AgentEvent::Kind::kToolEnd;
-  p->record = {{"type", "tool_call"},
-               {"step", step},
-               {"tool", call.name},
-               {"call_id", call.id},
-               {"arguments_sha256", Digest(call.arguments)},
-               {"arguments_bytes", call.arguments.size()}};
-  json& rec = p->record;
-  auto refuse = [&](const std::string& status, const std::string& message) {
-    p->end.status = status;
-    rec["status"] = status;
-    if (!p->end.decision.empty()) rec["decision"] = p->end.decision;
-    Audit(rec);
-    if (on_event) on_event(p->end);
-    return ToolMessage(call, BoundResult(ErrorText(status, message), config_.max_result_bytes));
-  };
-
-  if (!tool) {
-    return refuse("unknown_tool", "there is no tool named \"" + call.name.substr(0, 100) + "\"");
-  }
-  Decision decision = policy_.DecisionFor(tool->manifest);
-  p->end.decision = std::string(DecisionName(decision));
-  if (decision == Decision::kDeny)
-    return refuse("denied", "the policy denies the tool " + call.name);
-  auto parsed = ParseJson(call.arguments);  // bounded in depth (base/json_text.h)
-  if (!parsed) return refuse("invalid_arguments", "the arguments are " + parsed.error().message);
-  json args = std::move(*parsed);
-  if (!args.is_object()) return refuse("invalid_arguments", "the arguments are not a JSON object");
-  if (auto s = tool->manifest.schema.Validate(args, cancel ? cancel->flag() : nullptr); !s) {
-    return refuse("invalid_arguments", s.error().message);
-  }
-  if (decision == Decision::kAsk) {
-    std::optional<ApprovalStore> standing;
-    if (!config_.approvals_file.empty()) {
-      auto loaded = ApprovalStore::Load(config_.approvals_file, config_.workspace);
-      if (loaded) standing = std::move(*loaded);  // a broken file grants nothing
-    }
-    if (always_.count(tool->manifest.name + "\n" + tool->digest) != 0) {
-      rec["approver"] = "always (this session)";
-    } else if (standing && standing->Allows(tool->manifest.name, tool->digest)) {
-      rec["approver"] = "always (" + config_.approvals_file + ")";
-    } else {
-      Approval a = approver_.Ask({tool.get(), call.arguments});
-      rec["approver"] = approver_.name();
-      rec["approval"] = a == Approval::kDeny ? "deny" : a == Approval::kAlways ? "always" : "once";
-      if (a == Approval::kDeny) return refuse("not_approved", "the user did not approve this call");
-      // Scoped to this tool, its module and its manifest (its capabilities come with them).
-      if (a == Approval::kAlways) {
-        always_.insert(tool->manifest.name + "\n" + tool->digest);
-        if (!config_.approvals_file.empty()) {
-          if (auto saved = ApprovalStore::Grant(config_.approvals_file, config_.workspace,
-                                                tool->manifest.name, tool->digest);
-              !saved) {
-            rec["approval_error"] = saved.error().message;
-          }
-        }
-      }
-    }
-  }
-
-  tools::CallOptions& co = p->options;
-  co.workspace = config_.workspace;
-  co.extra_mounts = policy_.mounts;
-  co.protect = config_.protect;
-  co.protect.insert(co.protect.end(), policy_.protect.begin(), policy_.protect.end());
-  co.network = policy_.network;
-  co.private_networks = policy_.private_networks;
-  co.secrets = config_.secrets;
-  co.requests_per_minute = policy_.requests_per_minute;
-  co.cancel = cancel;
-  if (auto it = policy_.tools.find(call.name); it != policy_.tools.end()) {
-    const tools::ToolLimits& l = it->second.limits;
-    co.fuel = l.fuel;
-    co.memory_bytes = l.memory_bytes;
-    co.timeout_us = l.timeout_us;
-    co.max_output_bytes = l.max_output_bytes;
-  }
-  co.fuel = co.fuel.value_or(tool->manifest.limits.fuel.value_or(Limits::kDefaultFuel));
-  co.timeout_us =
-      co.timeout_us.value_or(tool->manifest.limits.timeout_us.value_or(Limits::kDefaultTimeoutUs));
-  // A call runs only once it is on record: when the log cannot take its "tool_start"
-  // record (a write error, a log cut short or edited meanwhile), it is refused.
-  if (audit_ != nullptr) {
-    json started = rec;
-    started["type"] = "tool_start";
-    started["decision"] = p->end.decision;
-    if (auto r = audit_->Append(std::move(started)); !r) {
-      if (audit_error_.empty()) audit_error_ = r.error().message;
-      return refuse("audit_failed", "the call was not run: its audit record could not be written");
-    }
-  }
-  p->tool = std::move(tool);
-  p->args = std::move(args);
-  return std::nullopt;
-}
-
-void Agent::RunBatch(std::vector<Pending>& batch, const Totals& totals) {
+void Agent::RunBatch(std::vector<GateTicket>& batch, const Totals& totals) {
   if (batch.empty()) return;
   const Budgets& b = policy_.budgets;
   // What is left of the session's fuel is shared out, so calls at once cannot together
@@ -319,49 +174,18 @@ void Agent::RunBatch(std::vector<Pending>& batch, const Totals& totals) {
   uint64_t fuel_share = fuel_left / batch.size();
   uint64_t elapsed = NowUs() - totals.start_us;
   uint64_t time_left = b.wall_time_us - std::min(b.wall_time_us, elapsed);
-  for (Pending& p : batch) {
-    p.options.fuel = std::max<uint64_t>(1, std::min(*p.options.fuel, fuel_share));
-    p.options.timeout_us = std::max<uint64_t>(1000, std::min(*p.options.timeout_us, time_left));
+  for (GateTicket& t : batch) {
+    t.options.fuel = std::max<uint64_t>(1, std::min(*t.options.fuel, fuel_share));
+    t.options.timeout_us = std::max<uint64_t>(1000, std::min(*t.options.timeout_us, time_left));
   }
   std::vector<std::function<void()>> jobs;
-  for (Pending& p : batch) {
-    jobs.push_back([this, &p] { p.result = registry_.Call(p.call.name, p.args, p.options); });
-  }
+  for (GateTicket& t : batch) jobs.push_back([this, &t] { gate_.Run(t); });
   if (jobs.size() == 1) {
     jobs[0]();
     return;
   }
   if (!workers_) workers_ = std::make_unique<Workers>();
   workers_->Run(jobs);
-}
-
-Message Agent::Finish(Pending& p, Totals& totals, const EventFn& on_event, bool* progress) {
-  const tools::CallResult& r = p.result;
-  json& rec = p.record;
-  ++totals.s.tool_calls;
-  totals.s.fuel = SatAdd(totals.s.fuel, r.exec.fuel_used);
-  p.end.fuel = r.exec.fuel_used;
-  p.end.memory = r.exec.peak_memory_bytes;
-  p.end.wall_us = r.exec.wall_us;
-  rec["fuel"] = r.exec.fuel_used;
-  rec["memory_bytes"] = r.exec.peak_memory_bytes;
-  rec["wall_us"] = r.exec.wall_us;
-  rec["run_status"] = std::string(RunStatusName(r.exec.status));
-  json denials = json::array();
-  for (const CapabilityEvent& e : r.exec.denied) {
-    denials.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
-    if (denials.size() >= 16) break;
-  }
-  rec["denials"] = denials;
-  std::string text = DumpJson(r.result);
-  std::string status = r.ok ? "ok" : r.result["error"].value("code", "error");
-  if (r.ok && seen_results_.insert(Digest(text)).second) *progress = true;
-  p.end.status = status;
-  rec["status"] = status;
-  rec["decision"] = p.end.decision;
-  Audit(rec);
-  if (on_event) on_event(p.end);
-  return ToolMessage(p.call, BoundResult(text, config_.max_result_bytes));
 }
 
 RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
@@ -392,6 +216,13 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
       t.stop_message = std::move(message);
     }
   };
+  // Every record of the run goes through the gate's fail-closed append: a log that cannot
+  // take one stops the run before anything more happens.
+  auto audit = [&](json record) {
+    if (!gate_.Audit(std::move(record))) {
+      stop(StopKind::kAuditFailed, "the audit log cannot take records: " + gate_.audit_error());
+    }
+  };
   auto warn = [&](const std::string& text) {
     Message m;
     m.role = Message::Role::kUser;
@@ -407,7 +238,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     append({Message::Role::kSystem, config_.system_prompt, {}, {}, {}});
   }
   append({Message::Role::kUser, prompt, {}, {}, {}});
-  Audit({{"type", "run_start"},
+  audit({{"type", "run_start"},
          {"provider", provider_.name()},
          {"model", config_.model},
          {"prompt_sha256", Digest(prompt)},
@@ -419,7 +250,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
                        Dollars(price.output_per_mtok) +
                        " out per million tokens (set its price in the provider config or the "
                        "policy's \"prices\")";
-    Audit({{"type", "warning"}, {"message", text}});
+    audit({{"type", "warning"}, {"message", text}});
     AgentEvent e;
     e.kind = AgentEvent::Kind::kWarning;
     e.text = text;
@@ -451,10 +282,16 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   };
   // This run's use so far, to the session store after every step.
   auto report_usage = [&] {
-    if (!config_.on_usage) return;
     RunSummary now = t.s;
     now.wall_us = SatAdd(used_.wall_us, NowUs() - run_start_us);
-    config_.on_usage(Since(now, used_));
+    RunSummary mine = Since(now, used_);
+    if (config_.on_usage) config_.on_usage(mine);
+    if (on_event) {
+      AgentEvent e;
+      e.kind = AgentEvent::Kind::kUsage;
+      e.usage = mine;
+      on_event(e);
+    }
   };
 
   while (!t.stop) {
@@ -508,7 +345,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
                   1e6;
     t.s.cost_usd += cost;
     report_usage();
-    Audit({{"type", "model_call"},
+    audit({{"type", "model_call"},
            {"step", t.s.steps},
            {"model", config_.model},
            {"input_tokens", turn->usage.input_tokens},
@@ -533,12 +370,30 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     // well formed even when the run stops part way through it; warnings follow them.
     std::vector<std::optional<Message>> results(turn->tool_calls.size());
     std::vector<std::string> warnings;
-    std::vector<Pending> batch;
+    std::vector<GateTicket> batch;
+    // A call the gate refused or finished: its result, cut to the context budget.
+    auto result_of = [&](const GateTicket& ticket) {
+      return ToolMessage(turn->tool_calls[ticket.index],
+                         BoundResult(ticket.result_text, config_.max_result_bytes));
+    };
+    auto audit_check = [&] {
+      if (gate_.audit_failed()) {
+        stop(StopKind::kAuditFailed,
+             "the audit log cannot take records: " + gate_.audit_error());
+      }
+    };
     auto flush = [&] {
       RunBatch(batch, t);
-      for (Pending& p : batch) results[p.index] = Finish(p, t, on_event, &progress);
+      for (GateTicket& ticket : batch) {
+        gate_.Finish(ticket, on_event);
+        ++t.s.tool_calls;
+        t.s.fuel = SatAdd(t.s.fuel, ticket.result.exec.fuel_used);
+        progress = progress || ticket.progress;
+        results[ticket.index] = result_of(ticket);
+      }
       if (!batch.empty()) report_usage();
       batch.clear();
+      audit_check();
       if (t.s.fuel > b.fuel) {
         stop(StopKind::kFuel, "the fuel budget of " + std::to_string(b.fuel) + " is used up");
       }
@@ -569,7 +424,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
         results[i] = not_run(call);
         continue;
       }
-      std::shared_ptr<const tools::Tool> found = registry_.Find(call.name);
+      std::shared_ptr<const tools::Tool> found = gate_.Resolve(call.name);
       bool writes = found && found->manifest.capabilities.filesystem == tools::FsAccess::kWrite;
       if (writes) {
         flush();  // what came before it in the turn; then it runs alone
@@ -578,11 +433,14 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
           continue;
         }
       }
-      Pending p;
-      if (auto refused = Prepare(call, found, i, t.s.steps, on_event, cancel, &p)) {
-        results[i] = std::move(*refused);
+      GateTicket ticket;
+      ticket.index = i;
+      if (!gate_.Admit({call.id, call.name, call.arguments, t.s.steps}, std::move(found), on_event,
+                       cancel, &ticket)) {
+        results[i] = result_of(ticket);
+        audit_check();
       } else {
-        batch.push_back(std::move(p));
+        batch.push_back(std::move(ticket));
         if (writes || batch.size() >= policy_.parallel_tools) flush();
       }
       if (n == g.repeat_warn) {
@@ -613,7 +471,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   RunSummary session = t.s;
   t.s = Since(session, used_);
   used_ = session;
-  Audit({{"type", "run_end"},
+  audit({{"type", "run_end"},
          {"reason", std::string(StopKindName(t.s.stop))},
          {"message", t.s.message},
          {"steps", t.s.steps},
@@ -625,10 +483,14 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
          {"wall_us", t.s.wall_us},
          {"session_steps", session.steps},
          {"session_cost_usd", session.cost_usd}});
-  if (!audit_error_.empty()) t.s.message += " (audit log: " + audit_error_ + ")";
+  if (gate_.audit_failed() && t.s.stop != StopKind::kAuditFailed) {
+    t.s.message += " (audit log: " + gate_.audit_error() + ")";
+  }
   AgentEvent e;
   e.kind = AgentEvent::Kind::kStop;
-  e.text = std::string(StopKindName(t.s.stop)) + ": " + t.s.message;
+  e.stop = t.s.stop;
+  e.text = t.s.message;
+  e.usage = t.s;
   if (on_event) on_event(e);
   return t.s;
 }

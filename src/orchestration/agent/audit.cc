@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "base/fs.h"
@@ -28,10 +30,6 @@ std::string Dir(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
 }
-std::string Base(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 std::string NowIso() {
   timespec ts{};
@@ -44,10 +42,10 @@ std::string NowIso() {
   return buf;
 }
 
-struct Head {
-  uint64_t seq = 0;
-  std::string hash = kGenesisHash;
-};
+std::string HashOf(const std::string& text) {
+  return ToHex(
+      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+}
 
 // Checks one line as record number `seq` following `prev`; returns why not, or "".
 std::string CheckLine(const std::string& line, uint64_t seq, const std::string& prev,
@@ -66,27 +64,175 @@ std::string CheckLine(const std::string& line, uint64_t seq, const std::string& 
   }
   auto h = j.find("hash");
   if (h == j.end() || !h->is_string()) return "no hash";
+  std::string got = h->get<std::string>();
+  j.erase(h);
   std::string want = AuditHash(j);
-  if (h->get<std::string>() != want) return "hash does not match the record (it was edited)";
+  if (got != want) return "hash does not match the record (it was edited)";
   *hash = want;
   return "";
 }
 
-Result<Head> ReadHead(const std::string& path) {
-  auto bytes = ReadFile(path + ".head", 4096);
-  if (!bytes) return bytes.error();
-  auto parsed = ParseJson(std::string(bytes->begin(), bytes->end()));
-  json j = parsed ? std::move(*parsed) : json();
-  if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned() ||
-      !j.contains("hash") || !j["hash"].is_string()) {
-    return MakeError(ErrorCode::kInvalidArgument, path + ".head is malformed");
-  }
-  return Head{j["seq"].get<uint64_t>(), j["hash"].get<std::string>()};
+// The kernel's id of this boot ("" when it cannot be read): a head line written under
+// another one was written before the machine last stopped.
+const std::string& BootId() {
+  static const std::string id = [] {
+    // A /proc file says it is empty: read it rather than trust its size.
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::string();
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    std::string s(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }();
+  return id;
 }
 
-Status WriteHead(const std::string& path, const Head& h) {
-  std::string text = DumpJson(json({{"seq", h.seq}, {"hash", h.hash}})) + "\n";
-  return WriteFileAtomic(Dir(path), Base(path) + ".head", text.data(), text.size(), 0600);
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The head file: two lines of kHeadLineBytes each (padded with spaces), rewritten in place.
+constexpr size_t kHeadLineBytes = 256;
+constexpr off_t kHeadSyncedAt = kHeadLineBytes;
+
+struct Head {
+  uint64_t seq = 0;  // the end line: the log's last record
+  std::string hash = kGenesisHash;
+  std::string boot;     // "" when unknown (a head from before group commit)
+  uint64_t synced = 0;  // the synced line: records 1..synced are on disk
+  std::string synced_hash = kGenesisHash;
+};
+
+std::string PadLine(const json& j) {
+  std::string line = DumpJson(j);
+  line.resize(kHeadLineBytes - 1, ' ');
+  return line + "\n";
+}
+std::string EndLine(uint64_t seq, const std::string& hash) {
+  return PadLine({{"boot", BootId()}, {"hash", hash}, {"seq", seq}});
+}
+std::string SyncedLine(uint64_t seq, const std::string& hash) {
+  return PadLine({{"synced", seq}, {"synced_hash", hash}});
+}
+
+bool IsUnsigned(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number_unsigned();
+}
+bool IsString(const json& j, const char* key) { return j.contains(key) && j[key].is_string(); }
+
+// The head beside `path`; nullopt when there is none yet (missing, or empty: a crash while
+// Open created it, before any record).
+Result<std::optional<Head>> ReadHead(const std::string& path) {
+  struct stat st {};
+  if (lstat((path + ".head").c_str(), &st) != 0 && errno == ENOENT) return std::optional<Head>();
+  auto bytes = ReadFile(path + ".head", 4096);
+  if (!bytes) return bytes.error();
+  std::string text(bytes->begin(), bytes->end());
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.find_first_not_of(' ') != std::string::npos) lines.push_back(line);
+  }
+  if (lines.empty()) return std::optional<Head>();
+  auto malformed = [&] {
+    return MakeError(ErrorCode::kInvalidArgument, path + ".head is malformed");
+  };
+  if (lines.size() > 2) return malformed();
+  auto end = ParseJson(lines[0]);
+  if (!end || !end->is_object() || !IsUnsigned(*end, "seq") || !IsString(*end, "hash") ||
+      (end->contains("boot") && !IsString(*end, "boot"))) {
+    return malformed();
+  }
+  Head h;
+  h.seq = (*end)["seq"].get<uint64_t>();
+  h.hash = (*end)["hash"].get<std::string>();
+  h.boot = end->value("boot", "");
+  if (lines.size() == 1) {
+    // A head from before group commit: replaced after each record was synced.
+    h.synced = h.seq;
+    h.synced_hash = h.hash;
+    return std::optional<Head>(h);
+  }
+  auto synced = ParseJson(lines[1]);
+  if (!synced || !synced->is_object() || !IsUnsigned(*synced, "synced") ||
+      !IsString(*synced, "synced_hash")) {
+    return malformed();
+  }
+  h.synced = (*synced)["synced"].get<uint64_t>();
+  h.synced_hash = (*synced)["synced_hash"].get<std::string>();
+  return std::optional<Head>(h);
+}
+
+// The hashes of the records a head names, gathered while walking the log.
+struct HeadMarks {
+  explicit HeadMarks(const Head& h) : head(h) {
+    if (h.seq == 0) at_end = kGenesisHash;
+    if (h.synced == 0) at_synced = kGenesisHash;
+  }
+  void Saw(uint64_t seq, const std::string& hash) {
+    if (seq == head.seq) at_end = hash;
+    if (seq == head.synced) at_synced = hash;
+  }
+  Head head;
+  std::string at_end, at_synced;  // "" until seen
+};
+
+// Whether a log of `records` records agrees with its head (see audit.h): "" when it does,
+// else why not. `note` says when it agrees only because the machine stopped since.
+std::string CheckHead(const HeadMarks& m, uint64_t records, std::string* note) {
+  const Head& h = m.head;
+  std::string n = std::to_string(records);
+  if (h.synced > records) {
+    return "the log ends at record " + n + " but its head says records up to " +
+           std::to_string(h.synced) + " were synced (records were removed from the end)";
+  }
+  if (m.at_synced != h.synced_hash) {
+    return "record " + std::to_string(h.synced) +
+           " is not the one its head says was synced (records were removed from the end and "
+           "others written in their place)";
+  }
+  bool restarted = !h.boot.empty() && !BootId().empty() && h.boot != BootId();
+  if (h.seq > records) {
+    if (!restarted) {
+      return "the log ends at record " + n + " but its head names record " + std::to_string(h.seq) +
+             " (records were removed from the end)";
+    }
+    *note = "records " + std::to_string(records + 1) + ".." + std::to_string(h.seq) +
+            " were not yet synced when the machine stopped and are gone (a crash within "
+            "the sync window; this cannot be told from their removal)";
+    return "";
+  }
+  if (m.at_end != h.hash) {
+    return "record " + std::to_string(h.seq) +
+           " is not the one its head names (records were removed from the end and others "
+           "written in their place)";
+  }
+  if (h.seq + 1 < records) {
+    if (!restarted) {
+      return "the log ends at record " + n + " but its head names record " + std::to_string(h.seq) +
+             " (records were added without it)";
+    }
+    *note = "the head names record " + std::to_string(h.seq) + " of " + n +
+            " (its last write did not reach the disk before the machine stopped)";
+  }
+  return "";
+}
+
+Status PwriteAll(int fd, const std::string& data, off_t at, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = pwrite(fd, data.data() + done, data.size() - done, at + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(ErrorCode::kIo, Errno("cannot write " + path));
+    done += static_cast<size_t>(n);
+  }
+  return OkStatus();
 }
 
 // flock(2) on an fd for a scope: the audit log's own fd, so every process that opens the
@@ -177,7 +323,8 @@ void CutLongStrings(json& v, const std::string& path, json& cut) {
 // Checks the records from byte c->end of the log to its end, each following the last,
 // and moves `c` past them. An unterminated last line is a write cut short by a crash (the
 // caller holds the lock, so no one is writing it now): it is cut off.
-Status AuditLog::Follow(int fd, const std::string& path, Chain* c) {
+Status AuditLog::Follow(int fd, const std::string& path, Chain* c,
+                        const std::function<void(uint64_t, const std::string&)>& saw) {
   LineReader reader(fd, c->end);
   auto broken = [&](const std::string& why) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -205,93 +352,278 @@ Status AuditLog::Follow(int fd, const std::string& path, Chain* c) {
     c->prev = hash;
     ++c->seq;
     c->end += line.size() + 1;
+    if (saw) saw(c->seq, hash);
   }
   return OkStatus();
 }
 
 std::string AuditHash(const json& record) {
+  if (!record.contains("hash")) return HashOf(DumpJson(record));
   json copy = record;
   copy.erase("hash");
-  std::string text = DumpJson(copy);
-  return ToHex(
-      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  return HashOf(DumpJson(copy));
 }
 
-Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path,
+                                                 const AuditOptions& options) {
+  if (options.group_window_us > kMaxAuditGroupWindowUs) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "audit group window of " + std::to_string(options.group_window_us) +
+                         " us is over the limit of " + std::to_string(kMaxAuditGroupWindowUs));
+  }
   int fd = open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return MakeError(ErrorCode::kIo, Errno("cannot open audit log " + path));
-  auto log = std::unique_ptr<AuditLog>(new AuditLog(path, fd));
-  // Under the lock, so a tail another process is writing is never taken for a torn one.
+  auto log = std::unique_ptr<AuditLog>(new AuditLog(path, fd, options));
+  // Under the lock, so a tail another process is writing is never taken for a torn one,
+  // and no one changes the head while it is checked and brought up to date.
   auto lock = FlockGuard::Take(fd, LOCK_EX, path);
   if (!lock) return lock.error();
-  // Walk the chain to its end: the tail must be intact to continue it.
-  if (auto s = Follow(fd, path, &log->chain_); !s) return s.error();
-  // The head must be current before the next append, or a crash in that append would
-  // leave it two records behind. A new log gets one; a head one record behind (a crash
-  // between a record and its head) is brought up to date. Anything else is left for
-  // moat audit verify to name.
-  const Chain& c = log->chain_;
   auto head = ReadHead(path);
-  bool fresh = !head && c.seq == 0;
-  bool lagging = head && head->seq + 1 == c.seq && head->hash == c.prev_of_last;
-  if (fresh || lagging) {
-    if (auto s = WriteHead(path, {c.seq, c.prev}); !s) return s.error();
+  if (!head) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "audit log " + path + ": " + head.error().message +
+                         " (run moat audit verify, then move it aside)");
+  }
+  std::optional<HeadMarks> marks;
+  if (*head) marks.emplace(**head);
+  // Walk the chain to its end: the tail must be intact to continue it.
+  auto saw = [&](uint64_t seq, const std::string& hash) {
+    if (marks) marks->Saw(seq, hash);
+  };
+  if (auto s = Follow(fd, path, &log->chain_, saw); !s) return s.error();
+  Chain& c = log->chain_;
+  // A log its head contradicts is refused like a broken record: extending it would
+  // overwrite the evidence. A head behind or ahead within what a crash explains is fine.
+  std::string note;
+  std::string why = marks ? CheckHead(*marks, c.seq, &note)
+                          : (c.seq == 0 ? "" : "it has records but no head file");
+  if (!why.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "audit log " + path + " does not match its head: " + why +
+                         " (run moat audit verify, then move it aside)");
+  }
+  std::string head_path = path + ".head";
+  log->head_fd_ = open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  struct stat st {};
+  if (log->head_fd_ < 0 || fstat(log->head_fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return MakeError(ErrorCode::kIo, Errno("cannot open " + head_path));
+  }
+  // The head must name the end, synced, before the next append: what a crash leaves is
+  // then always one of the cases Verify accepts.
+  bool current = *head && (*head)->seq == c.seq && (*head)->hash == c.prev &&
+                 (*head)->synced == c.seq && (*head)->boot == BootId() &&
+                 st.st_size == static_cast<off_t>(2 * kHeadLineBytes);
+  if (!current) {
+    if (!*head || (*head)->synced < c.seq) {
+      if (c.seq > 0 && fdatasync(fd) != 0) {
+        return MakeError(ErrorCode::kIo, Errno("cannot sync " + path));
+      }
+      if (c.seq > 0) ++log->syncs_;
+    }
+    std::string text = EndLine(c.seq, c.prev) + SyncedLine(c.seq, c.prev);
+    if (auto s = PwriteAll(log->head_fd_, text, 0, head_path); !s) return s.error();
+    if (ftruncate(log->head_fd_, static_cast<off_t>(text.size())) != 0 ||
+        fdatasync(log->head_fd_) != 0) {
+      return MakeError(ErrorCode::kIo, Errno("cannot sync " + head_path));
+    }
+    if (!*head) {
+      // A new head file: its name must be on disk before records rely on it.
+      int dir = open(Dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      bool synced = dir >= 0 && fsync(dir) == 0;
+      if (dir >= 0) close(dir);
+      if (!synced) return MakeError(ErrorCode::kIo, Errno("cannot sync the folder of " + path));
+    }
+  }
+  if (options.sync == AuditSync::kGroup) {
+    log->syncer_ = std::thread([raw = log.get()] { raw->SyncLoop(); });
   }
   return log;
 }
 
 AuditLog::~AuditLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return !syncing_; });
+    if (sync_error_ && unsynced_ > 0 && head_fd_ >= 0) (void)SyncLocked(lock);
+  }
+  if (head_fd_ >= 0) close(head_fd_);
   if (fd_ >= 0) close(fd_);
+}
+
+Status AuditLog::WriteHeadEnd() {
+  return PwriteAll(head_fd_, EndLine(chain_.seq, chain_.prev), 0, path_ + ".head");
+}
+
+Status AuditLog::SyncLocked(std::unique_lock<std::mutex>& lock) {
+  syncing_ = true;
+  // Every record up to the chain's end was written before the fdatasync below starts.
+  uint64_t seq = chain_.seq;
+  std::string hash = chain_.prev;
+  unsynced_ = 0;
+  unsynced_since_ns_ = 0;
+  lock.unlock();
+  int64_t t0 = NowNs();
+  Status status = OkStatus();
+  if (fdatasync(fd_) != 0) status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_));
+  lock.lock();
+  if (status) {
+    // The synced line only moves forwards: another process may have synced further.
+    auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
+    if (!file_lock) {
+      status = file_lock.error();
+    } else {
+      char buf[kHeadLineBytes + 1] = {};
+      ssize_t n = pread(head_fd_, buf, kHeadLineBytes, kHeadSyncedAt);
+      auto on_file = ParseJson(std::string_view(buf, n > 0 ? static_cast<size_t>(n) : 0));
+      bool behind = !on_file || !on_file->is_object() || !IsUnsigned(*on_file, "synced") ||
+                    (*on_file)["synced"].get<uint64_t>() < seq;
+      if (behind)
+        status = PwriteAll(head_fd_, SyncedLine(seq, hash), kHeadSyncedAt, path_ + ".head");
+    }
+  }
+  lock.unlock();
+  if (status && fdatasync(head_fd_) != 0) {
+    status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_ + ".head"));
+  }
+  lock.lock();
+  ++syncs_;
+  last_sync_ns_ = NowNs() - t0;
+  syncing_ = false;
+  if (!status && sync_error_) sync_error_ = status;
+  done_cv_.notify_all();
+  return status;
+}
+
+void AuditLog::SyncLoop() {
+  const int64_t window = static_cast<int64_t>(options_.group_window_us) * 1000;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stop_ || unsynced_since_ns_ != 0; });
+    if (stop_) return;
+    // Start early enough that the first waiting record is on disk within the window,
+    // judged by how long the last sync took.
+    int64_t due = unsynced_since_ns_ + window - std::min(2 * last_sync_ns_, window);
+    work_cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due)),
+                        [&] { return stop_; });
+    if (stop_) return;  // the destructor syncs what is left
+    if (!sync_error_) {
+      // Appends fail from now on; nothing more will be synced.
+      work_cv_.wait(lock, [&] { return stop_; });
+      return;
+    }
+    if (syncing_) {  // a Flush is syncing; see what it leaves
+      done_cv_.wait(lock, [&] { return !syncing_; });
+      continue;
+    }
+    if (unsynced_ == 0) continue;
+    (void)SyncLocked(lock);
+  }
+}
+
+Status AuditLog::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    if (!sync_error_) return sync_error_;
+    if (syncing_) {
+      // A sync under way may have begun before some of this process's records.
+      done_cv_.wait(lock, [&] { return !syncing_; });
+      continue;
+    }
+    if (unsynced_ == 0) return OkStatus();
+    return SyncLocked(lock);
+  }
 }
 
 Result<std::string> AuditLog::Append(json record) {
   if (!record.is_object()) return MakeError(ErrorCode::kInternal, "audit record is not an object");
-  std::lock_guard<std::mutex> lock(mu_);
-  // Other processes may append to the same log: under the file lock, first follow what
-  // they wrote since, then chain this record to the real end.
-  auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
-  if (!file_lock) return file_lock.error();
-  struct stat st {};
-  if (fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + path_));
-  // Records written to a log no longer at its path would be lost with it.
-  struct stat at {};
-  if (lstat(path_.c_str(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "audit log " + path_ + " was replaced or removed while in use");
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!sync_error_) {
+    return MakeError(sync_error_.error().code,
+                     "an earlier sync of the audit log failed: " + sync_error_.error().message);
   }
-  if (static_cast<uint64_t>(st.st_size) < chain_.end) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "audit log " + path_ + " was cut short while in use (run moat audit verify)");
+  bool wake = false;
+  std::string hash;
+  {
+    // Other processes may append to the same log: under the file lock, first follow what
+    // they wrote since, then chain this record to the real end.
+    auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
+    if (!file_lock) return file_lock.error();
+    struct stat st {};
+    if (fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + path_));
+    // Records written to a log no longer at its path would be lost with it.
+    struct stat at {};
+    if (lstat(path_.c_str(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "audit log " + path_ + " was replaced or removed while in use");
+    }
+    if (static_cast<uint64_t>(st.st_size) < chain_.end) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "audit log " + path_ + " was cut short while in use (run moat audit verify)");
+    }
+    if (auto s = Follow(fd_, path_, &chain_); !s) return s.error();
+    record["seq"] = chain_.seq + 1;
+    record["prev"] = chain_.prev;
+    if (!record.contains("ts")) record["ts"] = NowIso();
+    record.erase("hash");
+    record.erase("cut");
+    json cut = json::object();
+    CutLongStrings(record, "", cut);
+    if (!cut.empty()) record["cut"] = std::move(cut);
+    hash = AuditHash(record);
+    record["hash"] = hash;
+    std::string line = DumpJson(record) + "\n";
+    if (line.size() > kMaxAuditRecordBytes) {
+      return MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
+                                              " bytes (after cutting long fields) is over 1 MiB");
+    }
+    // One write(2): once it returns, the record is in the page cache and survives a kill
+    // of this process. (A short write leaves a torn line, which the next append drops.)
+    size_t done = 0;
+    while (done < line.size()) {
+      ssize_t n = write(fd_, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return MakeError(ErrorCode::kIo, Errno("cannot append to " + path_));
+      done += static_cast<size_t>(n);
+    }
+    chain_.prev_of_last = chain_.prev;
+    chain_.prev = hash;
+    ++chain_.seq;
+    chain_.end += line.size();
+    if (auto s = WriteHeadEnd(); !s) return s.error();
+    if (options_.sync == AuditSync::kAlways) {
+      // Today's order, all under the lock: the record, its sync, the head's synced line.
+      Status status = OkStatus();
+      if (fdatasync(fd_) != 0) {
+        status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_));
+      } else if (auto w = PwriteAll(head_fd_, SyncedLine(chain_.seq, chain_.prev), kHeadSyncedAt,
+                                    path_ + ".head");
+                 !w) {
+        status = w;
+      } else if (fdatasync(head_fd_) != 0) {
+        status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_ + ".head"));
+      }
+      ++syncs_;
+      if (!status) {
+        sync_error_ = status;
+        return status.error();
+      }
+    } else {
+      ++unsynced_;
+      if (unsynced_since_ns_ == 0) {
+        unsynced_since_ns_ = NowNs();
+        wake = true;  // once per window: the sync thread then sleeps until it is due
+      }
+    }
   }
-  if (auto s = Follow(fd_, path_, &chain_); !s) return s.error();
-  record["seq"] = chain_.seq + 1;
-  record["prev"] = chain_.prev;
-  if (!record.contains("ts")) record["ts"] = NowIso();
-  record.erase("hash");
-  record.erase("cut");
-  json cut = json::object();
-  CutLongStrings(record, "", cut);
-  if (!cut.empty()) record["cut"] = std::move(cut);
-  std::string hash = AuditHash(record);
-  record["hash"] = hash;
-  std::string line = DumpJson(record) + "\n";
-  if (line.size() > kMaxAuditRecordBytes) {
-    return MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
-                                            " bytes (after cutting long fields) is over 1 MiB");
-  }
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(ErrorCode::kIo, Errno("cannot append to " + path_));
-    done += static_cast<size_t>(n);
-  }
-  if (fdatasync(fd_) != 0) return MakeError(ErrorCode::kIo, Errno("cannot sync " + path_));
-  chain_.prev_of_last = chain_.prev;
-  chain_.prev = hash;
-  ++chain_.seq;
-  chain_.end += line.size();
-  if (auto s = WriteHead(path_, {chain_.seq, chain_.prev}); !s) return s.error();
+  lock.unlock();
+  if (wake) work_cv_.notify_one();
   return hash;
 }
 
@@ -314,8 +646,11 @@ AuditVerdict VerifyAudit(const std::string& path) {
     v.why = lock.error().message;
     return v;
   }
+  auto head = ReadHead(path);
+  std::optional<HeadMarks> marks;
+  if (head && *head) marks.emplace(**head);
   LineReader reader(fd, 0);
-  std::string line, prev = kGenesisHash, prev_of_last = kGenesisHash;
+  std::string line, prev = kGenesisHash;
   uint64_t seq = 0;
   while (true) {
     LineReader::Got got = reader.Next(&line);
@@ -345,31 +680,34 @@ AuditVerdict VerifyAudit(const std::string& path) {
       v.why = "record " + std::to_string(seq + 1) + ": " + why;
       return v;
     }
-    prev_of_last = prev;
     prev = hash;
     ++seq;
+    if (marks) marks->Saw(seq, hash);
     if (got == LineReader::Got::kTorn) break;
   }
   v.records = seq;
-  auto head = ReadHead(path);
   if (!head) {
+    v.first_bad = seq;
+    v.why = "the head file is unreadable: " + head.error().message;
+    return v;
+  }
+  if (!marks) {
     if (seq == 0) {
       v.ok = true;
       return v;
     }
     v.first_bad = seq;
-    v.why = "the head file is missing or unreadable: " + head.error().message;
+    v.why = "the head file " + path + ".head is missing";
     return v;
   }
-  // The head is replaced after the record is synced, so a crash between the two leaves it
-  // one record behind: that is the record in flight, not a removal.
-  bool lagging = head->seq + 1 == seq && head->hash == prev_of_last;
-  if ((head->seq != seq || head->hash != prev) && !lagging) {
-    v.first_bad = std::min(head->seq, seq) + 1;
-    v.why = "the log ends at record " + std::to_string(seq) + " but its head names record " +
-            std::to_string(head->seq) + " (records were removed from the end, or added)";
+  std::string note;
+  std::string why = CheckHead(*marks, seq, &note);
+  if (!why.empty()) {
+    v.first_bad = std::min(marks->head.seq, seq) + 1;
+    v.why = why;
     return v;
   }
+  if (!note.empty()) v.note = v.note.empty() ? note : v.note + "; " + note;
   v.ok = true;
   return v;
 }

@@ -7,14 +7,52 @@
 //           text is canonical).
 // Editing a record breaks its hash; deleting or reordering breaks a later "prev" or "seq".
 // Deleting the last records leaves a valid chain, so the log keeps a head file beside it
-// (FILE.head: the last seq and hash, replaced atomically after each append) and Verify
-// compares the two. Each append is written with O_APPEND and flushed with fdatasync
-// before it returns: a kill -9 loses at most the record being written. Several processes
-// may append to one log at once (two `moat chat` in one workspace): each append holds an
-// flock on the log while it reads what others appended since, chains to the real end,
-// writes and replaces the head; Open and Verify take the same lock. An unterminated last
-// line is a write cut short: Verify ignores it (with a note when it is invalid) and the
-// next Open or append drops it; a head one record behind is the same crash a moment later.
+// (FILE.head) and Verify compares the two.
+//
+// What is durable when. Each append is one write(2) with O_APPEND before Append returns,
+// so a kill -9 of the process after Append returned loses nothing (the page cache
+// outlives the process). Against a crash of the machine, by the sync mode:
+//   AuditSync::kGroup (the default): group commit. One fdatasync covers every record
+//     written before it began, by this process or any other. A thread per log sleeps
+//     until a record is waiting, then until the first waiting record's window is nearly
+//     over (the window less twice the last sync's duration), and syncs: a record is on
+//     disk about group_window_us after its Append returned. Appenders wake the thread once
+//     per sync, not per record.
+//   AuditSync::kAlways: each record is synced, and the head after it, before Append
+//     returns (one sync per record).
+// Flush() syncs everything this object appended, now; the destructor flushes. A write that
+// fails is Append's error. A sync that fails is the error of every later Append and Flush
+// of that log: the pages it could not write may be dropped, so the log is not trusted
+// again by this object (the caller stops: fail closed).
+//
+// The head is 512 bytes: two JSON lines of 256 bytes (space-padded), each rewritten in
+// place with one pwrite (never renamed; a line sits within one disk sector):
+//   line 1, the end:    {"boot":B,"hash":H,"seq":N}  rewritten by every append, under the
+//                       lock, after its record; B is the kernel's boot id;
+//   line 2, the synced: {"synced":S,"synced_hash":HS}  rewritten (only ever forwards)
+//                       after each fdatasync of the log, then the head is synced: records
+//                       1..S are on disk.
+// VerifyAudit accepts a log of L records only when record S is in it with hash HS (so
+// S <= L: what was synced was never removed) and one of:
+//   - N == L with the last record's hash, or N == L - 1 with the one before (a kill
+//     between a record and its head line; as before group commit);
+//   - B is not this boot's id (the machine crashed or restarted since line 1 was
+//     written), and either record N is in the log with hash H (the head's page reached
+//     the disk before later log pages), or N > L (records after S were not yet synced and
+//     went with the page cache). Verify says so in its note.
+// Within one boot, then, every cut is detected as before. After a crash of the machine,
+// the records after S (about one window's worth: those appended since the last sync
+// began) may be missing undetected, since their loss and their removal look alike. A
+// one-line head from before group commit counts as S == N, and a head without a boot id
+// as this boot's. Open applies the same rules and refuses a log its head contradicts (as
+// it refuses a broken record: appending would overwrite the evidence); otherwise it syncs
+// the log and brings both lines to its end before the first append.
+//
+// Several processes may append to one log at once (two `moat chat` in one workspace):
+// each append holds an flock on the log while it reads what others appended since, chains
+// to the real end, writes its record and line 1; a sync writes line 2 under the same lock;
+// Open and Verify take it too. An unterminated last line is a write cut short: Verify
+// ignores it (with a note when it is invalid) and the next Open or append drops it.
 //
 // A record always fits the log's 1 MiB line limit: a string field longer than 4 KiB is cut
 // to its first 4 KiB (at a character boundary) and the record says so in "cut", by the
@@ -24,10 +62,13 @@
 // held, so a damaged log with a huge line is refused in small memory.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -42,21 +83,50 @@ inline constexpr const char* kGenesisHash =
 inline constexpr size_t kMaxAuditRecordBytes = 1u << 20;
 inline constexpr size_t kMaxAuditFieldBytes = 4096;
 
+// When a record reaches the disk (see above).
+enum class AuditSync {
+  kGroup,   // one fdatasync for every record of a window, at most a window after Append
+  kAlways,  // one fdatasync per record, before Append returns
+};
+
+struct AuditOptions {
+  AuditSync sync = AuditSync::kGroup;
+  // How long after its Append a record may wait for its fdatasync (kGroup); at most
+  // kMaxAuditGroupWindowUs.
+  uint64_t group_window_us = 10000;
+};
+inline constexpr uint64_t kMaxAuditGroupWindowUs = 60'000'000;
+
 class AuditLog {
  public:
   // Opens (creating) the log and walks its chain to continue it. A log with a record that
-  // does not check is refused: verify it and move it aside. (A torn last write is dropped.)
-  static Result<std::unique_ptr<AuditLog>> Open(const std::string& path);
+  // does not check, or that its head contradicts, is refused: verify it and move it aside.
+  // (A torn last write is dropped.) The head is brought up to the log's end.
+  static Result<std::unique_ptr<AuditLog>> Open(const std::string& path,
+                                                const AuditOptions& options = {});
+  // Flushes (an error is lost: call Flush first to see it) and stops the sync thread.
   ~AuditLog();
 
   // Appends one record (an object; "seq", "prev", "hash" and "ts" are set here, and "cut"
   // when a field was cut). Thread-safe. Returns the record's hash. A record the log
-  // cannot take is an error, and nothing is written.
+  // cannot take is an error, and nothing is written. After a failed sync every append is
+  // an error.
   Result<std::string> Append(nlohmann::json record);
+
+  // Makes every record appended so far durable, and the head's synced line current, now.
+  Status Flush();
 
   const std::string& path() const { return path_; }
   // The last record this process knows of (others may have appended since).
-  uint64_t last_seq() const { return chain_.seq; }
+  uint64_t last_seq() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return chain_.seq;
+  }
+  // Syncs of the log done by this object (each an fdatasync of the log, then of its head).
+  uint64_t syncs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return syncs_;
+  }
 
  private:
   // Where the chain ends: the last record's seq and hash, the hash before it, and the byte
@@ -67,12 +137,36 @@ class AuditLog {
     std::string prev_of_last = kGenesisHash;
     uint64_t end = 0;
   };
-  AuditLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
-  static Status Follow(int fd, const std::string& path, Chain* c);
-  std::mutex mu_;
+  AuditLog(std::string path, int fd, const AuditOptions& options)
+      : path_(std::move(path)), fd_(fd), options_(options) {}
+  // Checks the records from c->end on and moves `c` past them, telling `saw` each one.
+  static Status Follow(int fd, const std::string& path, Chain* c,
+                       const std::function<void(uint64_t, const std::string&)>& saw = nullptr);
+  // Writes the head's end line for chain_; mu_ and the file lock held.
+  Status WriteHeadEnd();
+  // One sync: fdatasync the log, then move the head's synced line to what it covered and
+  // sync the head. Called with mu_ held and no sync running; mu_ is released meanwhile.
+  Status SyncLocked(std::unique_lock<std::mutex>& lock);
+  void SyncLoop();
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // the sync thread: records to sync, or stop
+  std::condition_variable done_cv_;  // a sync finished
   std::string path_;
   int fd_ = -1;
+  int head_fd_ = -1;
+  AuditOptions options_;
   Chain chain_;
+  // Group commit, under mu_: records written since the last sync began (and when the
+  // first of them was), whether a sync is running, the first failed sync's error.
+  uint64_t unsynced_ = 0;
+  int64_t unsynced_since_ns_ = 0;
+  bool syncing_ = false;
+  bool stop_ = false;
+  Status sync_error_ = OkStatus();
+  uint64_t syncs_ = 0;
+  int64_t last_sync_ns_ = 0;
+  std::thread syncer_;
 };
 
 struct AuditVerdict {

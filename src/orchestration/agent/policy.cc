@@ -42,22 +42,10 @@ Result<ToolRule> ParseToolRule(const json& v, const std::string& where) {
       r.decision = *d;
       continue;
     }
-    Result<uint64_t> (*parse)(std::string_view) = nullptr;
-    std::optional<uint64_t>* out = nullptr;
-    if (k == "fuel") {
-      parse = ParseCount, out = &r.limits.fuel;
-    } else if (k == "memory") {
-      parse = ParseSize, out = &r.limits.memory_bytes;
-    } else if (k == "timeout") {
-      parse = ParseDurationUs, out = &r.limits.timeout_us;
-    } else if (k == "max_output") {
-      parse = ParseSize, out = &r.limits.max_output_bytes;
-    } else {
-      return Bad(w + ": unknown field");
-    }
-    auto n = LimitValue(*it, "policy: " + w, parse);
+    const LimitField* f = FindLimitField(k, kLimitToolField);
+    if (f == nullptr) return Bad(w + ": unknown field");
+    auto n = tools::ReadToolLimit(*f, *it, "policy: " + w, &r.limits);
     if (!n) return n.error();
-    *out = *n;
   }
   return r;
 }

@@ -4,7 +4,6 @@
 #include <regex>
 
 #include "base/json_text.h"
-#include "base/units.h"
 
 namespace moat::tools {
 
@@ -133,6 +132,29 @@ Result<uint64_t> LimitValue(const json& v, const std::string& where,
   return Bad(where + ": expected a positive number or text such as \"64M\" or \"10s\"");
 }
 
+std::optional<uint64_t>* ToolLimitSlot(ToolLimits* l, const LimitField& f) {
+  if (!(f.uses & kLimitToolField)) return nullptr;
+  if (f.run == &Limits::fuel) return &l->fuel;
+  if (f.run == &Limits::memory_bytes) return &l->memory_bytes;
+  if (f.run == &Limits::timeout_us) return &l->timeout_us;
+  if (f.run == &Limits::max_output_bytes) return &l->max_output_bytes;
+  return nullptr;
+}
+
+const std::optional<uint64_t>* ToolLimitSlot(const ToolLimits* l, const LimitField& f) {
+  return ToolLimitSlot(const_cast<ToolLimits*>(l), f);
+}
+
+Result<uint64_t> ReadToolLimit(const LimitField& f, const json& v, const std::string& where,
+                               ToolLimits* out) {
+  std::optional<uint64_t>* slot = ToolLimitSlot(out, f);
+  if (slot == nullptr) return Bad(where + ": not a limit of a tool");
+  auto n = LimitValue(v, where, f.parse);
+  if (!n) return n.error();
+  *slot = *n;
+  return *n;
+}
+
 std::string_view FsAccessName(FsAccess a) {
   switch (a) {
     case FsAccess::kNone: return "none";
@@ -220,22 +242,9 @@ Result<ToolManifest> ParseManifest(std::string_view text) {
     for (auto it = lim->begin(); it != lim->end(); ++it) {
       const std::string& k = it.key();
       std::string where = "manifest: limits/" + k;
-      Result<uint64_t> v = uint64_t{0};
-      if (k == "fuel") {
-        v = LimitValue(*it, where, ParseCount);
-        if (v) m.limits.fuel = *v;
-      } else if (k == "memory") {
-        v = LimitValue(*it, where, ParseSize);
-        if (v) m.limits.memory_bytes = *v;
-      } else if (k == "timeout") {
-        v = LimitValue(*it, where, ParseDurationUs);
-        if (v) m.limits.timeout_us = *v;
-      } else if (k == "max_output") {
-        v = LimitValue(*it, where, ParseSize);
-        if (v) m.limits.max_output_bytes = *v;
-      } else {
-        return Bad("manifest: unknown limit \"" + k + "\"");
-      }
+      const LimitField* f = FindLimitField(k, kLimitToolField);
+      if (f == nullptr) return Bad("manifest: unknown limit \"" + k + "\"");
+      auto v = ReadToolLimit(*f, *it, where, &m.limits);
       if (!v) return v.error();
       if (*v == 0) return Bad(where + ": must be more than 0");
     }
@@ -248,11 +257,13 @@ nlohmann::json ManifestJson(const ToolManifest& m) {
                {"network", m.capabilities.network},
                {"secrets", m.capabilities.secrets},
                {"env", m.capabilities.env}};
+  // Numbers in each field's own unit, which ParseManifest reads back as they are.
   json limits = json::object();
-  if (m.limits.fuel) limits["fuel"] = *m.limits.fuel;
-  if (m.limits.memory_bytes) limits["memory"] = *m.limits.memory_bytes;
-  if (m.limits.timeout_us) limits["timeout_us"] = *m.limits.timeout_us;
-  if (m.limits.max_output_bytes) limits["max_output"] = *m.limits.max_output_bytes;
+  for (const LimitField& f : LimitFields()) {
+    if (const std::optional<uint64_t>* v = ToolLimitSlot(&m.limits, f); v && *v) {
+      limits[std::string(f.name)] = **v;
+    }
+  }
   return {{"name", m.name},           {"version", m.version}, {"description", m.description},
           {"arguments", m.arguments}, {"capabilities", caps}, {"limits", limits}};
 }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "execution/limit_fields.h"
 #include "orchestration/tools/json_schema.h"
 
 namespace moat::tools {
@@ -50,6 +51,15 @@ struct ToolManifest {
 Result<std::vector<std::string>> StringList(const nlohmann::json& j, const std::string& where);
 Result<uint64_t> LimitValue(const nlohmann::json& v, const std::string& where,
                             Result<uint64_t> (*parse)(std::string_view));
+// Where a per-tool limit (a LimitField with kLimitToolField) is kept in ToolLimits; nullptr
+// for any other field.
+std::optional<uint64_t>* ToolLimitSlot(ToolLimits* l, const LimitField& f);
+const std::optional<uint64_t>* ToolLimitSlot(const ToolLimits* l, const LimitField& f);
+// One per-tool limit (a manifest's limits/KEY, a policy's tools/NAME/KEY) into its slot of
+// `out`: a number in the field's own unit (fuel, bytes, microseconds) or text with a unit,
+// as LimitValue reads it. Errors name `where`.
+Result<uint64_t> ReadToolLimit(const LimitField& f, const nlohmann::json& v,
+                               const std::string& where, ToolLimits* out);
 
 // Parses and checks a manifest; every problem is kInvalidArgument naming the field.
 Result<ToolManifest> ParseManifest(std::string_view json_text);

@@ -446,6 +446,22 @@ void Registry::WatchLoop() {
 
 CallResult Registry::Call(const std::string& name, const json& args,
                           const CallOptions& options) const {
+  std::shared_ptr<const Tool> tool = Find(name);
+  if (tool) return Call(tool, args, options);
+  CallResult out;
+  if (!LoadError(name).empty()) {
+    out.result = ErrorResult("tool_unavailable", LoadError(name));
+    return out;
+  }
+  std::string known;
+  for (const auto& t : List()) known += (known.empty() ? "" : ", ") + t->manifest.name;
+  out.result = ErrorResult("unknown_tool", "no tool named \"" + Quote(name, 64) +
+                                               "\"; available: " + (known.empty() ? "none" : known));
+  return out;
+}
+
+CallResult Registry::Call(const std::shared_ptr<const Tool>& tool, const json& args,
+                          const CallOptions& options) const {
   auto t0 = std::chrono::steady_clock::now();
   CallResult out;
   auto finish = [&](json result) {
@@ -457,22 +473,12 @@ CallResult Registry::Call(const std::string& name, const json& args,
     out.host_us = out.ran && total > out.exec.wall_us ? total - out.exec.wall_us : total;
     return out;
   };
-  std::shared_ptr<const Tool> tool = Find(name);
-  if (!tool && !LoadError(name).empty()) {
-    return finish(ErrorResult("tool_unavailable", LoadError(name)));
-  }
-  if (!tool) {
-    std::string known;
-    for (const auto& t : List()) known += (known.empty() ? "" : ", ") + t->manifest.name;
-    return finish(
-        ErrorResult("unknown_tool", "no tool named \"" + Quote(name, 64) +
-                                        "\"; available: " + (known.empty() ? "none" : known)));
-  }
   if (!args.is_object()) {
     return finish(ErrorResult("invalid_arguments", "arguments must be a JSON object"));
   }
-  if (auto s =
-          tool->manifest.schema.Validate(args, options.cancel ? options.cancel->flag() : nullptr);
+  if (auto s = options.arguments_checked ? OkStatus()
+                                         : tool->manifest.schema.Validate(
+                                               args, options.cancel ? options.cancel->flag() : nullptr);
       !s) {
     return finish(ErrorResult("invalid_arguments", s.error().message));
   }

@@ -58,6 +58,9 @@ struct CallOptions {
   std::optional<uint64_t> fuel, memory_bytes, timeout_us, max_output_bytes;
   std::optional<Limits> base_limits;  // quotas etc.; defaults when unset
   std::shared_ptr<CancelToken> cancel;
+  // The caller already checked the arguments against this tool's schema (ToolGate does,
+  // before asking for approval): they are not checked twice.
+  bool arguments_checked = false;
   // Network: what the caller's policy grants. A tool reaches a URL only when its manifest
   // asks for it and one of these egress rules allows it too; `private_networks` (CIDR)
   // may be reached although not public; of `secrets`, the tool gets those its manifest
@@ -104,6 +107,10 @@ class Registry {
   // Validates `args` against the tool's schema and runs it through the sandbox with its
   // manifest's limits and capabilities. Every failure is a contract error result.
   CallResult Call(const std::string& name, const nlohmann::json& args,
+                  const CallOptions& options) const;
+  // The same for a tool resolved earlier (Find): that module runs, whatever a reload has
+  // put under its name since (so what was approved is what runs).
+  CallResult Call(const std::shared_ptr<const Tool>& tool, const nlohmann::json& args,
                   const CallOptions& options) const;
 
  private:

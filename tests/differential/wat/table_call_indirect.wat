@@ -1,0 +1,38 @@
+;; area: table
+;; expect: exit
+;; call_indirect through two tables and several signatures, entries set by active segments,
+;; table.set with ref.func, table.grow and table.fill.
+(module
+  ;;@print
+  (memory (export "memory") 1)
+  (type $v_i (func (result i32)))
+  (type $i_i (func (param i32) (result i32)))
+  (type $ii_l (func (param i32 i64) (result i64)))
+  (table $t 4 8 funcref)
+  (table $u 2 funcref)
+  (func $one (type $v_i) (i32.const 1))
+  (func $two (type $v_i) (i32.const 2))
+  (func $sq (type $i_i) (i32.mul (local.get 0) (local.get 0)))
+  (func $mix (type $ii_l) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+  (elem (table $t) (i32.const 0) func $one $sq)
+  (elem (table $u) (i32.const 1) func $two)
+  (elem declare func $mix)
+  (func (export "_start")
+    (call $p32 (call_indirect $t (type $v_i) (i32.const 0)))
+    (call $p32 (call_indirect $t (type $i_i) (i32.const -7) (i32.const 1)))
+    (call $p32 (call_indirect $u (type $v_i) (i32.const 1)))
+    (table.set $t (i32.const 2) (ref.func $mix))
+    (call $p64 (call_indirect $t (type $ii_l) (i32.const -1) (i64.const 0x100000000) (i32.const 2)))
+    (call $p32 (table.grow $t (ref.func $two) (i32.const 2)))
+    (call $p32 (table.size $t))
+    (call $p32 (call_indirect $t (type $v_i) (i32.const 5)))
+    (table.fill $t (i32.const 3) (ref.func $one) (i32.const 3))
+    (call $p32 (call_indirect $t (type $v_i) (i32.const 3)))
+    (call $p32 (call_indirect $t (type $v_i) (i32.const 4)))
+    (call $p32 (table.grow $t (ref.null func) (i32.const 3)))
+    (call $p32 (table.grow $t (ref.null func) (i32.const 2)))
+    (call $p32 (table.size $t))
+    (call $p32 (ref.is_null (table.get $t (i32.const 7))))
+    (call $p32 (ref.is_null (table.get $t (i32.const 0))))
+    (call $p32 (table.size $u)))
+)
