@@ -9,7 +9,7 @@
 # languages_test. Skipped in sanitizer builds, which run only the execution tests.
 set(MOAT_HAVE_RUST_GUEST OFF)
 set(MOAT_HAVE_AS_GUEST OFF)
-if(MOAT_SANITIZE)
+if(MOAT_SANITIZE OR MOAT_TSAN)
   return()
 endif()
 

@@ -7,7 +7,7 @@
 set(MOAT_SQLITE_DIR ${CMAKE_SOURCE_DIR}/third_party/sqlite3)
 set(MOAT_HAVE_SQLSHELL OFF)
 
-if(MOAT_SANITIZE)
+if(MOAT_SANITIZE OR MOAT_TSAN)
   return()
 endif()
 if(NOT EXISTS ${MOAT_SQLITE_DIR}/sqlite3.c OR NOT EXISTS ${MOAT_SQLITE_DIR}/sqlite3.h)

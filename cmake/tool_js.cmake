@@ -7,7 +7,7 @@
 # Skipped when the sources are missing, and in sanitizer builds (which run only the
 # execution tests).
 set(MOAT_HAVE_JS_TOOL OFF)
-if(MOAT_SANITIZE)
+if(MOAT_SANITIZE OR MOAT_TSAN)
   return()
 endif()
 set(MOAT_QUICKJS_DIR ${CMAKE_SOURCE_DIR}/third_party/quickjs)

@@ -8,7 +8,7 @@
 # Skipped when SQLite is missing, and in sanitizer builds (which run only the execution
 # tests).
 set(MOAT_HAVE_SQL_TOOL OFF)
-if(MOAT_SANITIZE)
+if(MOAT_SANITIZE OR MOAT_TSAN)
   return()
 endif()
 if(NOT MOAT_HAVE_SQLSHELL)

@@ -40,6 +40,11 @@ echo "==> building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
 
+# The built-in tools compiled into moat's cache now, with progress, so the first agent run
+# does not sit compiling them (a big one takes tens of seconds on two cores).
+echo "==> compiling the built-in tools into moat's cache (once per moat version)"
+build/moat compile build/tools/*.wasm
+
 if [ "${1:-}" != "--no-demo" ]; then
   scripts/demo.sh
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build's full suite, then the execution tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, 30 s of pipeline fuzzing with triage, 20 s
+# AddressSanitizer + UndefinedBehaviorSanitizer, the session and agent tests under
+# ThreadSanitizer, 30 s of pipeline fuzzing with triage, 20 s
 # of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, 15 s of
 # egress fuzzing, 10 s of provider-stream fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
 # check.
@@ -22,6 +23,22 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON \
   -DMOAT_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 MOAT_QUICK=1 ctest --output-on-failure -L "execution|orchestration")
+
+echo "==> ThreadSanitizer build (build-tsan/), the session and agent tests"
+# Only these two tests' targets: sessions at once over one Services, calls of one turn at
+# once, the audit log's sync thread. TSan reports a race as a failure (exit status 66).
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_TSAN=ON \
+  -DMOAT_BUILD_TESTS=ON -DMOAT_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan --target session_test agent_test
+# TSan needs the address-space layout it was built for; some kernels randomise mmap more
+# than it allows ("unexpected memory mapping"): run without address randomisation then.
+tsan_prefix=()
+if ! build-tsan/tests/session_test --gtest_list_tests >/dev/null 2>&1; then
+  tsan_prefix=(setarch "$(uname -m)" -R)
+fi
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+suppressions=$PWD/scripts/tsan.supp" MOAT_QUICK=1 "${tsan_prefix[@]}" \
+  ctest --output-on-failure -R '^(session_test|agent_test)$')
 
 echo "==> fuzzing the wasm pipeline for 30 s, then triage (fuzz/run.sh)"
 fuzz/run.sh 30 1

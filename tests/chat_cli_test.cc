@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 namespace moat {
 namespace {
 
+namespace fs = std::filesystem;
 using test::Cli;
 using test::CliResult;
 
@@ -29,16 +32,20 @@ class ChatCli : public ::testing::Test {
  protected:
   void SetUp() override {
     ws_ = test::TempDir("chat-ws");
-    ASSERT_EQ(
-        system(
-            ("rm -rf " + ws_ + " && cp -r " MOAT_SOURCE_DIR "/examples/workspace " + ws_).c_str()),
-        0);
+    fs::remove_all(ws_);
+    fs::copy(MOAT_SOURCE_DIR "/examples/workspace", ws_, fs::copy_options::recursive);
     // The user's folders (trust records, standing approvals) are the test's own.
     user_ = ws_ + "-user";
     setenv("XDG_CONFIG_HOME", (user_ + "/config").c_str(), 1);
     setenv("XDG_STATE_HOME", (user_ + "/state").c_str(), 1);
   }
-  void TearDown() override { EXPECT_EQ(system(("rm -rf " + ws_ + " " + user_).c_str()), 0); }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(ws_, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    fs::remove_all(user_, ec);
+    EXPECT_FALSE(ec) << ec.message();
+  }
   std::string ws_, user_;
 };
 
@@ -63,11 +70,22 @@ TEST_F(ChatCli, TheDemoRunsOfflineAndLeavesAVerifiableAuditLog) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out, "ok: 26 records, chain and head intact\n");
   // A second session continues the same chain.
-  ASSERT_EQ(system(("rm " + ws_ + "/report.md").c_str()), 0);
+  ASSERT_TRUE(fs::remove(ws_ + "/report.md"));
   EXPECT_EQ(Cli("chat --workspace " + ws_ + " --approve all 'again'").status, 0);
   EXPECT_EQ(Cli("audit verify " + log).out, "ok: 52 records, chain and head intact\n");
   // An edit names its record (4: the first call's record after it ran).
-  ASSERT_EQ(system(("sed -i '4s/\"status\":\"ok\"/\"status\":\"fine\"/' " + log).c_str()), 0);
+  {
+    std::vector<std::string> lines;
+    std::istringstream in(test::Slurp(log));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    ASSERT_GE(lines.size(), 4u);
+    size_t at = lines[3].find("\"status\":\"ok\"");
+    ASSERT_NE(at, std::string::npos) << lines[3];
+    lines[3].replace(at, 13, "\"status\":\"fine\"");
+    std::string text;
+    for (const std::string& line : lines) text += line + "\n";
+    test::PutFile(log, text);
+  }
   r = Cli("audit verify " + log);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out.substr(0, 17), "broken: record 4:") << r.out;
@@ -141,7 +159,7 @@ TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
   nlohmann::json pj = nlohmann::json::parse(test::Slurp(ws_ + "/.moat/policy.json"));
   pj["budgets"] = {{"steps", 40}, {"tool_calls", 40}};
   std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << pj.dump();
-  ASSERT_EQ(system(("rm " + ws_ + "/report.md").c_str()), 0);
+  ASSERT_TRUE(fs::remove(ws_ + "/report.md"));
   r = Cli("sessions --workspace " + ws_ + " resume " + id + " --approve all 'again'");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("-- session " + id), std::string::npos);
@@ -152,7 +170,7 @@ TEST_F(ChatCli, SessionsAreKeptListedExportedAndResumed) {
   // Budgets hold for the session: with 20 steps, a third round stops after 4.
   pj["budgets"]["steps"] = 20;
   std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << pj.dump();
-  ASSERT_EQ(system(("rm -f " + ws_ + "/report.md").c_str()), 0);
+  fs::remove(ws_ + "/report.md");
   r = Cli("sessions --workspace " + ws_ + " resume " + id + " --approve all 'once more'");
   EXPECT_EQ(r.status, 4) << r.out << r.err;
   EXPECT_NE(r.out.find("-- budget_steps: the budget of 20 steps is used up | 4 steps"),
@@ -166,7 +184,7 @@ TEST_F(ChatCli, StandingApprovalsAreListedAndRevoked) {
   char real[PATH_MAX];
   ASSERT_NE(realpath(ws_.c_str(), real), nullptr);
   std::string store = user_ + "/state/moat/approvals.json";
-  ASSERT_EQ(system(("mkdir -p " + user_ + "/state/moat").c_str()), 0);
+  fs::create_directories(user_ + "/state/moat");
   std::ofstream(store) << R"({"workspaces":{")" + std::string(real) +
                               R"(":[{"tool":"write_file","tool_digest":")" + std::string(64, 'b') +
                               R"(","granted_at":"2026-01-01T00:00:00Z"}]}})";
@@ -184,7 +202,7 @@ TEST_F(ChatCli, StandingApprovalsAreListedAndRevoked) {
 // cancelled (exit 130) within a moment, and the audit chain and the session stay valid.
 TEST_F(ChatCli, CtrlCStopsARunningToolPromptly) {
   std::string tools = ws_ + "-tools";
-  ASSERT_EQ(system(("mkdir -p " + tools).c_str()), 0);
+  fs::create_directories(tools);
   std::ofstream(tools + "/probe.json") << R"({"name": "probe", "version": "1.0.0",
     "description": "test tool", "arguments": {"type": "object"},
     "capabilities": {"filesystem": "read"}, "limits": {"timeout": "60s"}})";
@@ -215,7 +233,7 @@ TEST_F(ChatCli, CtrlCStopsARunningToolPromptly) {
       cancelled += msg["content"].get<std::string>().find("cancelled") != std::string::npos;
   }
   EXPECT_EQ(cancelled, 2) << ex.out;
-  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+  fs::remove_all(tools);
 }
 
 // kill -9 in the middle of a run: the session store and the audit chain stay valid, at
@@ -277,7 +295,7 @@ TEST_F(ChatCli, AKillMidRunLosesAtMostTheStepInFlight) {
 
 // The probe tool (guests/tools_test/contract_probe.c) packed into `dir` as an extension.
 void PackProbe(const std::string& dir) {
-  ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
+  fs::create_directories(dir);
   std::ofstream(dir + "/probe.json") << R"({"name": "probe", "version": "1.0.0",
     "description": "test tool", "arguments": {"type": "object"},
     "capabilities": {"filesystem": "read"}, "limits": {"timeout": "60s"}})";
@@ -338,7 +356,7 @@ TEST_F(ChatCli, EscapesFromTheModelAndToolsNeverReachTheTerminal) {
   nlohmann::json j = nlohmann::json::parse(ex.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << ex.out;
   EXPECT_EQ(j["messages"][2]["content"], text) << "the JSON escapes stand for the same text";
-  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+  fs::remove_all(tools);
 }
 
 // Tool output that is not UTF-8 (on stderr, or inside a result), and a tool name that moat
@@ -377,7 +395,7 @@ TEST_F(ChatCli, TextThatIsNotUtf8IsKeptAndShownSafely) {
     EXPECT_EQ(s.status, 0) << cmd << ": " << s.err;
     EXPECT_EQ(test::RawControlAt(s.out + s.err), "") << cmd << ":\n" << s.out;
   }
-  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+  fs::remove_all(tools);
 }
 
 // The approval prompt on a terminal: attributes reset by moat itself, the path of a
@@ -452,7 +470,7 @@ TEST_F(ChatCli, JsonNestedTooDeeplyIsRefusedNotFollowed) {
   r = Cli("chat --workspace " + ws_ + " --script " + ws_ + "/end.json --session " + id +
           " 'go on'");
   EXPECT_EQ(r.status, 0) << r.out.substr(0, 2000) << r.err.substr(0, 2000);
-  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+  fs::remove_all(tools);
 }
 
 // A session goes on with the provider and model it was recorded with. Without the
@@ -461,7 +479,7 @@ TEST_F(ChatCli, JsonNestedTooDeeplyIsRefusedNotFollowed) {
 TEST_F(ChatCli, AResumedSessionKeepsItsProviderOrIsRefused) {
   unsetenv("MOAT_CONFIG");
   std::string cfg = user_ + "/local.json";
-  ASSERT_EQ(system(("mkdir -p " + user_).c_str()), 0);
+  fs::create_directories(user_);
   // Nothing listens on port 9 of this host: the provider fails at once.
   std::ofstream(cfg) << R"({"providers": {"local": {"type": "openai",
       "base_url": "http://127.0.0.1:9/v1", "model": "m-local", "max_attempts": 1}}})";
@@ -515,7 +533,7 @@ TEST_F(ChatCli, AResumedSessionKeepsItsProviderOrIsRefused) {
 // the limit and the run goes on.
 TEST_F(ChatCli, ExponentialToolSchemasAreRefusedFast) {
   std::string tools = ws_ + "-tools";
-  ASSERT_EQ(system(("mkdir -p " + tools).c_str()), 0);
+  fs::create_directories(tools);
   nlohmann::json chain = nlohmann::json::object(), via_property = nlohmann::json::object();
   for (int i = 0; i < 40; ++i) {
     std::string n = std::to_string(i), next = std::to_string(i + 1);
@@ -540,8 +558,7 @@ TEST_F(ChatCli, ExponentialToolSchemasAreRefusedFast) {
       EXPECT_EQ(pack.status, 1) << pack.err;
       EXPECT_NE(pack.err.find("would take more than 10000 subschema steps"), std::string::npos)
           << pack.err;
-      ASSERT_EQ(
-          system(("cp " + test::Guest("contract_probe") + " " + tools + "/bomb.wasm").c_str()), 0);
+      fs::copy_file(test::Guest("contract_probe"), tools + "/bomb.wasm");
       std::ofstream(tools + "/bomb.manifest.json") << m.dump();
     } else {
       ASSERT_EQ(pack.status, 0) << pack.err;
@@ -570,7 +587,7 @@ TEST_F(ChatCli, ExponentialToolSchemasAreRefusedFast) {
   CliResult ex = Cli("sessions --workspace " + ws_ + " export " + id);
   ASSERT_EQ(ex.status, 0) << ex.err;
   EXPECT_NE(ex.out.find("steps (the limit)"), std::string::npos) << ex.out.substr(0, 3000);
-  EXPECT_EQ(system(("rm -rf " + tools).c_str()), 0);
+  fs::remove_all(tools);
 }
 
 }  // namespace

@@ -354,6 +354,7 @@ TEST_F(CompileLimits, AMoatElsewhereRunsNoHelperFromTheBuildTree) {
   std::filesystem::copy_file(MOAT_BINARY, bin + "/moat");
   std::string cmd = "</dev/null env -u MOAT_TRANSLATOR " + env_ + bin + "/moat compile " +
                     test::Guest("hello") + " >" + dir_ + "/out 2>" + dir_ + "/err";
+  // Not a fixture: the shell runs the copied binary, which is what is tested.
   int rc = system(cmd.c_str());
   EXPECT_NE(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 0);
   std::string err = test::Slurp(dir_ + "/err");

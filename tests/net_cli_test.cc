@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -256,7 +257,7 @@ TEST_F(NetCliTest, HttpFetchUsesAStoredSecretWithoutSeeingIt) {
   r = Fetch(args, grant_);
   EXPECT_EQ(json::parse(r.out)["error"]["code"], "network_denied") << r.out;
   EXPECT_EQ(received_auth_, "");
-  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+  std::filesystem::remove_all(dir);
 }
 
 // A guest can ask the host a secret is bound to for any transformation of what it
@@ -277,7 +278,7 @@ class NetCliSecretTest : public NetCliTest {
   }
   void TearDown() override {
     NetCliTest::TearDown();
-    EXPECT_EQ(system(("rm -rf " + dir_).c_str()), 0);
+    std::filesystem::remove_all(dir_);
   }
   CliResult Probe(const std::string& mode, const std::string& path, const std::string& headers) {
     return Cli("run " + secret_ + test::Guest("http_probe") + " " + mode + " " +

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -240,7 +241,7 @@ TEST_F(ProviderTest, TheAgentLoopRunsOnAProvider) {
   auto reg = tools::Registry::Create(&test::SharedEngine(), std::move(o));
   ASSERT_TRUE(reg.ok());
   std::string ws = test::TempDir("provider-ws");
-  ASSERT_EQ(system(("mkdir -p " + ws + " && echo hello > " + ws + "/a.txt").c_str()), 0);
+  test::PutFile(ws + "/a.txt", "hello\n");
   Policy policy;
   policy.governor.repeat_warn = 2;
   policy.governor.repeat_stop = 3;
@@ -262,13 +263,13 @@ TEST_F(ProviderTest, TheAgentLoopRunsOnAProvider) {
     }
   }
   EXPECT_TRUE(saw_result) << second.dump();
-  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+  std::filesystem::remove_all(ws);
 }
 
 TEST_F(ProviderTest, MoatChatTalksToAnOpenAiCompatibleServerThroughThePlugin) {
   Mode("ok");
   std::string ws = test::TempDir("provider-cli-ws");
-  ASSERT_EQ(system(("mkdir -p " + ws + " && echo hello > " + ws + "/a.txt").c_str()), 0);
+  test::PutFile(ws + "/a.txt", "hello\n");
   std::string base = "--base-url http://127.0.0.1:" + std::to_string(port_) + "/v1 ";
   test::CliResult r = test::Cli("chat --provider openai --model m-1 " + base + "--workspace " + ws +
                                 " --audit none --approve none go");
@@ -283,7 +284,7 @@ TEST_F(ProviderTest, MoatChatTalksToAnOpenAiCompatibleServerThroughThePlugin) {
   EXPECT_NE(r.out.find("-- provider_error: openai: HTTP 401: invalid api key"), std::string::npos)
       << r.out;
   EXPECT_EQ(test::Cli("chat --provider openai --workspace " + ws + " go").status, 2);  // no model
-  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+  std::filesystem::remove_all(ws);
 }
 
 // --- The provider config file ---------------------------------------------------------
@@ -418,7 +419,7 @@ TEST(ProviderConfig, FlagsBeatTheFileWhichBeatsTheEnvironment) {
 TEST_F(ProviderTest, MoatChatUsesANamedProviderFromTheConfigFile) {
   Mode("ok");
   std::string ws = test::TempDir("provider-config-ws");
-  ASSERT_EQ(system(("mkdir -p " + ws + " && echo hello > " + ws + "/a.txt").c_str()), 0);
+  test::PutFile(ws + "/a.txt", "hello\n");
   std::ofstream(ws + "/config.json") << R"({"default_provider": "fake", "providers": {"fake": {
       "type": "openai", "base_url": "http://127.0.0.1:)" +
                                             std::to_string(port_) + R"(/v1",
@@ -451,14 +452,14 @@ TEST_F(ProviderTest, MoatChatUsesANamedProviderFromTheConfigFile) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find(ws + "/config.json: provider config: providers"), std::string::npos)
       << r.err;
-  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+  std::filesystem::remove_all(ws);
 }
 
 // Ctrl-C while the model's answer streams in: moat chat stops it and exits 130 at once.
 TEST_F(ProviderTest, CtrlCStopsTheModelsStreamInMoatChat) {
   Mode("slow");
   std::string ws = test::TempDir("provider-ctrlc-ws");
-  ASSERT_EQ(system(("mkdir -p " + ws).c_str()), 0);
+  std::filesystem::create_directories(ws);
   test::CliResult r =
       test::InterruptCli({"chat", "--provider", "openai", "--model", "m-1", "--base-url",
                           "http://127.0.0.1:" + std::to_string(port_) + "/v1", "--workspace", ws,
@@ -468,7 +469,7 @@ TEST_F(ProviderTest, CtrlCStopsTheModelsStreamInMoatChat) {
   EXPECT_LT(r.ms, 2000);
   EXPECT_NE(r.out.find("-- cancelled"), std::string::npos) << r.out;
   EXPECT_EQ(test::Cli("audit verify " + ws + "/.moat/audit.jsonl").status, 0);
-  EXPECT_EQ(system(("rm -rf " + ws).c_str()), 0);
+  std::filesystem::remove_all(ws);
 }
 
 // --- Budgets against a hostile provider, through moat chat ------------------------------
@@ -554,14 +555,16 @@ class BudgetTest : public ::testing::Test {
   void SetUp() override {
     ws_ = test::TempDir("budget-ws");
     user_ = ws_ + "-user";
-    ASSERT_EQ(system(("mkdir -p " + ws_ + "/.moat && echo hello > " + ws_ + "/a.txt").c_str()), 0);
+    std::filesystem::create_directories(ws_ + "/.moat");
+    test::PutFile(ws_ + "/a.txt", "hello\n");
     setenv("XDG_CONFIG_HOME", (user_ + "/config").c_str(), 1);
     setenv("XDG_STATE_HOME", (user_ + "/state").c_str(), 1);
   }
   void TearDown() override {
     unsetenv("XDG_CONFIG_HOME");
     unsetenv("XDG_STATE_HOME");
-    EXPECT_EQ(system(("rm -rf " + ws_ + " " + user_).c_str()), 0);
+    std::filesystem::remove_all(ws_);
+    std::filesystem::remove_all(user_);
   }
   void Policy(const std::string& text) {
     std::ofstream(ws_ + "/.moat/policy.json", std::ios::trunc) << text;
@@ -919,7 +922,7 @@ TEST(ProviderLimits, ACompressedBodyIsBoundedAsReceived) {
 TEST(ProviderLimits, MoatChatStaysSmallAgainstAFloodOfText) {
   FloodServer server([](size_t i) { return TextDelta(false, i); }, 200ull << 20);
   std::string ws = test::TempDir("provider-flood-ws");
-  ASSERT_EQ(system(("mkdir -p " + ws).c_str()), 0);
+  std::filesystem::create_directories(ws);
   std::string out_file = ws + ".out";
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();
@@ -963,7 +966,8 @@ TEST(ProviderLimits, MoatChatStaysSmallAgainstAFloodOfText) {
   EXPECT_LT(peak_kib, 150L * 1024) << "peak RSS";
 #endif
   EXPECT_EQ(server.requests(), 1);
-  EXPECT_EQ(system(("rm -rf " + ws + " " + out_file).c_str()), 0);
+  std::filesystem::remove_all(ws);
+  std::filesystem::remove(out_file);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -102,7 +103,7 @@ TEST(Secrets, StoreIsPrivateAndRoundTrips) {
     chmod(path.c_str(), 0600);
     EXPECT_FALSE(SecretStore::Load(path).ok()) << bad;
   }
-  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Secrets, BadSecretsAreRefused) {
@@ -340,8 +341,9 @@ TEST(Secrets, RedactionRemovesEveryForm) {
 // ---- `moat secrets` through the binary ----
 
 void RemoveAll(const std::string& dir) {
-  std::string cmd = "rm -rf '" + dir + "'";
-  EXPECT_EQ(system(cmd.c_str()), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  EXPECT_FALSE(ec) << dir << ": " << ec.message();
 }
 
 // The names `moat secrets ls --json` lists for a store.
@@ -363,6 +365,7 @@ TEST(SecretsCli, ParallelSetsAreAllKept) {
   std::string cmd = "for i in $(seq 1 20); do printf 'value-%s-abcdefgh' $i | " +
                     std::string(MOAT_BINARY) + " secrets --file " + file +
                     " set S$i --host api.example.com 2>/dev/null & done; wait";
+  // Through a shell on purpose: 20 `moat secrets set` processes at once are the test.
   ASSERT_EQ(system(cmd.c_str()), 0);
   std::vector<std::string> expect;
   for (int i = 1; i <= 20; ++i) expect.push_back("S" + std::to_string(i));
@@ -386,6 +389,8 @@ TEST(SecretsCli, ASetWaitingForItsValueDoesNotUndoAnRm) {
                     " set NEW --host api.example.com 2>/dev/null & P=$!; sleep 0.5; " +
                     "grep 'core file' /proc/$P/limits >" + limits + "; " + moat +
                     " secrets --file " + file + " rm OLD; wait";
+  // Through a shell on purpose: the timing of two `moat` processes (one waiting for its
+  // stdin) and a read of the waiting one's limits are the test.
   ASSERT_EQ(system(cmd.c_str()), 0);
   EXPECT_EQ(StoredNames(file), std::vector<std::string>{"NEW"}) << "the rm of OLD was undone";
   std::string line = test::Slurp(limits);

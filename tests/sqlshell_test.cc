@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -41,7 +42,7 @@ Outcome Shell(const std::string& cmd, const std::string& input) {
   std::ofstream(base + ".in", std::ios::binary) << input;
   std::string full = cmd + " <" + base + ".in >" + base + ".out 2>" + base + ".err";
   auto t0 = std::chrono::steady_clock::now();
-  int rc = system(full.c_str());
+  int rc = system(full.c_str());  // runs the program under test (moat or the native shell)
   Outcome r;
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -65,9 +66,8 @@ class SqlShell : public ::testing::Test {
     printf("moat compile sqlshell.wasm: %.1f s\n", c.ms / 1000);
   }
   static void TearDownTestSuite() {
-    std::string cmd = "rm -rf " + Quote(wasm_dir_) + " " + Quote(native_dir_);
-    if (system(cmd.c_str()) != 0) {
-    }
+    std::filesystem::remove_all(wasm_dir_);
+    std::filesystem::remove_all(native_dir_);
   }
 
   static Outcome Wasm(const std::string& args, const std::string& input = "") {

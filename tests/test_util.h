@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -80,9 +81,8 @@ inline long StatusField(const std::string& field) {
 
 inline std::string TempDir(const std::string& tag) {
   std::string d = "/tmp/moat-test-" + tag + "-" + std::to_string(getpid());
-  std::string cmd = "rm -rf '" + d + "'";
-  if (system(cmd.c_str()) != 0) {
-  }
+  std::error_code ec;
+  std::filesystem::remove_all(d, ec);
   return d;
 }
 
@@ -186,8 +186,9 @@ inline CliResult OnTerminal(const std::vector<std::string>& args,
 
 // Writes `content` to `path`, making its folders.
 inline void PutFile(const std::string& path, const std::string& content) {
-  std::string dir = path.substr(0, path.rfind('/'));
-  if (!dir.empty() && system(("mkdir -p '" + dir + "'").c_str()) != 0) return;
+  std::error_code ec;
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 

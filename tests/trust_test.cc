@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -47,10 +48,9 @@ class TrustTest : public ::testing::Test {
     root_ = test::TempDir("trust");
     ws_ = root_ + "/ws";
     outside_ = root_ + "/outside";
-    ASSERT_EQ(system(("mkdir -p " + ws_ + "/.moat " + outside_ + " " + root_ + "/config " + root_ +
-                      "/state")
-                         .c_str()),
-              0);
+    for (const std::string& dir : {ws_ + "/.moat", outside_, root_ + "/config", root_ + "/state"}) {
+      std::filesystem::create_directories(dir);
+    }
     std::ofstream(outside_ + "/secret.txt") << "TOP-SECRET-OUTSIDE\n";
     std::ofstream(ws_ + "/notes.md") << "# notes\n";
     for (const char* v : {"XDG_CONFIG_HOME", "XDG_STATE_HOME"}) {
@@ -68,7 +68,9 @@ class TrustTest : public ::testing::Test {
         unsetenv(name.c_str());
       }
     }
-    EXPECT_EQ(system(("rm -rf " + root_).c_str()), 0);
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+    EXPECT_FALSE(ec) << ec.message();
   }
 
   // What a hostile repository ships: every kind of widening at once.
@@ -222,7 +224,7 @@ TEST_F(TrustTest, WhatAnUntrustedPolicyNarrowsStillApplies) {
 // A price below the one in the user's provider config loosens the cost budget: `moat trust`
 // names it like `moat chat` counts it.
 TEST_F(TrustTest, APriceBelowTheUsersOwnIsAWidening) {
-  ASSERT_EQ(system(("mkdir -p " + root_ + "/config/moat").c_str()), 0);
+  std::filesystem::create_directories(root_ + "/config/moat");
   std::ofstream(root_ + "/config/moat/config.json")
       << R"({"providers": {"p": {"type": "openai", "model": "my-model",
                                  "price": {"input_per_mtok": 3, "output_per_mtok": 15}}}})";
@@ -313,7 +315,7 @@ TEST_F(TrustTest, AlwaysIsKeptInTheUserStateFolderKeyedByWorkspace) {
   EXPECT_EQ(Cli("approvals --workspace " + ws_ + " ls").out.substr(0, 10), "write_file");
   // Another workspace is not covered.
   std::string other = root_ + "/other";
-  ASSERT_EQ(system(("mkdir -p " + other).c_str()), 0);
+  std::filesystem::create_directories(other);
   r = Cli("chat --workspace " + other + " --script " + root_ + "/write.json --approve none go");
   EXPECT_NE(r.out.find("-> not_approved [ask]"), std::string::npos) << r.out;
 
@@ -408,7 +410,8 @@ TEST_F(TrustTest, ConcurrentChatsInOneWorkspaceKeepTheAuditChainAndSessions) {
 // Paths kept read-only for tools: .git by default, the policy's `protect` (it narrows, so
 // it holds untrusted), and --protect / --no-default-protect on `moat chat` and `moat call`.
 TEST_F(TrustTest, ProtectedPathsComeFromTheDefaultThePolicyAndTheFlags) {
-  ASSERT_EQ(system(("mkdir -p " + ws_ + "/.git/hooks " + ws_ + "/dist").c_str()), 0);
+  std::filesystem::create_directories(ws_ + "/.git/hooks");
+  std::filesystem::create_directories(ws_ + "/dist");
   std::ofstream(ws_ + "/.moat/policy.json") << R"({"protect": ["dist"]})";
   json turns = json::array();
   for (const char* path : {".git/hooks/pre-commit", "dist/app.js", "notes.md", "free.txt"}) {

@@ -329,10 +329,17 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
       CacheKey(sha),
       [&](const std::string& work, const std::string& out) -> Status {
         Progress progress(options_.show_progress, label);
+        auto seconds = [&] {
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        };
+        if (options_.on_compile) options_.on_compile(label, "translating", 0);
         PipelineOptions popts;
         popts.meter_fuel = options_.meter_fuel;
         auto tr = TranslateWasmIsolated(wasm, popts, budget);
-        if (!tr) return tr.error();
+        if (!tr) {
+          if (options_.on_compile) options_.on_compile(label, "failed", seconds());
+          return tr.error();
+        }
         if (auto s = WriteFileAtomic(work, "moat_module.h", tr->h_source.data(),
                                      tr->h_source.size(), 0600);
             !s) {
@@ -344,7 +351,10 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
           return s;
         }
         progress.Phase("compiling");
-        return cc_.Compile(work, out, tr->c_source.size(), budget);
+        if (options_.on_compile) options_.on_compile(label, "compiling", seconds());
+        Status compiled = cc_.Compile(work, out, tr->c_source.size(), budget);
+        if (options_.on_compile) options_.on_compile(label, compiled ? "done" : "failed", seconds());
+        return compiled;
       },
       &built, budget);
   if (!obj) return obj.error();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,11 @@ struct EngineOptions {
   std::string cache_dir;       // empty: CompileCache::DefaultDir()
   bool meter_fuel = true;      // off only for overhead benchmarks
   bool show_progress = false;  // print compile progress to a terminal on stderr
+  // Told of each compile a load waits for, on the loading thread: phase "translating" when
+  // it starts, "compiling" when the C compiler starts, "done" or "failed" at the end (with
+  // the seconds so far), so a front end can show it (an API emits an event).
+  std::function<void(const std::string& label, std::string_view phase, double seconds)>
+      on_compile;
   // Limits of each compile step (CompileLimits). Unset: $MOAT_COMPILE_TIMEOUT and
   // $MOAT_COMPILE_MEMORY when set, else the defaults.
   std::optional<uint64_t> compile_timeout_us;

@@ -462,6 +462,7 @@ int ChatCommands::State::Chat() {
       case AgentEvent::Kind::kApprovalRequested:  // the terminal approver asks on /dev/tty
       case AgentEvent::Kind::kApprovalAnswered:
       case AgentEvent::Kind::kUsage:
+      case AgentEvent::Kind::kCompile:  // the engine shows progress on the terminal
       case AgentEvent::Kind::kStop: break;
     }
     fflush(stdout);

@@ -34,6 +34,7 @@ std::string_view EventKindName(AgentEvent::Kind k) {
     case K::kApprovalAnswered: return "approval_answered";
     case K::kWarning: return "warning";
     case K::kUsage: return "usage";
+    case K::kCompile: return "compile";
     case K::kStop: return "stop";
   }
   return "?";
@@ -81,6 +82,11 @@ json EventToJson(const AgentEvent& e) {
       break;
     }
     case K::kUsage: j["usage"] = RunSummaryToJson(e.usage); break;
+    case K::kCompile:
+      j["module"] = e.tool;
+      j["phase"] = e.status;
+      j["wall_us"] = e.wall_us;
+      break;
     case K::kStop:
       j["stop"] = std::string(StopKindName(e.stop));
       j["message"] = e.text;

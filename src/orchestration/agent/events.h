@@ -54,8 +54,10 @@ struct AgentEvent {
     kApprovalRequested,  // the policy says "ask": a front end shows it and answers
     kApprovalAnswered,   // the answer, and who gave it
     kWarning,
-    kUsage,  // the run's use so far, after each model call and batch of tool calls
-    kStop,   // the run ended: `stop` and `usage` say why and what it used
+    kUsage,    // the run's use so far, after each model call and batch of tool calls
+    kCompile,  // a module the run waits for is being compiled: `tool` (the module), `status`
+               // (translating, compiling, done, failed), `wall_us` so far
+    kStop,     // the run ended: `stop` and `usage` say why and what it used
   };
   Kind kind = Kind::kText;
   std::string text;  // streamed text, a warning, or why the run stopped

