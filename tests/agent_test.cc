@@ -1243,6 +1243,11 @@ TEST(AgentInputs, MalformedPoliciesAreRefusedWithTheField) {
         << n;
   }
   EXPECT_EQ(Policy::Parse(R"({"parallel_tools":16})")->parallel_tools, 16u);
+  EXPECT_NE(err(R"({"audit":{"sync":"never"}})").find("audit/sync"), std::string::npos);
+  EXPECT_NE(err(R"({"audit":{"fsync":"always"}})").find("audit/fsync"), std::string::npos);
+  EXPECT_NE(err(R"({"audit":"always"})").find("audit"), std::string::npos);
+  EXPECT_EQ(Policy::Parse(R"({"audit":{"sync":"always"}})")->audit_sync, AuditSync::kAlways);
+  EXPECT_EQ(Policy::Parse("{}")->audit_sync, AuditSync::kGroup);
   auto ok = Policy::Parse(R"({"tools":{"js":{"decision":"deny","timeout":"2s"}},
       "budgets":{"wall_time":"1m","fuel":"1e9"},"mounts":["/tmp::/scratch:ro"]})");
   ASSERT_TRUE(ok.ok()) << ok.error().message;

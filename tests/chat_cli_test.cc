@@ -68,11 +68,11 @@ TEST_F(ChatCli, TheDemoRunsOfflineAndLeavesAVerifiableAuditLog) {
   std::string log = ws_ + "/.moat/audit.jsonl";
   r = Cli("audit verify " + log);
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(r.out, "ok: 26 records, chain and head intact\n");
+  EXPECT_EQ(r.out, "ok: 27 records, chain and head intact\n");
   // A second session continues the same chain.
   ASSERT_TRUE(fs::remove(ws_ + "/report.md"));
   EXPECT_EQ(Cli("chat --workspace " + ws_ + " --approve all 'again'").status, 0);
-  EXPECT_EQ(Cli("audit verify " + log).out, "ok: 52 records, chain and head intact\n");
+  EXPECT_EQ(Cli("audit verify " + log).out, "ok: 54 records, chain and head intact\n");
   // An edit names its record (4: the first call's record after it ran).
   {
     std::vector<std::string> lines;

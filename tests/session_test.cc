@@ -459,6 +459,31 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
     EXPECT_FALSE(f->Approve("any", Approval::kOnce).ok());
   }
   {
+    // A client may answer the moment it sees the request: here, from inside the event.
+    SCOPED_TRACE("an answer right away");
+    std::string ws = Workspace("prompt");
+    SessionOptions so =
+        Options(ws, ScriptFile("prompt", {{{"tool_calls", {write("quick.txt", "quick")}}},
+                                          {{"text", "done"}}}),
+                policy);
+    so.approval = ApprovalMode::kClient;
+    so.approval_timeout_us = 5'000'000;
+    auto s = Open(std::move(so));
+    ASSERT_NE(s, nullptr);
+    std::vector<std::string> answers;
+    uint64_t t0 = NowMs();
+    agent::RunSummary r = s->Send("go", [&](const AgentEvent& e) {
+      if (e.kind == Kind::kApprovalRequested) {
+        Status st = s->Approve(e.call_id, Approval::kOnce);
+        answers.push_back(st.ok() ? "taken" : st.error().message);
+      }
+    });
+    EXPECT_EQ(r.stop, StopKind::kCompleted) << r.message;
+    EXPECT_EQ(answers, std::vector<std::string>{"taken"});
+    EXPECT_LT(NowMs() - t0, 4000u) << "the answer was not taken; the call waited";
+    EXPECT_EQ(test::Slurp(ws + "/quick.txt"), "made by quick");
+  }
+  {
     SCOPED_TRACE("no answer in time");
     std::string ws = Workspace("timeout");
     SessionOptions so =

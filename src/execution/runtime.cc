@@ -292,8 +292,8 @@ void NotePeak(HostContext* h) {
 }
 
 // Linear-memory reservations are reused. A first touch of a page costs microseconds (a
-// fault), far more than clearing it, so a released memory is zeroed in full (every byte
-// the guest could have written: memories only grow, so that is its final size) and kept,
+// fault), far more than clearing it, so a released memory is zeroed where the guest
+// touched it (every resident page up to its final size: memories only grow) and kept,
 // readable and writable up to that size. Acquire hands out a reservation that is all
 // zeros with exactly [0, initial) accessible, as a fresh mapping would be, preferring one
 // whose accessible size already matches so that no mprotect is needed. Big memories are
@@ -356,7 +356,7 @@ class ReservationPool {
       munmap(base, kReservation);
       return;
     }
-    memset(base, 0, size);
+    ZeroTouched(base, size);
     std::lock_guard<std::mutex> lock(mu_);
     --pending_;
     free_.push_back({base, size});
@@ -365,6 +365,31 @@ class ReservationPool {
   void SetRecycling(bool on) { recycle_.store(on, std::memory_order_relaxed); }
 
  private:
+  // Zeroes [base, base + size) by clearing only the pages the guest touched: a page never
+  // touched since the reservation was made is not resident and reads as zero already
+  // (mincore(2) tells which are). Touched pages stay resident, so the next instance does
+  // not fault them in again; a call that used a few pages of a large memory clears a few.
+  static void ZeroTouched(uint8_t* base, uint64_t size) {
+    static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    thread_local std::vector<unsigned char> resident;
+    uint64_t pages = (size + page - 1) / page;
+    resident.resize(pages);
+    if (mincore(base, size, resident.data()) != 0) {
+      memset(base, 0, size);
+      return;
+    }
+    for (uint64_t i = 0; i < pages;) {
+      if (!(resident[i] & 1)) {
+        ++i;
+        continue;
+      }
+      uint64_t j = i;
+      while (j < pages && (resident[j] & 1)) ++j;
+      uint64_t end = std::min(size, j * page);
+      memset(base + i * page, 0, end - i * page);
+      i = j;
+    }
+  }
   struct Entry {
     uint8_t* base;
     uint64_t rw;  // [0, rw) is read-write and zero

@@ -228,6 +228,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     m.role = Message::Role::kUser;
     m.content = "[moat] " + text;
     append(m);
+    audit({{"type", "warning"}, {"message", text}});
     AgentEvent e;
     e.kind = AgentEvent::Kind::kWarning;
     e.text = text;

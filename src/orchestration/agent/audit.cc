@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <vector>
 #include <optional>
 #include <vector>
 
@@ -357,6 +358,44 @@ Status AuditLog::Follow(int fd, const std::string& path, Chain* c,
   return OkStatus();
 }
 
+namespace {
+
+// The compact JSON text of an object whose members are given already serialized
+// ("\"key\":value"), two sorted lists merged in key order, with `hash_member` in its
+// place when given: byte for byte what DumpJson writes for the same object.
+std::string CanonicalText(const std::vector<std::pair<std::string, std::string>>& a,
+                          const std::vector<std::pair<std::string, std::string>>& b,
+                          const std::string* hash_member) {
+  std::string text = "{";
+  bool hash_done = hash_member == nullptr;
+  auto add = [&](const std::string& key, const std::string& member) {
+    if (!hash_done && std::string_view("hash") < key) {
+      if (text.size() > 1) text += ',';
+      text += *hash_member;
+      hash_done = true;
+    }
+    if (text.size() > 1) text += ',';
+    text += member;
+  };
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].first < b[j].first)) {
+      add(a[i].first, a[i].second);
+      ++i;
+    } else {
+      add(b[j].first, b[j].second);
+      ++j;
+    }
+  }
+  if (!hash_done) {
+    if (text.size() > 1) text += ',';
+    text += *hash_member;
+  }
+  return text + "}";
+}
+
+}  // namespace
+
 std::string AuditHash(const json& record) {
   if (!record.contains("hash")) return HashOf(DumpJson(record));
   json copy = record;
@@ -507,8 +546,9 @@ void AuditLog::SyncLoop() {
     work_cv_.wait(lock, [&] { return stop_ || unsynced_since_ns_ != 0; });
     if (stop_) return;
     // Start early enough that the first waiting record is on disk within the window,
-    // judged by how long the last sync took.
-    int64_t due = unsynced_since_ns_ + window - std::min(2 * last_sync_ns_, window);
+    // judged by how long the last sync took; but never before half the window, so a slow
+    // disk gets at most two syncs a window rather than one per handful of records.
+    int64_t due = unsynced_since_ns_ + window - std::min(2 * last_sync_ns_, window / 2);
     work_cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due)),
                         [&] { return stop_; });
     if (stop_) return;  // the destructor syncs what is left
@@ -542,89 +582,150 @@ Status AuditLog::Flush() {
 
 Result<std::string> AuditLog::Append(json record) {
   if (!record.is_object()) return MakeError(ErrorCode::kInternal, "audit record is not an object");
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!sync_error_) {
-    return MakeError(sync_error_.error().code,
-                     "an earlier sync of the audit log failed: " + sync_error_.error().message);
-  }
-  bool wake = false;
-  std::string hash;
+  // Everything but seq, prev and ts is cut and serialized before any lock is taken, member
+  // by member in key order (the canonical form: compact, keys sorted), so appenders from
+  // many threads wait on each other only for the chaining, the hash and the write.
+  record.erase("hash");
+  record.erase("cut");
+  record.erase("seq");
+  record.erase("prev");
   {
-    // Other processes may append to the same log: under the file lock, first follow what
-    // they wrote since, then chain this record to the real end.
-    auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
-    if (!file_lock) return file_lock.error();
-    struct stat st {};
-    if (fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, Errno("cannot stat " + path_));
-    // Records written to a log no longer at its path would be lost with it.
-    struct stat at {};
-    if (lstat(path_.c_str(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "audit log " + path_ + " was replaced or removed while in use");
-    }
-    if (static_cast<uint64_t>(st.st_size) < chain_.end) {
-      return MakeError(
-          ErrorCode::kInvalidArgument,
-          "audit log " + path_ + " was cut short while in use (run moat audit verify)");
-    }
-    if (auto s = Follow(fd_, path_, &chain_); !s) return s.error();
-    record["seq"] = chain_.seq + 1;
-    record["prev"] = chain_.prev;
-    if (!record.contains("ts")) record["ts"] = NowIso();
-    record.erase("hash");
-    record.erase("cut");
     json cut = json::object();
     CutLongStrings(record, "", cut);
     if (!cut.empty()) record["cut"] = std::move(cut);
-    hash = AuditHash(record);
-    record["hash"] = hash;
-    std::string line = DumpJson(record) + "\n";
-    if (line.size() > kMaxAuditRecordBytes) {
-      return MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
-                                              " bytes (after cutting long fields) is over 1 MiB");
-    }
-    // One write(2): once it returns, the record is in the page cache and survives a kill
-    // of this process. (A short write leaves a torn line, which the next append drops.)
-    size_t done = 0;
-    while (done < line.size()) {
-      ssize_t n = write(fd_, line.data() + done, line.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return MakeError(ErrorCode::kIo, Errno("cannot append to " + path_));
-      done += static_cast<size_t>(n);
-    }
-    chain_.prev_of_last = chain_.prev;
-    chain_.prev = hash;
-    ++chain_.seq;
-    chain_.end += line.size();
-    if (auto s = WriteHeadEnd(); !s) return s.error();
-    if (options_.sync == AuditSync::kAlways) {
-      // Today's order, all under the lock: the record, its sync, the head's synced line.
-      Status status = OkStatus();
-      if (fdatasync(fd_) != 0) {
-        status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_));
-      } else if (auto w = PwriteAll(head_fd_, SyncedLine(chain_.seq, chain_.prev), kHeadSyncedAt,
-                                    path_ + ".head");
-                 !w) {
-        status = w;
-      } else if (fdatasync(head_fd_) != 0) {
-        status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_ + ".head"));
-      }
-      ++syncs_;
-      if (!status) {
-        sync_error_ = status;
-        return status.error();
-      }
+  }
+  Pending p;
+  p.has_ts = record.contains("ts");
+  p.members.reserve(record.size() + 4);
+  for (auto it = record.begin(); it != record.end(); ++it) {
+    p.members.emplace_back(it.key(), DumpJson(json(it.key())) + ":" + DumpJson(it.value()));
+  }
+  // Group commit of the writes too: the record is queued, and whoever holds the log next
+  // writes every queued record in one write(2) and one head update. An appender that finds
+  // its record written by another returns at once.
+  {
+    std::lock_guard<std::mutex> q(queue_mu_);
+    queue_.push_back(&p);
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  if (p.done) return std::move(p.result);
+  std::vector<Pending*> batch;
+  {
+    std::lock_guard<std::mutex> q(queue_mu_);
+    if (options_.sync == AuditSync::kAlways) {  // one record, one sync
+      queue_.erase(std::find(queue_.begin(), queue_.end(), &p));
+      batch.push_back(&p);
     } else {
-      ++unsynced_;
-      if (unsynced_since_ns_ == 0) {
-        unsynced_since_ns_ = NowNs();
-        wake = true;  // once per window: the sync thread then sleeps until it is due
-      }
+      batch.swap(queue_);
     }
   }
+  bool wake = WriteBatch(batch);
   lock.unlock();
   if (wake) work_cv_.notify_one();
-  return hash;
+  return std::move(p.result);
+}
+
+bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
+  auto fail_all = [&](const Error& e) {
+    for (Pending* q : batch) {
+      if (!q->done) {
+        q->result = e;
+        q->done = true;
+      }
+    }
+    return false;
+  };
+  if (!sync_error_) {
+    return fail_all(MakeError(sync_error_.error().code, "an earlier sync of the audit log failed: " +
+                                                            sync_error_.error().message));
+  }
+  // Other processes may append to the same log: under the file lock, first follow what
+  // they wrote since, then chain these records to the real end.
+  auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
+  if (!file_lock) return fail_all(file_lock.error());
+  struct stat st {};
+  if (fstat(fd_, &st) != 0) return fail_all(MakeError(ErrorCode::kIo, Errno("cannot stat " + path_)));
+  // Records written to a log no longer at its path would be lost with it.
+  struct stat at {};
+  if (lstat(path_.c_str(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino) {
+    return fail_all(MakeError(ErrorCode::kInvalidArgument,
+                              "audit log " + path_ + " was replaced or removed while in use"));
+  }
+  if (static_cast<uint64_t>(st.st_size) < chain_.end) {
+    return fail_all(MakeError(ErrorCode::kInvalidArgument,
+                              "audit log " + path_ +
+                                  " was cut short while in use (run moat audit verify)"));
+  }
+  if (auto s = Follow(fd_, path_, &chain_); !s) return fail_all(s.error());
+  // Chain each record to the one before it; all are written with one write(2).
+  Chain next = chain_;
+  std::string out;
+  std::vector<Pending*> written;
+  std::vector<std::string> hashes;
+  for (Pending* q : batch) {
+    std::vector<std::pair<std::string, std::string>> own = {
+        {"prev", "\"prev\":" + DumpJson(json(next.prev))},
+        {"seq", "\"seq\":" + std::to_string(next.seq + 1)}};
+    if (!q->has_ts) own.push_back({"ts", "\"ts\":" + DumpJson(json(NowIso()))});
+    std::string hash = HashOf(CanonicalText(q->members, own, nullptr));
+    std::string hash_member = "\"hash\":\"" + hash + "\"";
+    std::string line = CanonicalText(q->members, own, &hash_member) + "\n";
+    if (line.size() > kMaxAuditRecordBytes) {
+      q->result = MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
+                                                   " bytes (after cutting long fields) is over 1 MiB");
+      q->done = true;
+      continue;
+    }
+    out += line;
+    next.prev_of_last = next.prev;
+    next.prev = hash;
+    ++next.seq;
+    next.end += line.size();
+    written.push_back(q);
+    hashes.push_back(std::move(hash));
+  }
+  if (written.empty()) return false;
+  // Once write(2) returns, the records are in the page cache and survive a kill of this
+  // process. (A short write leaves a torn line, which the next append drops.)
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = write(fd_, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail_all(MakeError(ErrorCode::kIo, Errno("cannot append to " + path_)));
+    done += static_cast<size_t>(n);
+  }
+  chain_ = next;
+  if (auto s = WriteHeadEnd(); !s) return fail_all(s.error());
+  bool wake = false;
+  if (options_.sync == AuditSync::kAlways) {
+    // All under the lock: the record, its sync, the head's synced line.
+    Status status = OkStatus();
+    if (fdatasync(fd_) != 0) {
+      status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_));
+    } else if (auto w = PwriteAll(head_fd_, SyncedLine(chain_.seq, chain_.prev), kHeadSyncedAt,
+                                  path_ + ".head");
+               !w) {
+      status = w;
+    } else if (fdatasync(head_fd_) != 0) {
+      status = MakeError(ErrorCode::kIo, Errno("cannot sync " + path_ + ".head"));
+    }
+    ++syncs_;
+    if (!status) {
+      sync_error_ = status;
+      return fail_all(status.error());
+    }
+  } else {
+    unsynced_ += written.size();
+    if (unsynced_since_ns_ == 0) {
+      unsynced_since_ns_ = NowNs();
+      wake = true;  // once per window: the sync thread then sleeps until it is due
+    }
+  }
+  for (size_t i = 0; i < written.size(); ++i) {
+    written[i]->result = hashes[i];
+    written[i]->done = true;
+  }
+  return wake;
 }
 
 AuditVerdict VerifyAudit(const std::string& path) {

@@ -15,8 +15,9 @@
 //   AuditSync::kGroup (the default): group commit. One fdatasync covers every record
 //     written before it began, by this process or any other. A thread per log sleeps
 //     until a record is waiting, then until the first waiting record's window is nearly
-//     over (the window less twice the last sync's duration), and syncs: a record is on
-//     disk about group_window_us after its Append returned. Appenders wake the thread once
+//     over (the window less twice the last sync's duration, and at least half of it), and
+//     syncs: a record is on disk about group_window_us after its Append returned (later
+//     only when a sync takes more than half the window). Appenders wake the thread once
 //     per sync, not per record.
 //   AuditSync::kAlways: each record is synced, and the head after it, before Append
 //     returns (one sync per record).
@@ -68,6 +69,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -117,6 +119,7 @@ class AuditLog {
   Status Flush();
 
   const std::string& path() const { return path_; }
+  const AuditOptions& options() const { return options_; }
   // The last record this process knows of (others may have appended since).
   uint64_t last_seq() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -142,6 +145,17 @@ class AuditLog {
   // Checks the records from c->end on and moves `c` past them, telling `saw` each one.
   static Status Follow(int fd, const std::string& path, Chain* c,
                        const std::function<void(uint64_t, const std::string&)>& saw = nullptr);
+  // A record on its way in: its members serialized (all but seq, prev and ts), and, once
+  // written by whichever appender held the log, its hash or the error.
+  struct Pending {
+    std::vector<std::pair<std::string, std::string>> members;
+    bool has_ts = false;
+    bool done = false;  // under mu_
+    Result<std::string> result = std::string();
+  };
+  // Writes `batch` (mu_ held): chains, one write(2), the head's end line, and in kAlways
+  // mode the sync; sets each one's result. True when the sync thread must be woken.
+  bool WriteBatch(const std::vector<Pending*>& batch);
   // Writes the head's end line for chain_; mu_ and the file lock held.
   Status WriteHeadEnd();
   // One sync: fdatasync the log, then move the head's synced line to what it covered and
@@ -150,6 +164,8 @@ class AuditLog {
   void SyncLoop();
 
   mutable std::mutex mu_;
+  std::mutex queue_mu_;           // guards queue_ (taken alone or inside mu_, never around it)
+  std::vector<Pending*> queue_;   // records waiting for an appender holding mu_ to write them
   std::condition_variable work_cv_;  // the sync thread: records to sync, or stop
   std::condition_variable done_cv_;  // a sync finished
   std::string path_;

@@ -197,6 +197,18 @@ Result<Policy> Policy::Parse(std::string_view text) {
         }
         p.prices[m.key()] = {v["input_per_mtok"].get<double>(), v["output_per_mtok"].get<double>()};
       }
+    } else if (k == "audit") {
+      if (!it->is_object()) return Bad("audit: expected an object");
+      for (auto a = it->begin(); a != it->end(); ++a) {
+        if (a.key() != "sync") return Bad("audit/" + a.key() + ": unknown field");
+        if (*a == "group") {
+          p.audit_sync = AuditSync::kGroup;
+        } else if (*a == "always") {
+          p.audit_sync = AuditSync::kAlways;
+        } else {
+          return Bad("audit/sync: expected \"group\" or \"always\"");
+        }
+      }
     } else {
       return Bad("unknown field \"" + k + "\"");
     }

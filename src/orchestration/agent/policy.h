@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "orchestration/agent/audit.h"
 #include "execution/exec.h"
 #include "orchestration/tools/manifest.h"
 
@@ -89,6 +90,8 @@ struct Policy {
   Budgets budgets;
   GovernorOptions governor;
   std::map<std::string, Price> prices;
+  // "audit": {"sync": "group" | "always"}: how the audit log is made durable (audit.h).
+  AuditSync audit_sync = AuditSync::kGroup;
 
   static Result<Policy> Parse(std::string_view json_text);
   // A missing file is the default policy.

@@ -212,7 +212,7 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
   json started = rec;
   started["type"] = "tool_start";
   started["decision"] = t->end.decision;
-  if (!Audit(std::move(started)) && false) {
+  if (!Audit(std::move(started))) {
     return refuse(HostCode::kAuditFailed,
                   "the call was not run: its audit record could not be written");
   }

@@ -282,6 +282,7 @@ PolicyReview ReviewPolicy(const Policy& p, const ManifestLookup& tools,
   }
   out.narrowed.requests_per_minute = p.requests_per_minute;  // 0 (no rate) is the default
   out.narrowed.protect = p.protect;
+  out.narrowed.audit_sync = p.audit_sync;  // either is at least as strict as the default
   return out;
 }
 

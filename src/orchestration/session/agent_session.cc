@@ -9,23 +9,30 @@ namespace moat::session {
 using agent::Approval;
 
 // kClient mode: Ask waits for Approve (from another thread), the run's cancellation or the
-// timeout, whichever comes first.
+// timeout, whichever comes first. A call is open to answers from the moment its
+// approval_requested event is out (Expect, before the client can see the event), so an
+// answer sent right away is never refused as unknown.
 class AgentSession::ClientApprover : public agent::Approver {
  public:
   explicit ClientApprover(uint64_t timeout_us) : timeout_us_(timeout_us) {}
+  void Expect(const std::string& call_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_.try_emplace(call_id);  // a call already asked keeps its slot
+  }
   Approval Ask(const agent::ApprovalRequest& r) override {
     std::unique_lock<std::mutex> lock(mu_);
-    if (waiting_.count(r.call_id) != 0) return Approval::kDeny;  // two calls, one id
-    waiting_[r.call_id] = std::nullopt;
+    Slot& mine = waiting_[r.call_id];
+    if (mine.asked) return Approval::kDeny;  // two calls, one id
+    mine.asked = true;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(timeout_us_);
     Approval out = Approval::kTimedOut;
     while (true) {
       auto& slot = waiting_[r.call_id];
-      if (slot) {
-        out = *slot;
+      if (slot.answer) {
+        out = *slot.answer;
         break;
       }
-      if (false && r.cancel && r.cancel->cancelled()) {
+      if (r.cancel && r.cancel->cancelled()) {
         out = Approval::kDeny;
         break;
       }
@@ -44,19 +51,23 @@ class AgentSession::ClientApprover : public agent::Approver {
   Status Answer(const std::string& call_id, Approval a) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = waiting_.find(call_id);
-    if (it == waiting_.end() || it->second) {
+    if (it == waiting_.end() || it->second.answer) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "no call " + call_id.substr(0, 100) + " is waiting for approval");
     }
-    it->second = a;
+    it->second.answer = a;
     cv_.notify_all();
     return OkStatus();
   }
  private:
+  struct Slot {
+    bool asked = false;  // Ask is waiting on it (else only its event is out)
+    std::optional<Approval> answer;
+  };
   uint64_t timeout_us_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::optional<Approval>> waiting_;
+  std::map<std::string, Slot> waiting_;
 };
 
 AgentSession::~AgentSession() = default;
@@ -136,19 +147,6 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
     }
   }
 
-  // The audit log: a log that cannot be opened (its chain broken, say) stops the session
-  // before it starts; nothing runs unrecorded.
-  if (options.audit_file != "none") {
-    std::string path = options.audit_file;
-    if (path.empty()) {
-      if (auto st = s->workspace_.EnsureStateDir(); !st) return st.error();
-      path = s->workspace_.audit_path();
-    }
-    auto log = services.AuditLogAt(path);
-    if (!log) return MakeError(ErrorCode::kAudit, log.error().message);
-    s->audit_ = *log;
-  }
-
   // The policy: a workspace's own file widens nothing until the user trusts it.
   std::map<std::string, agent::Price> user_prices;
   if (chosen->price) user_prices[s->model_] = *chosen->price;
@@ -181,6 +179,19 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
   if (chosen->price && s->policy_.prices.count(s->model_) == 0) {
     s->policy_.prices[s->model_] = *chosen->price;
   }
+  // The audit log: a log that cannot be opened (its chain broken, say) stops the session
+  // before it starts; nothing runs unrecorded.
+  if (options.audit_file != "none") {
+    std::string path = options.audit_file;
+    if (path.empty()) {
+      if (auto st = s->workspace_.EnsureStateDir(); !st) return st.error();
+      path = s->workspace_.audit_path();
+    }
+    auto log = services.AuditLogAt(path, {s->policy_.audit_sync});
+    if (!log) return MakeError(ErrorCode::kAudit, log.error().message);
+    s->audit_ = *log;
+  }
+
   auto secrets = services.Secrets(s->policy_.secrets);
   if (!secrets) return secrets.error();
   auto prompt = s->workspace_.SystemPrompt();
@@ -259,7 +270,18 @@ agent::RunSummary AgentSession::Send(
     e.wall_us = static_cast<uint64_t>(s * 1e6);
     on_event(e);
   });
-  agent::RunSummary last = agent_->Run(history_, prompt, on_event, cancel);
+  // A client's answer may come the moment it sees approval_requested: the call is open to
+  // it before the event goes out.
+  std::function<void(const agent::AgentEvent&)> events = on_event;
+  if (client_approver_ != nullptr) {
+    events = [this, &on_event](const agent::AgentEvent& e) {
+      if (e.kind == agent::AgentEvent::Kind::kApprovalRequested) {
+        client_approver_->Expect(e.call_id);
+      }
+      if (on_event) on_event(e);
+    };
+  }
+  agent::RunSummary last = agent_->Run(history_, prompt, events, cancel);
   if (store_) {
     StoreProblem(run_row_ > 0 ? store_->UpdateRun(id_, run_row_, last)
                               : store_->RecordRun(id_, last));

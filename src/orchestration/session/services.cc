@@ -115,10 +115,23 @@ Result<std::vector<net::Secret>> Services::Secrets(const std::vector<std::string
   return out;
 }
 
-Result<std::shared_ptr<agent::AuditLog>> Services::AuditLogAt(const std::string& path) {
+Result<std::shared_ptr<agent::AuditLog>> Services::AuditLogAt(const std::string& path,
+                                                              const agent::AuditOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = audit_logs_.find(path); it != audit_logs_.end()) return it->second;
-  auto opened = agent::AuditLog::Open(path);
+  if (auto it = audit_logs_.find(path); it != audit_logs_.end()) {
+    // A session that asks for a sync per record gets its own log object that does so (the
+    // file lock keeps the two writers' chain whole).
+    if (options.sync == agent::AuditSync::kAlways &&
+        it->second->options().sync != agent::AuditSync::kAlways) {
+      auto strict = agent::AuditLog::Open(path, options);
+      if (!strict) return strict.error();
+      std::shared_ptr<agent::AuditLog> log = std::move(*strict);
+      it->second = log;
+      return log;
+    }
+    return it->second;
+  }
+  auto opened = agent::AuditLog::Open(path, options);
   if (!opened) return opened.error();
   std::shared_ptr<agent::AuditLog> log = std::move(*opened);
   audit_logs_[path] = log;
