@@ -47,8 +47,8 @@ double Rate(int threads, int total, const F& call) {
 }
 
 // Wall seconds for `n` sessions, each on its own thread running `steps` steps.
-double SessionsSeconds(moat::session::Services& services, const std::string& tmp, int n,
-                       int steps, int round) {
+double SessionsSeconds(moat::session::Services& services, const std::string& tmp, int n, int steps,
+                       int round) {
   std::vector<std::unique_ptr<moat::session::AgentSession>> sessions;
   for (int s = 0; s < n; ++s) {
     std::string ws = tmp + "/sessions/r" + std::to_string(round) + "-" + std::to_string(s);
@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
     co.workspace = tmp + "/ws";
     auto direct = [&](int i) { return reg.Call("probe", json({{"i", i}}), co).ok; };
     auto gated = [&](int i) {
-      moat::agent::GateCall c{"c" + std::to_string(i), "probe",
-                              "{\"i\":" + std::to_string(i) + "}", 1};
+      moat::agent::GateCall c{"c" + std::to_string(i), "probe", "{\"i\":" + std::to_string(i) + "}",
+                              1};
       return gate.Call(c, nullptr, nullptr).status == "ok";
     };
     Rate(8, total / 10, direct);  // warm-up: threads' wasm stacks, the module mapped

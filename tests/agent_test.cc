@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -78,12 +79,10 @@ class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ws_ = test::TempDir("agent-ws");
-    ASSERT_EQ(system(("mkdir -p " + ws_ + " && printf 'alpha\\nbeta\\n' > " + ws_ +
-                      "/a.txt && printf 'KEY=sk-not-real-12345678' > " + ws_ + "/.env")
-                         .c_str()),
-              0);
+    test::PutFile(ws_ + "/a.txt", "alpha\nbeta\n");
+    test::PutFile(ws_ + "/.env", "KEY=sk-not-real-12345678");
   }
-  void TearDown() override { EXPECT_EQ(system(("rm -rf " + ws_).c_str()), 0); }
+  void TearDown() override { std::filesystem::remove_all(ws_); }
 
   RunSummary Run(Provider& p, const Policy& policy, Approver* approver = nullptr,
                  AuditLog* audit = nullptr, size_t max_result = 16384,
@@ -129,10 +128,9 @@ TEST_F(AgentTest, TheDemoScriptRunsAndEveryForbiddenThingIsStopped) {
   if (!Tools().Find("js")) GTEST_SKIP() << "the js tool is not built in this configuration";
   // The demo's own workspace and policy.
   std::string demo = test::TempDir("agent-demo");
-  ASSERT_EQ(
-      system(
-          ("rm -rf " + demo + " && cp -r " MOAT_SOURCE_DIR "/examples/workspace " + demo).c_str()),
-      0);
+  std::filesystem::remove_all(demo);
+  std::filesystem::copy(MOAT_SOURCE_DIR "/examples/workspace", demo,
+                        std::filesystem::copy_options::recursive);
   auto policy = Policy::Load(demo + "/.moat/policy.json");
   ASSERT_TRUE(policy.ok()) << policy.error().message;
   auto p = ScriptedProvider::Demo();
@@ -157,7 +155,7 @@ TEST_F(AgentTest, TheDemoScriptRunsAndEveryForbiddenThingIsStopped) {
   EXPECT_NE(test::Slurp(demo + "/report.md").find("retry failed writes"), std::string::npos);
   // Nothing the model saw holds the .env values.
   for (const Message& m : history) EXPECT_EQ(m.content.find("sk-demo-0000"), std::string::npos);
-  EXPECT_EQ(system(("rm -rf " + demo).c_str()), 0);
+  std::filesystem::remove_all(demo);
 }
 
 TEST_F(AgentTest, ToolFailuresAreResultsAndBadCallsDoNotStopTheRun) {
@@ -247,7 +245,7 @@ TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndWorkspaceAndRevocable) {
   // another workspace is asked about.
   EXPECT_NE(access((ws_ + "/.moat/approvals.json").c_str(), F_OK), 0);
   std::string other_ws = ws_ + "-other";
-  ASSERT_EQ(system(("mkdir -p " + other_ws).c_str()), 0);
+  std::filesystem::create_directories(other_ws);
   EXPECT_EQ(ApprovalStore::Load(file, other_ws)->all().size(), 0u);
   run(other_ws);
   EXPECT_EQ(counting.asked, 2);
@@ -268,7 +266,8 @@ TEST_F(AgentTest, AlwaysIsRememberedPerModuleAndWorkspaceAndRevocable) {
   EXPECT_FALSE(ApprovalStore::Load(file, ws_).ok());
   run(ws_);
   EXPECT_EQ(counting.asked, 5);
-  EXPECT_EQ(system(("rm -rf " + other_ws + " " + ws_ + "-state").c_str()), 0);
+  std::filesystem::remove_all(other_ws);
+  std::filesystem::remove_all(ws_ + "-state");
 }
 
 // Processes that answer "always" at the same moment keep every answer (each change is
@@ -298,7 +297,7 @@ TEST(ApprovalStoreTest, ConcurrentGrantsAreAllKept) {
   auto store = ApprovalStore::Load(file, "/ws");
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ(store->all().size(), static_cast<size_t>(kWriters * kEach));
-  EXPECT_EQ(system(("rm -rf " + dir).c_str()), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AgentTest, EachBudgetEndsTheRunWithItsReason) {
@@ -587,7 +586,7 @@ class ParallelTest : public AgentTest {
   void SetUp() override {
     AgentTest::SetUp();
     ext_ = ws_ + "-tools";
-    ASSERT_EQ(system(("mkdir -p " + ext_).c_str()), 0);
+    std::filesystem::create_directories(ext_);
     for (const char* fs : {"read", "write"}) {
       json m = {{"name", std::string(fs) == "read" ? "probe" : "probe_w"},
                 {"version", "1.0.0"},
@@ -612,7 +611,7 @@ class ParallelTest : public AgentTest {
   }
   void TearDown() override {
     reg_.reset();
-    EXPECT_EQ(system(("rm -rf " + ext_).c_str()), 0);
+    std::filesystem::remove_all(ext_);
     AgentTest::TearDown();
   }
   RunSummary RunProbe(Provider& p, const Policy& policy,
@@ -750,10 +749,10 @@ class AuditTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::TempDir("audit");
-    ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
+    std::filesystem::create_directories(dir_);
     path_ = dir_ + "/audit.jsonl";
   }
-  void TearDown() override { EXPECT_EQ(system(("rm -rf " + dir_).c_str()), 0); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
   void Write(int n) {
     auto log = AuditLog::Open(path_);
     ASSERT_TRUE(log.ok()) << log.error().message;

@@ -212,8 +212,7 @@ struct Lane {
 TEST_F(SessionTest, EightSessionsAtOnceShareNothingMutable) {
   constexpr int kSessions = 8;
   std::vector<std::unique_ptr<Lane>> runs;
-  std::string policy =
-      PolicyFile("eight", {{"tools", {{"write_file", {{"decision", "allow"}}}}}});
+  std::string policy = PolicyFile("eight", {{"tools", {{"write_file", {{"decision", "allow"}}}}}});
   for (int i = 0; i < kSessions; ++i) {
     auto r = std::make_unique<Lane>();
     std::string tag = "s" + std::to_string(i) + "_";
@@ -300,10 +299,10 @@ TEST_F(SessionTest, EightSessionsAtOnceShareNothingMutable) {
     std::vector<json> records = Records(log);
     EXPECT_EQ(v.records, records.size());
     EXPECT_EQ(CountTypes(records), (std::map<std::string, int>{{"run_start", 1},
-                                                                {"model_call", 5},
-                                                                {"tool_start", 5},
-                                                                {"tool_call", 5},
-                                                                {"run_end", 1}}));
+                                                               {"model_call", 5},
+                                                               {"tool_start", 5},
+                                                               {"tool_call", 5},
+                                                               {"run_end", 1}}));
     std::set<std::string> recorded_ids;
     for (const json& rec : records) {
       if (rec["type"] == "run_start") EXPECT_EQ(rec["workspace"], r.session->workspace().root());
@@ -326,12 +325,10 @@ std::vector<uint8_t> Packed(const std::string& guest) {
   json m = {{"name", "probe"},
             {"version", "1.0.0"},
             {"description", "test tool"},
-            {"arguments",
-             {{"type", "object"}, {"properties", {{"mode", {{"type", "string"}}}}}}},
+            {"arguments", {{"type", "object"}, {"properties", {{"mode", {{"type", "string"}}}}}}},
             {"capabilities", {{"filesystem", "read"}}},
             {"limits", {{"fuel", "1e8"}, {"timeout", "20s"}}}};
-  auto packed =
-      tools::SetCustomSection(test::GuestBytes(guest), tools::kManifestSection, m.dump());
+  auto packed = tools::SetCustomSection(test::GuestBytes(guest), tools::kManifestSection, m.dump());
   EXPECT_TRUE(packed.ok()) << packed.error().message;
   return packed.ok() ? *packed : std::vector<uint8_t>{};
 }
@@ -387,8 +384,9 @@ TEST_F(SessionTest, AReloadBetweenApprovalAndRunDoesNotSwapTheModule) {
   json turns = {{{"tool_calls", {Call("probe", {{"mode", "ls"}}, "first")}}},
                 {{"tool_calls", {Call("probe", {{"mode", "ls"}, {"again", 1}}, "second")}}},
                 {{"text", "done"}}};
-  SessionOptions so = Options(ws, ScriptFile("reload", turns),
-                              PolicyFile("reload", {{"tools", {{"probe", {{"decision", "ask"}}}}}}));
+  SessionOptions so =
+      Options(ws, ScriptFile("reload", turns),
+              PolicyFile("reload", {{"tools", {{"probe", {{"decision", "ask"}}}}}}));
   so.approval = ApprovalMode::kClient;
   so.approval_timeout_us = 60'000'000;
   auto s = Open(std::move(so));
@@ -462,10 +460,10 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
     // A client may answer the moment it sees the request: here, from inside the event.
     SCOPED_TRACE("an answer right away");
     std::string ws = Workspace("prompt");
-    SessionOptions so =
-        Options(ws, ScriptFile("prompt", {{{"tool_calls", {write("quick.txt", "quick")}}},
-                                          {{"text", "done"}}}),
-                policy);
+    SessionOptions so = Options(
+        ws,
+        ScriptFile("prompt", {{{"tool_calls", {write("quick.txt", "quick")}}}, {{"text", "done"}}}),
+        policy);
     so.approval = ApprovalMode::kClient;
     so.approval_timeout_us = 5'000'000;
     auto s = Open(std::move(so));
@@ -486,10 +484,10 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
   {
     SCOPED_TRACE("no answer in time");
     std::string ws = Workspace("timeout");
-    SessionOptions so =
-        Options(ws, ScriptFile("timeout", {{{"tool_calls", {write("late.txt", "late")}}},
-                                           {{"text", "done"}}}),
-                policy);
+    SessionOptions so = Options(
+        ws,
+        ScriptFile("timeout", {{{"tool_calls", {write("late.txt", "late")}}}, {{"text", "done"}}}),
+        policy);
     so.approval = ApprovalMode::kClient;
     so.approval_timeout_us = 400'000;
     auto s = Open(std::move(so));
@@ -517,9 +515,10 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
     SCOPED_TRACE("cancel while an approval waits");
     std::string ws = Workspace("cancel");
     SessionOptions so =
-        Options(ws, ScriptFile("cancel", {{{"tool_calls", {write("never.txt", "pending")}}},
-                                          {{"tool_calls", {write("after.txt", "after")}}},
-                                          {{"text", "done"}}}),
+        Options(ws,
+                ScriptFile("cancel", {{{"tool_calls", {write("never.txt", "pending")}}},
+                                      {{"tool_calls", {write("after.txt", "after")}}},
+                                      {{"text", "done"}}}),
                 policy);
     so.approval = ApprovalMode::kClient;
     so.approval_timeout_us = 120'000'000;
@@ -549,12 +548,12 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
   {
     SCOPED_TRACE("always is not asked again");
     std::string ws = Workspace("always");
-    SessionOptions so =
-        Options(ws, ScriptFile("always", {{{"tool_calls", {write("one.txt", "w1")}}},
-                                          {{"tool_calls", {write("two.txt", "w2")}}},
-                                          {{"tool_calls", {write("three.txt", "w3")}}},
-                                          {{"text", "done"}}}),
-                policy);
+    SessionOptions so = Options(ws,
+                                ScriptFile("always", {{{"tool_calls", {write("one.txt", "w1")}}},
+                                                      {{"tool_calls", {write("two.txt", "w2")}}},
+                                                      {{"tool_calls", {write("three.txt", "w3")}}},
+                                                      {{"text", "done"}}}),
+                                policy);
     so.approval = ApprovalMode::kClient;
     so.approval_timeout_us = 60'000'000;
     auto s = Open(std::move(so));
@@ -572,7 +571,8 @@ TEST_F(SessionTest, ClientApprovalsUnknownIdsTimeoutsCancelAndAlways) {
     sender.join();
     EXPECT_EQ(r.stop, StopKind::kCompleted) << r.message;
     EXPECT_EQ(w.Of(Kind::kApprovalRequested).size(), 1u);
-    for (const char* f : {"one.txt", "two.txt", "three.txt"}) EXPECT_TRUE(Exists(ws + "/" + f)) << f;
+    for (const char* f : {"one.txt", "two.txt", "three.txt"})
+      EXPECT_TRUE(Exists(ws + "/" + f)) << f;
     std::vector<std::string> approvers;
     for (const json& rec : Records(ws + "/.moat/audit.jsonl")) {
       if (rec["type"] == "tool_call") approvers.push_back(rec.value("approver", ""));
@@ -596,8 +596,8 @@ TEST_F(SessionTest, AnAuditLogThatCannotTakeARecordStopsTheRun) {
     json turns = json::array();
     for (int k = 0; k < kTurns; ++k) {
       std::string id = prefix + std::to_string(k);
-      turns.push_back({{"tool_calls", {Call("write_file", {{"path", id + ".txt"}, {"content", id}},
-                                            id)}}});
+      turns.push_back(
+          {{"tool_calls", {Call("write_file", {{"path", id + ".txt"}, {"content", id}}, id)}}});
     }
     turns.push_back({{"text", "done"}});
     return ScriptFile(name, turns);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -29,12 +30,15 @@ class State : public ::testing::Test {
  protected:
   void SetUp() override {
     ws_ = test::TempDir("state-ws");
-    ASSERT_EQ(system(("mkdir -p " + ws_).c_str()), 0);
+    std::filesystem::create_directories(ws_);
     user_ = ws_ + "-user";
     setenv("XDG_CONFIG_HOME", (user_ + "/config").c_str(), 1);
     setenv("XDG_STATE_HOME", (user_ + "/state").c_str(), 1);
   }
-  void TearDown() override { EXPECT_EQ(system(("rm -rf " + ws_ + " " + user_).c_str()), 0); }
+  void TearDown() override {
+    std::filesystem::remove_all(ws_);
+    std::filesystem::remove_all(user_);
+  }
 
   // `moat chat` in the workspace over `script`, with the approvals given.
   CliResult Chat(const json& script, const std::string& extra = "") {
@@ -152,10 +156,9 @@ TEST_F(State, DamagedSessionRowsAreErrorsNotAborts) {
   };
   for (const Damage& d : damages) {
     SCOPED_TRACE(d.sql);
-    ASSERT_EQ(system(("rm -rf " + ws_ + "/copy && mkdir " + ws_ + "/copy && cp " + db + " " + ws_ +
-                      "/copy/sessions.db")
-                         .c_str()),
-              0);
+    std::filesystem::remove_all(ws_ + "/copy");
+    std::filesystem::create_directory(ws_ + "/copy");
+    std::filesystem::copy_file(db, ws_ + "/copy/sessions.db");
     std::string copy = ws_ + "/copy/sessions.db";
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(copy.c_str(), &h), SQLITE_OK);

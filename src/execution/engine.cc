@@ -353,7 +353,8 @@ Result<ModuleHandle> Engine::Load(std::span<const uint8_t> wasm, const std::stri
         progress.Phase("compiling");
         if (options_.on_compile) options_.on_compile(label, "compiling", seconds());
         Status compiled = cc_.Compile(work, out, tr->c_source.size(), budget);
-        if (options_.on_compile) options_.on_compile(label, compiled ? "done" : "failed", seconds());
+        if (options_.on_compile)
+          options_.on_compile(label, compiled ? "done" : "failed", seconds());
         return compiled;
       },
       &built, budget);

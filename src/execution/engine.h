@@ -3,8 +3,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,8 +29,7 @@ struct EngineOptions {
   // Told of each compile a load waits for, on the loading thread: phase "translating" when
   // it starts, "compiling" when the C compiler starts, "done" or "failed" at the end (with
   // the seconds so far), so a front end can show it (an API emits an event).
-  std::function<void(const std::string& label, std::string_view phase, double seconds)>
-      on_compile;
+  std::function<void(const std::string& label, std::string_view phase, double seconds)> on_compile;
   // Limits of each compile step (CompileLimits). Unset: $MOAT_COMPILE_TIMEOUT and
   // $MOAT_COMPILE_MEMORY when set, else the defaults.
   std::optional<uint64_t> compile_timeout_us;

@@ -365,10 +365,11 @@ class ReservationPool {
   void SetRecycling(bool on) { recycle_.store(on, std::memory_order_relaxed); }
 
  private:
-  // Zeroes [base, base + size) by clearing only the pages the guest touched: a page never
-  // touched since the reservation was made is not resident and reads as zero already
-  // (mincore(2) tells which are). Touched pages stay resident, so the next instance does
-  // not fault them in again; a call that used a few pages of a large memory clears a few.
+  // Zeroes [base, base + size) by clearing only the pages the guest touched: a page not
+  // resident (mincore(2)) was never touched, or was swapped out, and is dropped with
+  // MADV_DONTNEED instead, so it reads as zero. Touched pages stay resident, so the next
+  // instance does not fault them in again; a call that used a few pages of a large memory
+  // clears a few.
   static void ZeroTouched(uint8_t* base, uint64_t size) {
     static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     thread_local std::vector<unsigned char> resident;
@@ -379,14 +380,14 @@ class ReservationPool {
       return;
     }
     for (uint64_t i = 0; i < pages;) {
-      if (!(resident[i] & 1)) {
-        ++i;
-        continue;
-      }
+      bool in = resident[i] & 1;
       uint64_t j = i;
-      while (j < pages && (resident[j] & 1)) ++j;
-      uint64_t end = std::min(size, j * page);
-      memset(base + i * page, 0, end - i * page);
+      while (j < pages && (resident[j] & 1) == in) ++j;
+      uint8_t* from = base + i * page;
+      uint64_t len = std::min(size, j * page) - i * page;
+      // A page that is not resident may still hold the guest's bytes in swap: dropped, so
+      // it reads as zero (a never-touched run costs the kernel a walk of empty tables).
+      if (in || madvise(from, len, MADV_DONTNEED) != 0) memset(from, 0, len);
       i = j;
     }
   }

@@ -337,20 +337,7 @@ int ChatCommands::State::Sessions() {
                 {"model", info->model},
                 {"title", info->title}};
     json list = json::array();
-    for (const Message& m : *messages) {
-      json j = {{"role", std::string(RoleName(m.role))}, {"content", m.content}};
-      if (!m.tool_calls.empty()) {
-        j["tool_calls"] = json::array();
-        for (const ToolCall& c : m.tool_calls) {
-          j["tool_calls"].push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
-        }
-      }
-      if (m.role == Message::Role::kTool) {
-        j["tool_call_id"] = m.tool_call_id;
-        j["tool_name"] = m.tool_name;
-      }
-      list.push_back(j);
-    }
+    for (const Message& m : *messages) list.push_back(MessageToJson(m));
     out["messages"] = list;
     printf("%s\n", TerminalJson(out, 2).c_str());
     return 0;
@@ -390,8 +377,8 @@ int ChatCommands::State::Chat() {
     so.approval = session::ApprovalMode::kApprover;
     so.approver = &terminal;
   } else if (approve == "all" || approve == "none") {
-    so.approval = approve == "all" ? session::ApprovalMode::kAllowAll
-                                   : session::ApprovalMode::kDenyAll;
+    so.approval =
+        approve == "all" ? session::ApprovalMode::kAllowAll : session::ApprovalMode::kDenyAll;
   } else {
     return moat::Usage("chat: --approve must be ask, all or none");
   }

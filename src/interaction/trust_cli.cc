@@ -57,7 +57,6 @@ bool AskToTrust(const ResolvedPolicy& r, const std::string& path, const std::str
   return yes;
 }
 
-
 struct TrustCommands::State {
   CLI::App* trust = nullptr;
   std::string workspace = ".";

@@ -152,9 +152,10 @@ Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy
       registry_(registry),
       policy_(policy),
       config_(std::move(config)),
-      gate_(registry, policy, approver, audit,
-            GateConfig{config_.workspace, config_.protect, config_.secrets,
-                       config_.approvals_file}) {}
+      gate_(
+          registry, policy, approver, audit,
+          GateConfig{config_.workspace, config_.protect, config_.secrets, config_.approvals_file}) {
+}
 
 std::vector<ToolSpec> Agent::OfferedTools() const {
   std::vector<ToolSpec> out;
@@ -379,8 +380,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
     };
     auto audit_check = [&] {
       if (gate_.audit_failed()) {
-        stop(StopKind::kAuditFailed,
-             "the audit log cannot take records: " + gate_.audit_error());
+        stop(StopKind::kAuditFailed, "the audit log cannot take records: " + gate_.audit_error());
       }
     };
     auto flush = [&] {

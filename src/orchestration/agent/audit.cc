@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <vector>
 #include <optional>
 #include <vector>
 
@@ -636,15 +635,17 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
     return false;
   };
   if (!sync_error_) {
-    return fail_all(MakeError(sync_error_.error().code, "an earlier sync of the audit log failed: " +
-                                                            sync_error_.error().message));
+    return fail_all(
+        MakeError(sync_error_.error().code,
+                  "an earlier sync of the audit log failed: " + sync_error_.error().message));
   }
   // Other processes may append to the same log: under the file lock, first follow what
   // they wrote since, then chain these records to the real end.
   auto file_lock = FlockGuard::Take(fd_, LOCK_EX, path_);
   if (!file_lock) return fail_all(file_lock.error());
   struct stat st {};
-  if (fstat(fd_, &st) != 0) return fail_all(MakeError(ErrorCode::kIo, Errno("cannot stat " + path_)));
+  if (fstat(fd_, &st) != 0)
+    return fail_all(MakeError(ErrorCode::kIo, Errno("cannot stat " + path_)));
   // Records written to a log no longer at its path would be lost with it.
   struct stat at {};
   if (lstat(path_.c_str(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino) {
@@ -652,9 +653,9 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
                               "audit log " + path_ + " was replaced or removed while in use"));
   }
   if (static_cast<uint64_t>(st.st_size) < chain_.end) {
-    return fail_all(MakeError(ErrorCode::kInvalidArgument,
-                              "audit log " + path_ +
-                                  " was cut short while in use (run moat audit verify)"));
+    return fail_all(
+        MakeError(ErrorCode::kInvalidArgument,
+                  "audit log " + path_ + " was cut short while in use (run moat audit verify)"));
   }
   if (auto s = Follow(fd_, path_, &chain_); !s) return fail_all(s.error());
   // Chain each record to the one before it; all are written with one write(2).
@@ -671,8 +672,9 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
     std::string hash_member = "\"hash\":\"" + hash + "\"";
     std::string line = CanonicalText(q->members, own, &hash_member) + "\n";
     if (line.size() > kMaxAuditRecordBytes) {
-      q->result = MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
-                                                   " bytes (after cutting long fields) is over 1 MiB");
+      q->result =
+          MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
+                                           " bytes (after cutting long fields) is over 1 MiB");
       q->done = true;
       continue;
     }

@@ -69,8 +69,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -164,8 +164,8 @@ class AuditLog {
   void SyncLoop();
 
   mutable std::mutex mu_;
-  std::mutex queue_mu_;           // guards queue_ (taken alone or inside mu_, never around it)
-  std::vector<Pending*> queue_;   // records waiting for an appender holding mu_ to write them
+  std::mutex queue_mu_;              // guards queue_ (taken alone or inside mu_, never around it)
+  std::vector<Pending*> queue_;      // records waiting for an appender holding mu_ to write them
   std::condition_variable work_cv_;  // the sync thread: records to sync, or stop
   std::condition_variable done_cv_;  // a sync finished
   std::string path_;

@@ -41,9 +41,12 @@ std::string_view EventKindName(AgentEvent::Kind k) {
 }
 
 json RunSummaryToJson(const RunSummary& s) {
-  return {{"steps", s.steps},           {"tool_calls", s.tool_calls},
-          {"input_tokens", s.input_tokens}, {"output_tokens", s.output_tokens},
-          {"cost_usd", s.cost_usd},     {"fuel", s.fuel},
+  return {{"steps", s.steps},
+          {"tool_calls", s.tool_calls},
+          {"input_tokens", s.input_tokens},
+          {"output_tokens", s.output_tokens},
+          {"cost_usd", s.cost_usd},
+          {"fuel", s.fuel},
           {"wall_us", s.wall_us}};
 }
 

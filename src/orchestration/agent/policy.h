@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "base/result.h"
-#include "orchestration/agent/audit.h"
 #include "execution/exec.h"
+#include "orchestration/agent/audit.h"
 #include "orchestration/tools/manifest.h"
 
 namespace moat::agent {

@@ -130,8 +130,8 @@ class ToolGate {
   }
   // True: admitted, `t` is ready to Run. False: refused, and `t->status`/`t->result_text`
   // say why (its record and tool_end event are already out). `tool` is Resolve(name).
-  bool Admit(const GateCall& call, std::shared_ptr<const tools::Tool> tool,
-             const EventFn& on_event, const std::shared_ptr<CancelToken>& cancel, GateTicket* t);
+  bool Admit(const GateCall& call, std::shared_ptr<const tools::Tool> tool, const EventFn& on_event,
+             const std::shared_ptr<CancelToken>& cancel, GateTicket* t);
   // Runs the resolved module with the ticket's options. Any thread.
   void Run(GateTicket& t) const;
   // Records the outcome (the "tool_call" record) and emits tool_end.

@@ -59,6 +59,7 @@ class AgentSession::ClientApprover : public agent::Approver {
     cv_.notify_all();
     return OkStatus();
   }
+
  private:
   struct Slot {
     bool asked = false;  // Ask is waiting on it (else only its event is out)
@@ -84,8 +85,8 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
   if (!ws) return ws.error();
   s->workspace_ = *ws;
   const std::string& root = s->workspace_.root();
-  std::string db_path = options.sessions_db.empty() ? s->workspace_.sessions_path()
-                                                    : options.sessions_db;
+  std::string db_path =
+      options.sessions_db.empty() ? s->workspace_.sessions_path() : options.sessions_db;
   bool keep = options.sessions_db != "none";
   if (!options.resume.empty() && !keep) {
     return MakeError(ErrorCode::kInvalidArgument, "--session needs a session store");
@@ -151,8 +152,8 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
   std::map<std::string, agent::Price> user_prices;
   if (chosen->price) user_prices[s->model_] = *chosen->price;
   agent::PolicyFile file;
-  auto resolved = s->workspace_.ResolvePolicy(options.policy_file, services.registry(),
-                                              user_prices, &file);
+  auto resolved =
+      s->workspace_.ResolvePolicy(options.policy_file, services.registry(), user_prices, &file);
   if (!resolved) return resolved.error();
   if (resolved->applied_in_full()) {
     s->policy_ = resolved->effective;
@@ -165,8 +166,8 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
     s->policy_ = resolved->effective;
     if (s->on_notice_) {
       size_t n = resolved->widening.size();
-      s->on_notice_("not applying what " + file.path + " widens (" + std::to_string(n) +
-                    " grant" + (n == 1 ? "" : "s") + "; " +
+      s->on_notice_("not applying what " + file.path + " widens (" + std::to_string(n) + " grant" +
+                    (n == 1 ? "" : "s") + "; " +
                     (resolved->trust == agent::PolicyTrust::kChanged
                          ? "it changed since it was trusted"
                          : "not trusted") +
@@ -306,9 +307,12 @@ Status AgentSession::Approve(const std::string& call_id, Approval answer) {
 }
 
 nlohmann::json SessionToJson(const AgentSession& s) {
-  return {{"v", agent::kEventVersion},       {"type", "session"},
-          {"id", s.id()},                    {"resumed", s.resumed()},
-          {"workspace", s.workspace().root()}, {"provider", s.provider_name()},
+  return {{"v", agent::kEventVersion},
+          {"type", "session"},
+          {"id", s.id()},
+          {"resumed", s.resumed()},
+          {"workspace", s.workspace().root()},
+          {"provider", s.provider_name()},
           {"model", s.model()}};
 }
 

@@ -37,13 +37,13 @@ struct SessionOptions {
   std::string workspace = ".";
   std::string policy_file;  // named by the user: applies in full; "" = the workspace's own
   ProviderChoice provider;
-  std::string resume;       // a session id to continue; "" starts a new one
-  std::string sessions_db;  // "" = WORKSPACE/.moat/sessions.db; "none" keeps nothing
-  std::string audit_file;   // "" = WORKSPACE/.moat/audit.jsonl; "none" writes no log
+  std::string resume;                // a session id to continue; "" starts a new one
+  std::string sessions_db;           // "" = WORKSPACE/.moat/sessions.db; "none" keeps nothing
+  std::string audit_file;            // "" = WORKSPACE/.moat/audit.jsonl; "none" writes no log
   std::vector<std::string> protect;  // added to the defaults (and the policy's)
   bool no_default_protect = false;
   ApprovalMode approval = ApprovalMode::kDenyAll;
-  agent::Approver* approver = nullptr;      // kApprover; outlives the session
+  agent::Approver* approver = nullptr;         // kApprover; outlives the session
   uint64_t approval_timeout_us = 300'000'000;  // kClient: no answer in time is a no
   // The workspace's policy widens and is not trusted: asked (a terminal question) whether
   // to trust it now; true records the trust and applies it in full. Unset: not applied.

@@ -42,7 +42,7 @@ struct ProviderChoice {
 
 struct ChosenProvider {
   std::unique_ptr<agent::Provider> provider;
-  std::string model;                 // the model the session uses
+  std::string model;                  // the model the session uses
   std::optional<agent::Price> price;  // from the provider config
 };
 
@@ -79,7 +79,7 @@ class Services {
   // One open log per file, shared by the sessions that write it (opened with the options
   // of the first session that asks; kAlways wins over kGroup for a later one).
   Result<std::shared_ptr<agent::AuditLog>> AuditLogAt(const std::string& path,
-                                                     const agent::AuditOptions& options = {});
+                                                      const agent::AuditOptions& options = {});
 
  private:
   explicit Services(ServicesOptions options) : options_(std::move(options)) {}
