@@ -455,8 +455,9 @@ CallResult Registry::Call(const std::string& name, const json& args,
   }
   std::string known;
   for (const auto& t : List()) known += (known.empty() ? "" : ", ") + t->manifest.name;
-  out.result = ErrorResult("unknown_tool", "no tool named \"" + Quote(name, 64) +
-                                               "\"; available: " + (known.empty() ? "none" : known));
+  out.result =
+      ErrorResult("unknown_tool", "no tool named \"" + Quote(name, 64) +
+                                      "\"; available: " + (known.empty() ? "none" : known));
   return out;
 }
 
@@ -476,9 +477,10 @@ CallResult Registry::Call(const std::shared_ptr<const Tool>& tool, const json& a
   if (!args.is_object()) {
     return finish(ErrorResult("invalid_arguments", "arguments must be a JSON object"));
   }
-  if (auto s = options.arguments_checked ? OkStatus()
-                                         : tool->manifest.schema.Validate(
-                                               args, options.cancel ? options.cancel->flag() : nullptr);
+  if (auto s = options.arguments_checked
+                   ? OkStatus()
+                   : tool->manifest.schema.Validate(
+                         args, options.cancel ? options.cancel->flag() : nullptr);
       !s) {
     return finish(ErrorResult("invalid_arguments", s.error().message));
   }
