@@ -599,27 +599,36 @@ Result<std::string> AuditLog::Append(json record) {
   for (auto it = record.begin(); it != record.end(); ++it) {
     p.members.emplace_back(it.key(), DumpJson(json(it.key())) + ":" + DumpJson(it.value()));
   }
-  // Group commit of the writes too: the record is queued, and whoever holds the log next
-  // writes every queued record in one write(2) and one head update. An appender that finds
-  // its record written by another returns at once.
-  {
-    std::lock_guard<std::mutex> q(queue_mu_);
-    queue_.push_back(&p);
-  }
-  std::unique_lock<std::mutex> lock(mu_);
-  if (p.done) return std::move(p.result);
-  std::vector<Pending*> batch;
-  {
-    std::lock_guard<std::mutex> q(queue_mu_);
+  // Group commit of the writes too: the record is queued, and one appender at a time (the
+  // leader) writes every queued record in one write(2) and one head update, while the
+  // others wait to be told theirs is written (or lead the next batch).
+  std::unique_lock<std::mutex> q(queue_mu_);
+  queue_.push_back(&p);
+  bool wake = false;
+  while (!p.done) {
+    if (leading_) {
+      written_cv_.wait(q);
+      continue;
+    }
+    leading_ = true;
+    std::vector<Pending*> batch;
     if (options_.sync == AuditSync::kAlways) {  // one record, one sync
       queue_.erase(std::find(queue_.begin(), queue_.end(), &p));
       batch.push_back(&p);
     } else {
       batch.swap(queue_);
     }
+    q.unlock();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake = WriteBatch(batch) || wake;
+    }
+    q.lock();
+    for (Pending* b : batch) b->done = true;
+    leading_ = false;
+    written_cv_.notify_all();
   }
-  bool wake = WriteBatch(batch);
-  lock.unlock();
+  q.unlock();
   if (wake) work_cv_.notify_one();
   return std::move(p.result);
 }
@@ -627,9 +636,9 @@ Result<std::string> AuditLog::Append(json record) {
 bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
   auto fail_all = [&](const Error& e) {
     for (Pending* q : batch) {
-      if (!q->done) {
+      if (!q->resolved) {
         q->result = e;
-        q->done = true;
+        q->resolved = true;
       }
     }
     return false;
@@ -675,7 +684,7 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
       q->result =
           MakeError(ErrorCode::kLimit, "an audit record of " + std::to_string(line.size()) +
                                            " bytes (after cutting long fields) is over 1 MiB");
-      q->done = true;
+      q->resolved = true;
       continue;
     }
     out += line;
@@ -725,7 +734,7 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
   }
   for (size_t i = 0; i < written.size(); ++i) {
     written[i]->result = hashes[i];
-    written[i]->done = true;
+    written[i]->resolved = true;
   }
   return wake;
 }

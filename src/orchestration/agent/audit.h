@@ -150,7 +150,8 @@ class AuditLog {
   struct Pending {
     std::vector<std::pair<std::string, std::string>> members;
     bool has_ts = false;
-    bool done = false;  // under mu_
+    bool resolved = false;  // its result is set (by the leader, under mu_)
+    bool done = false;      // its batch is finished: `result` may be read (under queue_mu_)
     Result<std::string> result = std::string();
   };
   // Writes `batch` (mu_ held): chains, one write(2), the head's end line, and in kAlways
@@ -164,10 +165,13 @@ class AuditLog {
   void SyncLoop();
 
   mutable std::mutex mu_;
-  std::mutex queue_mu_;              // guards queue_ (taken alone or inside mu_, never around it)
-  std::vector<Pending*> queue_;      // records waiting for an appender holding mu_ to write them
-  std::condition_variable work_cv_;  // the sync thread: records to sync, or stop
-  std::condition_variable done_cv_;  // a sync finished
+  // Guards queue_, leading_ and Pending::done; never held while mu_ is taken.
+  std::mutex queue_mu_;
+  std::vector<Pending*> queue_;         // records waiting for the next batch
+  bool leading_ = false;                // an appender is writing a batch
+  std::condition_variable written_cv_;  // a batch was written
+  std::condition_variable work_cv_;     // the sync thread: records to sync, or stop
+  std::condition_variable done_cv_;     // a sync finished
   std::string path_;
   int fd_ = -1;
   int head_fd_ = -1;

@@ -182,17 +182,22 @@ void Registry::Emit(json event) const {
 std::shared_ptr<const Tool> Registry::Find(const std::string& name) const {
   std::string path;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    // Another caller is loading this built-in: its outcome is this caller's too.
+    loaded_cv_.wait(lock, [&] { return loading_.count(name) == 0; });
     auto it = tools_.find(name);
     if (it != tools_.end()) return it->second;
     auto b = builtin_index_.find(name);
     if (b == builtin_index_.end()) return nullptr;
     path = b->second;
     builtin_index_.erase(b);
+    loading_.insert(name);
   }
   // A built-in's first use: load it outside the lock (compiling can take seconds).
   auto tool = LoadModule(path, true);
   std::lock_guard<std::mutex> lock(mu_);
+  loading_.erase(name);
+  loaded_cv_.notify_all();
   if (!tool) {
     load_errors_[name] = tool.error().message;
     Emit({{"event", "tool_rejected"}, {"path", path}, {"reason", tool.error().message}});
@@ -216,7 +221,10 @@ std::vector<std::shared_ptr<const Tool>> Registry::List() const {
     for (const auto& [name, path] : builtin_index_) pending.push_back(name);
   }
   for (const std::string& name : pending) Find(name);
-  std::lock_guard<std::mutex> lock(mu_);
+  // Built-ins another caller took off the index are in its hands: wait for them too, so a
+  // listing never misses a tool only because someone else is loading it.
+  std::unique_lock<std::mutex> lock(mu_);
+  loaded_cv_.wait(lock, [&] { return loading_.empty(); });
   std::vector<std::shared_ptr<const Tool>> out;
   for (const auto& [name, tool] : tools_) out.push_back(tool);
   return out;

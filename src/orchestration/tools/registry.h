@@ -6,11 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,6 +125,8 @@ class Registry {
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<const Tool>> tools_;  // by name
   mutable std::map<std::string, std::string> builtin_index_;  // name -> path, not loaded yet
+  mutable std::set<std::string> loading_;                     // built-ins being loaded now
+  mutable std::condition_variable loaded_cv_;                 // a load ended
   mutable std::map<std::string, std::string> load_errors_;    // name -> why it failed
   mutable std::map<std::string, std::shared_ptr<RateLimiter>> rates_;  // by tool name
   mutable std::map<std::string, std::string> builtin_names_;  // every built-in: name -> path
