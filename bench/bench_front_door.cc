@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
     moat::agent::GateConfig gc;
     gc.workspace = tmp + "/ws";
     moat::agent::ToolGate gate(reg, policy, allow, log->get(), gc);
+    moat::agent::ToolGate unaudited(reg, policy, allow, nullptr, gc);
     moat::tools::CallOptions co;
     co.workspace = tmp + "/ws";
     auto direct = [&](int i) { return reg.Call("probe", json({{"i", i}}), co).ok; };
@@ -130,10 +131,16 @@ int main(int argc, char** argv) {
       return gate.Call(c, nullptr, nullptr).status == "ok";
     };
     Rate(8, total / 10, direct);  // warm-up: threads' wasm stacks, the module mapped
+    auto gated_only = [&](int i) {
+      moat::agent::GateCall c{"c" + std::to_string(i), "probe",
+                              "{\"i\":" + std::to_string(i) + "}", 1};
+      return unaudited.Call(c, nullptr, nullptr).status == "ok";
+    };
     double base1 = Rate(1, total / 4, direct);
     double through1 = Rate(1, total / 4, gated);
     double base = Rate(8, total, direct);
     double through = Rate(8, total, gated);
+    double no_log = Rate(8, total, gated_only);
     if (auto f = (*log)->Flush(); !f) Die(f.error().message);
     printf("tool calls from 8 threads (probe, echo), %d calls\n", total);
     printf("  %-52s %9.0f /s  (%.1f us a call more than the call alone)\n",
@@ -142,6 +149,8 @@ int main(int argc, char** argv) {
     printf("  %-52s %9.0f /s  (%.2fx the baseline, %llu syncs for %d records)\n",
            "ToolGate::Call, audited (group commit)", through, through / base,
            static_cast<unsigned long long>((*log)->syncs()), 2 * total);
+    printf("  %-52s %9.0f /s  (%.2fx the baseline)\n", "ToolGate::Call, no audit log", no_log,
+           no_log / base);
     Check("audited calls through ToolGate, 8 threads: >= 20,000/s", through >= 20000,
           std::to_string(static_cast<int>(through)) + "/s");
   }
