@@ -132,8 +132,8 @@ int main(int argc, char** argv) {
     };
     Rate(8, total / 10, direct);  // warm-up: threads' wasm stacks, the module mapped
     auto gated_only = [&](int i) {
-      moat::agent::GateCall c{"c" + std::to_string(i), "probe",
-                              "{\"i\":" + std::to_string(i) + "}", 1};
+      moat::agent::GateCall c{"c" + std::to_string(i), "probe", "{\"i\":" + std::to_string(i) + "}",
+                              1};
       return unaudited.Call(c, nullptr, nullptr).status == "ok";
     };
     double base1 = Rate(1, total / 4, direct);

@@ -607,7 +607,7 @@ Result<std::string> AuditLog::Append(json record) {
   bool wake = false;
   while (!p.done) {
     if (leading_) {
-      written_cv_.wait(q);
+      p.cv.wait(q);  // woken when its batch is written, or to lead the next one
       continue;
     }
     leading_ = true;
@@ -624,9 +624,13 @@ Result<std::string> AuditLog::Append(json record) {
       wake = WriteBatch(batch) || wake;
     }
     q.lock();
-    for (Pending* b : batch) b->done = true;
     leading_ = false;
-    written_cv_.notify_all();
+    for (Pending* b : batch) {
+      b->done = true;
+      if (b != &p) b->cv.notify_one();
+    }
+    // Records queued meanwhile: their first appender leads the next batch.
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
   q.unlock();
   if (wake) work_cv_.notify_one();

@@ -153,6 +153,7 @@ class AuditLog {
     bool resolved = false;  // its result is set (by the leader, under mu_)
     bool done = false;      // its batch is finished: `result` may be read (under queue_mu_)
     Result<std::string> result = std::string();
+    std::condition_variable cv;  // its appender waits here (with queue_mu_)
   };
   // Writes `batch` (mu_ held): chains, one write(2), the head's end line, and in kAlways
   // mode the sync; sets each one's result. True when the sync thread must be woken.
@@ -167,11 +168,10 @@ class AuditLog {
   mutable std::mutex mu_;
   // Guards queue_, leading_ and Pending::done; never held while mu_ is taken.
   std::mutex queue_mu_;
-  std::vector<Pending*> queue_;         // records waiting for the next batch
-  bool leading_ = false;                // an appender is writing a batch
-  std::condition_variable written_cv_;  // a batch was written
-  std::condition_variable work_cv_;     // the sync thread: records to sync, or stop
-  std::condition_variable done_cv_;     // a sync finished
+  std::vector<Pending*> queue_;      // records waiting for the next batch
+  bool leading_ = false;             // an appender is writing a batch
+  std::condition_variable work_cv_;  // the sync thread: records to sync, or stop
+  std::condition_variable done_cv_;  // a sync finished
   std::string path_;
   int fd_ = -1;
   int head_fd_ = -1;
