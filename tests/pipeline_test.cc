@@ -46,7 +46,7 @@ TEST(Pipeline, RefFuncIntoAFuncrefTableIsValidAndRuns) {
   ASSERT_TRUE(ValidateWasm(GuestBytes("ref_func_table")).ok());
   test::CliResult r = test::Cli("run " + test::Guest("ref_func_table"));
   EXPECT_EQ(r.status, 46) << r.err;  // 40 + 2 + 3 through the table, plus table.grow's 1
-  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.err.find("moat:"), std::string::npos) << r.err;  // no error (a sanitizer may warn)
 }
 
 // Host functions reached through a table (an element segment, table.set of a ref.func)
@@ -56,7 +56,7 @@ TEST(Pipeline, HostFunctionsCalledThroughATable) {
   test::CliResult r = test::Cli("run " + test::Guest("import_through_table"));
   EXPECT_EQ(r.status, 17) << r.err;
   EXPECT_EQ(r.out, "ok\nok\n");
-  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.err.find("moat:"), std::string::npos) << r.err;  // no error (a sanitizer may warn)
 }
 
 // ref.func in a module without a table ran into "naming pass failed" (internal).
