@@ -278,7 +278,7 @@ int ChatCommands::State::Verify() {
     return 0;
   }
   printf("broken: %s\n", Shown(v.why, 4096).c_str());
-  return 1;
+  return kExitFailed;
 }
 
 int ChatCommands::State::Approvals() {
@@ -300,7 +300,7 @@ int ChatCommands::State::Approvals() {
   if (!found) return moat::Usage(found.error().message);
   if (!*found) {
     fprintf(stderr, "moat: %s is not always allowed here\n", Shown(a_tool).c_str());
-    return 1;
+    return kExitFailed;
   }
   printf("revoked %s\n", Shown(a_tool).c_str());
   return 0;

@@ -12,6 +12,7 @@
 #include "base/terminal_text.h"
 #include "execution/net/secret_store.h"
 #include "interaction/cli_util.h"
+#include "interaction/exit_status.h"
 
 namespace moat {
 
@@ -85,7 +86,7 @@ int SecretCommands::Dispatch() {
       if (!set) status = kUsageError;
       return set;
     });
-    if (!ok) return fail(ok.error(), status == 0 ? 1 : status);
+    if (!ok) return fail(ok.error(), status == 0 ? kExitFailed : status);
     fprintf(stderr, "secret %s saved in %s\n", s.name.c_str(), TerminalSafe(path).c_str());
     return 0;
   }

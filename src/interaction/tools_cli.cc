@@ -16,6 +16,7 @@
 #include "base/terminal_text.h"
 #include "execution/runtime.h"
 #include "interaction/cli_util.h"
+#include "interaction/exit_status.h"
 #include "orchestration/tools/registry.h"
 
 namespace moat {
@@ -383,7 +384,7 @@ struct ToolCommands::State {
           static_cast<unsigned long long>(r.exec.wall_us),
           static_cast<unsigned long long>(r.host_us));
     }
-    return result.value("ok", false) ? 0 : 1;
+    return result.value("ok", false) ? kExitOk : kExitFailed;
   }
 };
 
