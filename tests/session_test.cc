@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <latch>
 #include <map>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/json_text.h"
 #include "orchestration/agent/audit.h"
 #include "orchestration/session/agent_session.h"
 #include "orchestration/tools/manifest.h"
@@ -42,7 +44,8 @@ using Kind = AgentEvent::Kind;
 const std::string& Home() {
   static const std::string home = [] {
     std::string h = test::TempDir("session-home");
-    if (system(("mkdir -p " + h + "/config " + h + "/state").c_str()) != 0) abort();
+    std::filesystem::create_directories(h + "/config");
+    std::filesystem::create_directories(h + "/state");
     setenv("HOME", h.c_str(), 1);
     setenv("XDG_CONFIG_HOME", (h + "/config").c_str(), 1);
     setenv("XDG_STATE_HOME", (h + "/state").c_str(), 1);
@@ -148,7 +151,7 @@ class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     base_ = test::TempDir("session");
-    ASSERT_EQ(system(("mkdir -p " + base_ + "/tools").c_str()), 0);
+    std::filesystem::create_directories(base_ + "/tools");
     ServicesOptions o;
     o.tool_dirs = {base_ + "/tools"};
     o.tools_builtin_dir = MOAT_TOOLS_DIR;
@@ -159,12 +162,12 @@ class SessionTest : public ::testing::Test {
   }
   void TearDown() override {
     services_.reset();
-    EXPECT_EQ(system(("rm -rf " + base_).c_str()), 0);
+    std::filesystem::remove_all(base_);
   }
   // A fresh workspace folder, a script file and a policy file for one session.
   std::string Workspace(const std::string& name) {
     std::string ws = base_ + "/" + name;
-    EXPECT_EQ(system(("mkdir -p " + ws).c_str()), 0);
+    std::filesystem::create_directories(ws);
     return ws;
   }
   std::string ScriptFile(const std::string& name, const json& turns) {
@@ -197,6 +200,36 @@ class SessionTest : public ::testing::Test {
   std::string base_;
   std::unique_ptr<Services> services_;
 };
+
+// --- The system prompt as data ------------------------------------------------------------
+
+// A workspace's .moat/system_prompt.md is the session's system prompt; one that is not
+// UTF-8, holds a NUL, is empty or is too big refuses the session, naming the file.
+TEST_F(SessionTest, TheSystemPromptIsTheWorkspacesFileOrTheDefault) {
+  std::string ws = Workspace("prompt");
+  std::string script = ScriptFile("prompt", json::array({{{"text", "done"}}}));
+  std::string policy = PolicyFile("prompt", json::object());
+  auto first_message = [&]() -> std::string {
+    auto s = Open(Options(ws, script, policy));
+    if (!s) return "<not opened>";
+    s->Send("go", nullptr);
+    return s->history().empty() ? "" : s->history().front().content;
+  };
+  EXPECT_EQ(first_message(), kDefaultSystemPrompt);
+  Put(ws + "/.moat/system_prompt.md", "You review code. Be brief.\n");
+  EXPECT_EQ(first_message(), "You review code. Be brief.\n");
+  for (const auto& [content, why] : std::vector<std::pair<std::string, std::string>>{
+           {"caf\xe9", "not UTF-8 at byte 3"},
+           {std::string("a\0b", 3), "NUL"},
+           {" \n\t", "is empty"},
+           {std::string(kMaxSystemPromptBytes + 1, 'x'), "system_prompt.md"}}) {
+    Put(ws + "/.moat/system_prompt.md", content);
+    auto s = AgentSession::Open(*services_, Options(ws, script, policy));
+    ASSERT_FALSE(s.ok()) << why;
+    EXPECT_NE(s.error().message.find(why), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("system_prompt.md"), std::string::npos);
+  }
+}
 
 // --- Eight sessions at once ------------------------------------------------------------
 
@@ -266,7 +299,7 @@ TEST_F(SessionTest, EightSessionsAtOnceShareNothingMutable) {
     for (const json& res : results) EXPECT_EQ(res["ok"], true) << res;
     EXPECT_EQ(results[1]["content"]["content"], r.token);
     EXPECT_EQ(results[4]["content"]["content"], r.token + " again");
-    std::string listing = results[2].dump();
+    std::string listing = DumpJson(results[2]);
     EXPECT_NE(listing.find(tag + "mine.txt"), std::string::npos) << listing;
     for (int j = 0; j < kSessions; ++j) {
       if (j == i) continue;

@@ -53,4 +53,9 @@ std::string ToHex(const Digest& d) {
   return s;
 }
 
+std::string Sha256Hex(std::string_view text) {
+  return ToHex(
+      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+}
+
 }  // namespace moat

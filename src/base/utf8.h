@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace moat {
 
@@ -53,6 +54,21 @@ inline bool Utf8IncompletePrefix(const unsigned char* s, size_t n) {
   }
   for (size_t i = 2; i < n; ++i) {
     if ((s[i] & 0xC0) != 0x80) return false;
+  }
+  return true;
+}
+
+// Whether all of `s` is well-formed UTF-8; when not, `*bad_at` (if given) gets the offset
+// of the first byte that is not.
+inline bool IsUtf8(std::string_view s, size_t* bad_at = nullptr) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    size_t len = p[i] < 0x80 ? 1 : Utf8Length(p + i, s.size() - i);
+    if (len == 0) {
+      if (bad_at != nullptr) *bad_at = i;
+      return false;
+    }
+    i += len;
   }
   return true;
 }

@@ -2,6 +2,14 @@
 
 namespace moat {
 
+nlohmann::json CapabilityEventsToJson(const std::vector<CapabilityEvent>& events) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const CapabilityEvent& e : events) {
+    out.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
+  }
+  return out;
+}
+
 nlohmann::json ExecResultToJson(const ExecResult& r) {
   nlohmann::json j;
   j["status"] = std::string(RunStatusName(r.status));
@@ -16,11 +24,7 @@ nlohmann::json ExecResultToJson(const ExecResult& r) {
     j["trap"] = nullptr;
   }
   j["message"] = r.message;
-  nlohmann::json denied = nlohmann::json::array();
-  for (const CapabilityEvent& e : r.denied) {
-    denied.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
-  }
-  j["denied"] = denied;
+  j["denied"] = CapabilityEventsToJson(r.denied);
   j["fs_bytes_written"] = r.fs_bytes_written;
   j["fs_files_created"] = r.fs_files_created;
   j["http_requests"] = r.http_requests;

@@ -14,4 +14,7 @@ namespace moat {
 //  "http_bytes_received","module_sha256","compile_ms","cache_hit"}
 nlohmann::json ExecResultToJson(const ExecResult& r);
 
+// What the sandbox refused: [{"operation","subject","reason"}, ...].
+nlohmann::json CapabilityEventsToJson(const std::vector<CapabilityEvent>& events);
+
 }  // namespace moat

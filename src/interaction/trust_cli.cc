@@ -14,27 +14,17 @@
 #include "interaction/cli_util.h"
 #include "orchestration/agent/provider_config.h"
 #include "orchestration/agent/trust.h"
+#include "orchestration/session/services.h"
+#include "orchestration/session/workspace.h"
 
 namespace moat {
 namespace {
 
 using namespace agent;
 
-agent::ManifestLookup LookupIn(const tools::Registry& registry) {
-  return [&registry](const std::string& name) -> std::optional<tools::ToolManifest> {
-    auto t = registry.Find(name);
-    if (!t) return std::nullopt;
-    return t->manifest;
-  };
-}
-
 // The grants, one per line, escaped for the terminal.
 void PrintWidening(FILE* out, const std::vector<std::string>& widening) {
   for (const std::string& w : widening) fprintf(out, "  - %s\n", TerminalSafe(w).c_str());
-}
-
-std::string WorkspacePolicyPath(const std::string& workspace) {
-  return workspace + "/.moat/policy.json";
 }
 
 }  // namespace
@@ -85,14 +75,10 @@ int TrustCommands::Dispatch() { return s_->trust->parsed() ? s_->Run() : -1; }
 
 int TrustCommands::State::Run() {
   if (show && revoke) return moat::Usage("trust: --show and --revoke do not go together");
-  char real[PATH_MAX];
-  struct stat st {};
-  if (stat(workspace.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-      realpath(workspace.c_str(), real) == nullptr) {
-    return moat::Usage("trust: --workspace " + workspace + " is not a directory");
-  }
-  std::string ws = real;
-  std::string store = TrustStore::DefaultPath();
+  auto opened = session::Workspace::Open(workspace);
+  if (!opened) return moat::Usage("trust: --workspace " + workspace + " is not a directory");
+  const std::string& ws = opened->root();
+  std::string store = session::Workspace::TrustFile();
   if (revoke) {
     auto found = TrustStore::Revoke(store, ws);
     if (!found) return moat::Usage(found.error().message);
@@ -100,24 +86,11 @@ int TrustCommands::State::Run() {
            TerminalSafe(ws).c_str());
     return 0;
   }
-  std::string path = WorkspacePolicyPath(ws);
-  auto file = ReadPolicyFile(path);
-  if (!file) return moat::Usage(file.error().message);
-  if (!file->exists) {
-    printf("%s has no policy file (%s): moat's defaults apply\n", TerminalSafe(ws).c_str(),
-           TerminalSafe(path).c_str());
-    return 0;
-  }
-  EngineOptions eo;
-  eo.show_progress = true;
-  auto engine = Engine::Create(eo);
-  if (!engine) return moat::Usage(engine.error().message);
-  tools::RegistryOptions ro;
-  ro.builtin_dirs = {tools::DefaultBuiltinToolsDir()};
-  ro.extension_dirs = tool_dirs.empty() ? tools::DefaultExtensionDirs() : tool_dirs;
-  ro.preload_builtins = false;
-  auto registry = tools::Registry::Create(engine->get(), std::move(ro));
-  if (!registry) return moat::Usage(registry.error().message);
+  session::ServicesOptions so;
+  so.show_progress = true;
+  so.tool_dirs = tool_dirs;
+  auto services = session::Services::Create(so);
+  if (!services) return moat::Usage(services.error().message);
   // The prices of the user's configured providers are the floor a policy's price must keep
   // (the higher one where two name the same model), as `moat chat` checks for its model.
   std::string config_path = ProviderFile::DefaultPath();
@@ -131,14 +104,15 @@ int TrustCommands::State::Run() {
     floor.input_per_mtok = std::max(floor.input_per_mtok, entry.price->input_per_mtok);
     floor.output_per_mtok = std::max(floor.output_per_mtok, entry.price->output_per_mtok);
   }
-  PolicySource src;
-  src.workspace = ws;
-  src.file = *file;
-  src.trust_file = store;
-  src.tools = LookupIn(**registry);
-  src.user_prices = std::move(user_prices);
-  auto r = ResolvePolicy(src);
+  PolicyFile file;
+  auto r = opened->ResolvePolicy("", (*services)->registry(), user_prices, &file);
   if (!r) return moat::Usage(r.error().message);
+  const std::string& path = file.path;
+  if (!file.exists) {
+    printf("%s has no policy file (%s): moat's defaults apply\n", TerminalSafe(ws).c_str(),
+           TerminalSafe(path).c_str());
+    return 0;
+  }
   if (r->widening.empty()) {
     printf("%s grants nothing beyond moat's defaults: it applies as it is\n",
            TerminalSafe(path).c_str());
@@ -152,8 +126,7 @@ int TrustCommands::State::Run() {
                                                : "not trusted\n");
     return 0;
   }
-  if (auto s = TrustStore::Trust(store, ws, file->sha256); !s)
-    return moat::Usage(s.error().message);
+  if (auto s = TrustStore::Trust(store, ws, file.sha256); !s) return moat::Usage(s.error().message);
   printf("trusted: all of it applies in %s until the file changes (moat trust --revoke undoes)\n",
          TerminalSafe(ws).c_str());
   return 0;

@@ -33,20 +33,6 @@ bool NameOk(std::string_view n) {
   });
 }
 
-bool Utf8Ok(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    if (p[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = Utf8Length(p + i, s.size() - i);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -68,10 +54,10 @@ Status CheckSecret(const Secret& s) {
     if (c < 0x20 || c == 0x7F) return Bad("secret " + s.name + " has a control character");
   }
   // The store is JSON text: a value it cannot hold as it is would be changed on saving.
-  if (!Utf8Ok(s.value)) return Bad("secret " + s.name + ": the value is not valid UTF-8");
+  if (!IsUtf8(s.value)) return Bad("secret " + s.name + ": the value is not valid UTF-8");
   if (s.hosts.empty()) return Bad("secret " + s.name + " is bound to no host");
   for (const std::string& h : s.hosts) {
-    if (h.empty() || !Utf8Ok(h) ||
+    if (h.empty() || !IsUtf8(h) ||
         std::any_of(h.begin(), h.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
       return Bad("secret " + s.name +
                  ": a host must be a non-empty UTF-8 name without spaces or control characters");

@@ -24,11 +24,6 @@ uint64_t NowUs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
-std::string Digest(std::string_view s) {
-  return ToHex(
-      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
-}
-
 size_t Utf8Cut(const std::string& s, size_t max) {
   if (s.size() <= max) return s.size();
   size_t n = max;
@@ -243,7 +238,7 @@ RunSummary Agent::Run(std::vector<Message>& history, const std::string& prompt,
   audit({{"type", "run_start"},
          {"provider", provider_.name()},
          {"model", config_.model},
-         {"prompt_sha256", Digest(prompt)},
+         {"prompt_sha256", Sha256Hex(prompt)},
          {"workspace", config_.workspace}});
   if (!known_price && !price_warned_) {
     price_warned_ = true;

@@ -42,10 +42,7 @@ std::string NowIso() {
   return buf;
 }
 
-std::string HashOf(const std::string& text) {
-  return ToHex(
-      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
-}
+std::string HashOf(const std::string& text) { return Sha256Hex(text); }
 
 // Checks one line as record number `seq` following `prev`; returns why not, or "".
 std::string CheckLine(const std::string& line, uint64_t seq, const std::string& prev,

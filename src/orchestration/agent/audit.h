@@ -119,7 +119,6 @@ class AuditLog {
   Status Flush();
 
   const std::string& path() const { return path_; }
-  const AuditOptions& options() const { return options_; }
   // The last record this process knows of (others may have appended since).
   uint64_t last_seq() const {
     std::lock_guard<std::mutex> lock(mu_);

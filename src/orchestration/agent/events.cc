@@ -1,5 +1,7 @@
 #include "orchestration/agent/events.h"
 
+#include "execution/exec_json.h"
+
 #include "orchestration/agent/session_store.h"
 
 namespace moat::agent {
@@ -76,12 +78,7 @@ json EventToJson(const AgentEvent& e) {
       j["fuel"] = e.fuel;
       j["memory_bytes"] = e.memory;
       j["wall_us"] = e.wall_us;
-      json denials = json::array();
-      for (const CapabilityEvent& d : e.denials) {
-        denials.push_back(
-            {{"operation", d.operation}, {"subject", d.subject}, {"reason", d.reason}});
-      }
-      j["denials"] = std::move(denials);
+      j["denials"] = CapabilityEventsToJson(e.denials);
       break;
     }
     case K::kUsage: j["usage"] = RunSummaryToJson(e.usage); break;

@@ -4,17 +4,13 @@
 
 #include "base/json_text.h"
 #include "base/sha256.h"
+#include "execution/exec_json.h"
 #include "orchestration/agent/approvals.h"
 
 namespace moat::agent {
 namespace {
 
 using json = nlohmann::json;
-
-std::string Digest(std::string_view s) {
-  return ToHex(
-      Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
-}
 
 }  // namespace
 
@@ -100,7 +96,7 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
                {"step", call.step},
                {"tool", call.name},
                {"call_id", call.id},
-               {"arguments_sha256", Digest(call.arguments)},
+               {"arguments_sha256", Sha256Hex(call.arguments)},
                {"arguments_bytes", call.arguments.size()}};
   json& rec = t->record;
   auto refuse = [&](HostCode code, const std::string& message) {
@@ -235,15 +231,11 @@ void ToolGate::Finish(GateTicket& t, const EventFn& on_event) {
   rec["memory_bytes"] = r.exec.peak_memory_bytes;
   rec["wall_us"] = r.exec.wall_us;
   rec["run_status"] = std::string(RunStatusName(r.exec.status));
-  json denials = json::array();
-  for (const CapabilityEvent& e : t.end.denials) {
-    denials.push_back({{"operation", e.operation}, {"subject", e.subject}, {"reason", e.reason}});
-  }
-  rec["denials"] = denials;
+  rec["denials"] = CapabilityEventsToJson(t.end.denials);
   t.result_text = DumpJson(r.result);
   t.status = r.ok ? "ok" : r.result["error"].value("code", "error");
   if (r.ok) {
-    std::string digest = Digest(t.result_text);
+    std::string digest = Sha256Hex(t.result_text);
     std::lock_guard<std::mutex> lock(mu_);
     t.progress = seen_results_.insert(digest).second;
   }

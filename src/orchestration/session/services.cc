@@ -117,24 +117,15 @@ Result<std::vector<net::Secret>> Services::Secrets(const std::vector<std::string
 
 Result<std::shared_ptr<agent::AuditLog>> Services::AuditLogAt(const std::string& path,
                                                               const agent::AuditOptions& options) {
+  // One log object per file and sync mode: a session that asks for a sync per record gets
+  // one that does so (the file lock keeps the two writers' chain whole).
+  std::string key = path + (options.sync == agent::AuditSync::kAlways ? "\nalways" : "\ngroup");
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = audit_logs_.find(path); it != audit_logs_.end()) {
-    // A session that asks for a sync per record gets its own log object that does so (the
-    // file lock keeps the two writers' chain whole).
-    if (options.sync == agent::AuditSync::kAlways &&
-        it->second->options().sync != agent::AuditSync::kAlways) {
-      auto strict = agent::AuditLog::Open(path, options);
-      if (!strict) return strict.error();
-      std::shared_ptr<agent::AuditLog> log = std::move(*strict);
-      it->second = log;
-      return log;
-    }
-    return it->second;
-  }
+  if (auto it = audit_logs_.find(key); it != audit_logs_.end()) return it->second;
   auto opened = agent::AuditLog::Open(path, options);
   if (!opened) return opened.error();
   std::shared_ptr<agent::AuditLog> log = std::move(*opened);
-  audit_logs_[path] = log;
+  audit_logs_[key] = log;
   return log;
 }
 

@@ -76,8 +76,7 @@ class Services {
   Result<ChosenProvider> MakeProvider(const ProviderChoice& choice);
   // The named secrets from the store; an error names the first one missing.
   Result<std::vector<net::Secret>> Secrets(const std::vector<std::string>& names);
-  // One open log per file, shared by the sessions that write it (opened with the options
-  // of the first session that asks; kAlways wins over kGroup for a later one).
+  // One open log per file and sync mode, shared by the sessions that write it.
   Result<std::shared_ptr<agent::AuditLog>> AuditLogAt(const std::string& path,
                                                       const agent::AuditOptions& options = {});
 

@@ -66,25 +66,14 @@ Result<std::string> Workspace::SystemPrompt() const {
   if (!bytes) {
     return MakeError(bytes.error().code, "system prompt " + path + ": " + bytes.error().message);
   }
-  const auto* p = bytes->data();
-  size_t n = bytes->size();
-  for (size_t i = 0; i < n;) {
-    if (p[i] < 0x80) {
-      if (p[i] == 0) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         "system prompt " + path + ": holds a NUL byte");
-      }
-      ++i;
-      continue;
-    }
-    size_t len = Utf8Length(p + i, n - i);
-    if (len == 0) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "system prompt " + path + ": not UTF-8 at byte " + std::to_string(i));
-    }
-    i += len;
-  }
   std::string text(bytes->begin(), bytes->end());
+  if (text.find('\0') != std::string::npos) {
+    return MakeError(ErrorCode::kInvalidArgument, "system prompt " + path + ": holds a NUL byte");
+  }
+  if (size_t bad = 0; !IsUtf8(text, &bad)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "system prompt " + path + ": not UTF-8 at byte " + std::to_string(bad));
+  }
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
     return MakeError(ErrorCode::kInvalidArgument, "system prompt " + path + ": is empty");
   }
