@@ -553,6 +553,8 @@ ExecResult Instance::Finish() {
   if (h.fs) {
     r.fs_bytes_written = h.fs->bytes_written();
     r.fs_files_created = h.fs->files_created();
+    r.untrusted_reads = h.fs->untrusted_reads();
+    r.untrusted_read_count = h.fs->untrusted_read_count();
   }
   // The counter is checked at loop headers, function entries and bulk operations; the
   // charges in between can take it past the limit in code that then finishes. Such a run

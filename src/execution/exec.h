@@ -13,6 +13,7 @@
 #include "execution/limits.h"
 #include "execution/net/secret_store.h"
 #include "execution/outcome.h"
+#include "execution/preimage.h"
 
 namespace moat {
 
@@ -80,6 +81,9 @@ struct NetworkGrant {
   bool any() const { return !rule_sets.empty(); }
 };
 
+// How many untrusted paths a run's result lists (ExecResult::untrusted_reads).
+inline constexpr size_t kMaxUntrustedReadsListed = 16;
+
 struct ExecRequest {
   std::string module_sha256;                             // which compiled module to run
   std::vector<std::string> argv;                         // argv[0] is the program name
@@ -87,6 +91,10 @@ struct ExecRequest {
   std::vector<Mount> mounts;
   std::vector<std::string> hidden = DefaultHiddenPatterns();
   std::vector<std::string> protect = DefaultProtectedPatterns();
+  // Paths inside mounts whose content comes from outside the workspace and the user (same
+  // pattern syntax as hidden paths): a run may read them, and the result names those it
+  // opened for reading (ExecResult::untrusted_reads). Nothing is refused for it.
+  std::vector<std::string> untrusted;
   // Deterministic mode: clocks start at a fixed origin and advance with fuel, random_get
   // is a PRNG seeded with `seed`, so the same module and input give the same run.
   bool deterministic = false;
@@ -97,6 +105,8 @@ struct ExecRequest {
   std::string stdin_bytes;
   std::shared_ptr<CancelToken> cancel;
   NetworkGrant network;
+  // Told before each change to a path in a mount (checkpoints for undo); null: nobody.
+  std::shared_ptr<PreImageSink> preimages;
 };
 
 // Something the sandbox refused or cut, for the run report.
@@ -123,6 +133,11 @@ struct ExecResult {
   uint64_t http_requests = 0;     // moat.http_request calls that reached the network
   uint64_t http_bytes_sent = 0;
   uint64_t http_bytes_received = 0;
+  // Files matching ExecRequest::untrusted the run opened for reading, as guest paths: the
+  // first kMaxUntrustedReadsListed, in the order opened, each once; the count is of every
+  // such open.
+  std::vector<std::string> untrusted_reads;
+  uint64_t untrusted_read_count = 0;
   std::string module_sha256;
   double compile_ms = 0;  // time spent compiling (0 on a cache hit)
   bool cache_hit = false;

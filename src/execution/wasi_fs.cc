@@ -459,7 +459,11 @@ std::vector<std::string> RealSealedPaths(const std::vector<std::string>& paths) 
 }
 
 Fs::Fs(const ExecRequest& req, std::vector<CapabilityEvent>* events)
-    : req_(req), events_(events), hidden_(req.hidden), protected_(req.protect) {}
+    : req_(req),
+      events_(events),
+      hidden_(req.hidden),
+      protected_(req.protect),
+      untrusted_(req.untrusted) {}
 
 Fs::~Fs() {
   for (auto& e : table_) {
@@ -533,7 +537,8 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
   // it: what ".git/config" hides through `--dir W` stays hidden through `--dir W/.git`.
   // A mount whose own folder is protected (say, a repository's .git) is protected whole; a
   // mount whose own folder is hidden is refused (the guest would see an empty folder).
-  size_t reach = std::max(fs->hidden_.longest(), fs->protected_.longest());
+  size_t reach = std::max({fs->hidden_.longest(), fs->protected_.longest(),
+                           fs->untrusted_.longest()});
   for (size_t i = 0; i < req.mounts.size(); ++i) {
     std::string_view real = fs->mount_real_[i];
     std::string_view host = real.substr(1);
@@ -682,6 +687,28 @@ Errno Fs::OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view 
   std::string full;
   if (Errno e = Anchor(op, dir, path, &full)) return e;
   return OpenAt(op, dir.mount, path, full, flags, follow, out, rel);
+}
+
+void Fs::BeforeChange(int mount, const std::string& rel, int dir_fd, std::string_view name,
+                      bool tree) {
+  if (req_.preimages) {
+    req_.preimages->Before(mount_real_[static_cast<size_t>(mount)], rel, dir_fd, name, tree);
+  }
+}
+
+void Fs::KeepOpened(int mount, const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) {
+    BeforeChange(mount, rel, mount_fd_[static_cast<size_t>(mount)], rel, false);
+    return;
+  }
+  // `rel` is the file's real path in the mount, so its folder opens without symlinks; when
+  // it cannot (renamed meanwhile), the sink is handed no folder and records the path as
+  // not kept.
+  int pfd = OpenAt2(mount_fd_[static_cast<size_t>(mount)], rel.substr(0, slash),
+                    O_PATH | O_DIRECTORY, kResolve | RESOLVE_NO_SYMLINKS);
+  BeforeChange(mount, rel, pfd, std::string_view(rel).substr(slash + 1), false);
+  if (pfd >= 0) close(pfd);
 }
 
 void Fs::MovedDirectory(const std::string& from, const std::string& to) {
@@ -1438,6 +1465,7 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
 
   int fd = -1;
   std::string rel;
+  bool created = false;  // the file did not exist: its pre-image (nothing) is already kept
   if (create) {
     Parent par;
     if (Errno e = ResolveParent(op, *d, path, &par)) return e;
@@ -1463,6 +1491,8 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     } else {
       if (name == "." || name == "..") return kEisdir;
       if (Errno e = ChargeCreate(op, path)) return e;
+      BeforeChange(par.mount, full, par.fd, name, false);
+      created = true;
       fd = OpenAt2(par.fd, nm, flags | O_CREAT | O_EXCL, kResolve | RESOLVE_NO_SYMLINKS);
       if (fd < 0) {
         --files_created_;
@@ -1499,6 +1529,8 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
     Deny(op, path, "protected path is read-only");
     return kEperm;
   }
+  // Opened to be changed: what it holds now is kept first (checkpoints).
+  if (mutate && !created && req_.preimages && S_ISREG(st.st_mode)) KeepOpened(d->mount, rel);
   if (trunc) {
     if (S_ISDIR(st.st_mode)) {
       close(fd);
@@ -1528,6 +1560,18 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
   e.fdflags = fdflags;
   e.protect = is_protected;
   e.shrinks = shrinks_;
+  // A file the policy marks untrusted, opened for reading: the result names it.
+  if (want_read && S_ISREG(st.st_mode) && !untrusted_.empty() &&
+      untrusted_.Hidden(Context(d->mount), rel)) {
+    ++untrusted_read_count_;
+    const std::string& root = req_.mounts[static_cast<size_t>(d->mount)].guest_path;
+    std::string guest = rel.empty() ? root : root == "/" ? "/" + rel : root + "/" + rel;
+    if (untrusted_reads_.size() < kMaxUntrustedReadsListed &&
+        std::find(untrusted_reads_.begin(), untrusted_reads_.end(), guest) ==
+            untrusted_reads_.end()) {
+      untrusted_reads_.push_back(std::move(guest));
+    }
+  }
   if (S_ISDIR(st.st_mode)) {
     e.kind = FdKind::kDir;
     e.filetype = kFileTypeDirectory;
@@ -1649,6 +1693,7 @@ Errno Fs::PathCreateDirectory(uint32_t dirfd, std::string_view path) {
   if (Errno e = RefuseProtected(op, d->mount, path, JoinRel(par.rel, bare))) return e;
   if (Errno e = ChargeCreate(op, path)) return e;
   std::string nm(par.name);
+  BeforeChange(par.mount, JoinRel(par.rel, bare), par.fd, bare, false);
   if (mkdirat(par.fd, nm.c_str(), 0777) != 0) {
     --files_created_;
     return FromHostErrno(errno);
@@ -1679,6 +1724,7 @@ Errno Fs::PathRemoveDirectory(uint32_t dirfd, std::string_view path) {
   std::string nm(par.name);
   struct stat st {};
   bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (known) BeforeChange(par.mount, JoinRel(par.rel, bare), par.fd, bare, false);
   if (unlinkat(par.fd, nm.c_str(), AT_REMOVEDIR) != 0) return FromHostErrno(errno);
   if (known) NoteRemoved(st);
   return kSuccess;
@@ -1703,6 +1749,7 @@ Errno Fs::PathUnlinkFile(uint32_t dirfd, std::string_view path) {
   std::string nm(par.name);
   struct stat st {};
   bool known = fstatat(par.fd, nm.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (known) BeforeChange(par.mount, JoinRel(par.rel, bare), par.fd, bare, false);
   if (unlinkat(par.fd, nm.c_str(), 0) != 0) return FromHostErrno(errno);
   if (known) NoteRemoved(st);
   return kSuccess;
@@ -1746,6 +1793,10 @@ Errno Fs::PathRename(uint32_t dirfd, std::string_view from, uint32_t to_dirfd,
   bool replaces = fstatat(b.fd, y.c_str(), &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
                   fstatat(a.fd, x.c_str(), &src, AT_SYMLINK_NOFOLLOW) == 0 &&
                   (src.st_dev != dst.st_dev || src.st_ino != dst.st_ino);
+  if (req_.preimages) {
+    req_.preimages->BeforeMove(mount_real_[static_cast<size_t>(a.mount)], JoinRel(a.rel, an), a.fd,
+                               an, JoinRel(b.rel, bn), b.fd, bn);
+  }
   if (renameat(a.fd, x.c_str(), b.fd, y.c_str()) != 0) return FromHostErrno(errno);
   if (replaces) NoteRemoved(dst);
   MovedDirectory(JoinRel(a.rel, an), JoinRel(b.rel, bn));
@@ -1790,6 +1841,7 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
     return e;
   }
   if (Errno e = ChargeCreate(op, to)) return e;
+  BeforeChange(b.mount, JoinRel(b.rel, bn), b.fd, bn, false);
   if (linkat(a.fd, x.c_str(), b.fd, y.c_str(), 0) != 0) {
     --files_created_;
     return FromHostErrno(errno);
@@ -1824,6 +1876,7 @@ Errno Fs::PathSymlink(std::string_view target, uint32_t dirfd, std::string_view 
   if (Errno e = CheckLinkText(op, path, d->mount, par.rel, target)) return e;
   if (Errno e = ChargeCreate(op, path)) return e;
   std::string t(target), nm(par.name);
+  BeforeChange(par.mount, JoinRel(par.rel, bare), par.fd, bare, false);
   if (symlinkat(t.c_str(), par.fd, nm.c_str()) != 0) {
     --files_created_;
     return FromHostErrno(errno);

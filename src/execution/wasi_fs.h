@@ -70,7 +70,7 @@ struct FileStat {
   uint64_t nlink = 0, size = 0, atim = 0, mtim = 0, ctim = 0;
 };
 
-// Compiled path patterns (the hidden and the protected ones). A pattern is matched one
+// Compiled path patterns (the hidden, the protected and the untrusted ones). A pattern is matched one
 // path component at a time (a `*` never crosses '/'); a pattern of k components matches
 // any path with k consecutive components that match it, and so every path beneath one.
 // Most patterns are a literal, a `prefix*` or a `*suffix`, matched without fnmatch(3).
@@ -178,6 +178,10 @@ class Fs {
   // that still exist: what the quotas count, also in the report.
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t files_created() const { return files_created_; }
+  // Files matching the request's untrusted patterns opened for reading: the first
+  // kMaxUntrustedReadsListed guest paths (each once), and the count of every such open.
+  const std::vector<std::string>& untrusted_reads() const { return untrusted_reads_; }
+  uint64_t untrusted_read_count() const { return untrusted_read_count_; }
 
  private:
   struct Parent;
@@ -193,6 +197,12 @@ class Fs {
   Errno OpenBeneath(std::string_view op, const FdEntry& dir, std::string_view path, int flags,
                     bool follow, int* fd, std::string* rel);
   void MovedDirectory(const std::string& from, const std::string& to);
+  // Tells the request's PreImageSink (if any) that `name` in directory `dir_fd`, at `rel`
+  // in `mount`, is about to change; `tree`: a directory about to move.
+  void BeforeChange(int mount, const std::string& rel, int dir_fd, std::string_view name,
+                    bool tree);
+  // The same for a regular file just opened at `rel` to be written or truncated.
+  void KeepOpened(int mount, const std::string& rel);
   Errno ResolveParent(std::string_view op, const FdEntry& dir, std::string_view path, Parent* out);
   Errno RefuseReadOnly(std::string_view op, const FdEntry& dir, std::string_view path);
   Errno ChargeCreate(std::string_view op, std::string_view path);
@@ -239,6 +249,9 @@ class Fs {
   std::vector<CapabilityEvent>* events_;
   HiddenPaths hidden_;
   HiddenPaths protected_;
+  HiddenPaths untrusted_;
+  std::vector<std::string> untrusted_reads_;
+  uint64_t untrusted_read_count_ = 0;
   std::vector<bool> mount_protected_;       // the mount's own folder is protected
   std::vector<std::string> mount_real_;     // realpath of each mount root
   std::vector<std::string> mount_context_;  // see Context()

@@ -12,6 +12,7 @@
 #include "base/fs.h"
 #include "base/json_text.h"
 #include "base/terminal_text.h"
+#include "base/units.h"
 #include "execution/net/secret_store.h"
 #include "execution/runtime.h"
 #include "interaction/approval_prompt.h"
@@ -25,6 +26,7 @@
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
 #include "orchestration/session/agent_session.h"
+#include "orchestration/session/session_undo.h"
 
 namespace moat {
 namespace {
@@ -170,6 +172,13 @@ struct ChatCommands::State {
   CLI::App* s_export = nullptr;
   CLI::App* s_resume = nullptr;
   std::string s_workspace = ".", s_db, s_id, s_format = "json";
+  CLI::App* s_diff = nullptr;
+  CLI::App* s_undo = nullptr;
+  CLI::App* s_prune = nullptr;
+  CLI::App* s_rm = nullptr;
+  uint64_t s_step = 0, s_to = 0;
+  bool s_json = false, s_force = false, s_dry_run = false;
+  std::string s_older;
 
   CLI::App* approvals = nullptr;
   CLI::App* a_ls = nullptr;
@@ -179,6 +188,8 @@ struct ChatCommands::State {
   int Chat();
   int Verify();
   int Sessions();
+  int Checkpoints();
+  int RemoveSession();
   int Approvals();
 };
 
@@ -224,7 +235,8 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.chat->add_flag("--json", s.json_events,
                    "Print the session and its events as JSON Lines (versioned, see README) "
                    "instead of text");
-  s.sessions = app->add_subcommand("sessions", "List, show, export or resume agent sessions");
+  s.sessions = app->add_subcommand(
+      "sessions", "List, show, export, resume, diff, undo or remove agent sessions");
   s.sessions->require_subcommand(1);
   s.sessions->add_option("--workspace", s.s_workspace, "Workspace of the sessions (default .)");
   s.sessions->add_option("--db", s.s_db, "Session store (default WORKSPACE/.moat/sessions.db)");
@@ -239,6 +251,24 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
   s.s_resume->add_option("id", s.s_id, "Session id")->required();
   s.s_resume->add_option("prompt", s.prompt, "One prompt, then exit (default: read from stdin)");
   s.s_resume->add_option("--approve", s.approve, "As for moat chat");
+  s.s_diff = s.sessions->add_subcommand("diff", "What a session's tool calls changed in files");
+  s.s_diff->add_option("id", s.s_id, "Session id")->required();
+  s.s_diff->add_option("--step", s.s_step, "Only the calls of this agent step");
+  s.s_diff->add_flag("--json", s.s_json, "As JSON: one entry per path");
+  s.s_undo = s.sessions->add_subcommand(
+      "undo", "Put back what a session's tool calls changed (refused when a file changed since)");
+  s.s_undo->add_option("id", s.s_id, "Session id")->required();
+  s.s_undo->add_option("--to", s.s_to, "Undo the calls of this step and later (default: all)");
+  s.s_undo->add_flag("--force", s.s_force,
+                     "Undo even over files changed since and calls that could not keep "
+                     "everything (what was kept is restored)");
+  s.s_undo->add_flag("--dry-run", s.s_dry_run, "Say what would be done; change nothing");
+  s.s_undo->add_flag("--json", s.s_json, "Print the report as JSON");
+  s.s_prune = s.sessions->add_subcommand(
+      "prune", "Remove the checkpoints of sessions not written to for a while");
+  s.s_prune->add_option("--older-than", s.s_older, "Age: 7d, 12h, 30m")->required();
+  s.s_rm = s.sessions->add_subcommand("rm", "Delete a session and its checkpoints");
+  s.s_rm->add_option("id", s.s_id, "Session id")->required();
   s.approvals = app->add_subcommand(
       "approvals", "Show or revoke the tools a workspace always allows (answered 'always')");
   s.approvals->require_subcommand(1);
@@ -306,7 +336,133 @@ int ChatCommands::State::Approvals() {
   return 0;
 }
 
+namespace {
+
+// An error that ends a `moat sessions` command: the message (escaped) and its status.
+int Failed(const Error& e) {
+  if (e.code == ErrorCode::kInvalidArgument) return moat::Usage(e.message);
+  fprintf(stderr, "moat: %s\n", TerminalSafe(e.message, TextKind::kProse).c_str());
+  return ExitStatusFor(e.code);
+}
+
+// "7d", "12h", "30m", "90s" -> seconds. Days are taken here; the rest by ParseDurationUs.
+Result<uint64_t> ParseAge(const std::string& text) {
+  if (!text.empty() && (text.back() == 'd' || text.back() == 'D')) {
+    auto hours = ParseDurationUs(text.substr(0, text.size() - 1) + "h");
+    if (!hours) return MakeError(ErrorCode::kInvalidArgument, "not an age: '" + text + "'");
+    if (*hours > UINT64_MAX / 24) {
+      return MakeError(ErrorCode::kInvalidArgument, "age out of range: '" + text + "'");
+    }
+    return *hours * 24 / 1'000'000;
+  }
+  auto us = ParseDurationUs(text);
+  if (!us) return MakeError(ErrorCode::kInvalidArgument, "not an age: '" + text + "' (use 7d, 12h)");
+  return *us / 1'000'000;
+}
+
+void PrintList(const char* what, const std::vector<std::string>& items) {
+  for (const std::string& i : items) printf("  %s %s\n", what, Shown(i, 4096).c_str());
+}
+
+}  // namespace
+
+int ChatCommands::State::Checkpoints() {
+  auto ws = session::Workspace::Open(s_workspace);
+  if (!ws) return Failed(ws.error());
+  if (s_prune->parsed()) {
+    auto age = ParseAge(s_older);
+    if (!age) return moat::Usage("sessions prune: --older-than: " + age.error().message);
+    auto removed = session::PruneCheckpoints(*ws, *age);
+    if (!removed) return Failed(removed.error());
+    printf("removed the checkpoints of %zu session%s\n", removed->size(),
+           removed->size() == 1 ? "" : "s");
+    PrintList("", *removed);
+    return kExitOk;
+  }
+  auto dir = ws->checkpoints_dir(s_id);
+  if (!dir) return Failed(dir.error());
+  if (access(dir->c_str(), F_OK) != 0) {
+    return moat::Usage("sessions: no checkpoints of session " + s_id + " in " + ws->root());
+  }
+  if (s_diff->parsed()) {
+    auto diff = session::SessionDiff(*ws, s_id, s_step);
+    if (!diff) return Failed(diff.error());
+    if (s_json) {
+      printf("%s\n", TerminalJson(undo::DiffToJson(*diff), 2).c_str());
+      return kExitOk;
+    }
+    // Paths and contents come from tools: each line escaped (base/terminal_text.h).
+    std::string text = undo::DiffText(*diff);
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      printf("%s\n", TerminalSafe(std::string_view(text).substr(pos, end - pos)).c_str());
+      pos = end + 1;
+    }
+    if (diff->entries.empty()) printf("no changes\n");
+    return kExitOk;
+  }
+  undo::UndoOptions o;
+  o.to_step = s_to;
+  o.force = s_force;
+  o.dry_run = s_dry_run;
+  auto report = session::SessionUndo(*ws, s_id, o);
+  if (!report) return Failed(report.error());
+  const undo::UndoReport& r = *report;
+  if (s_json) {
+    printf("%s\n", TerminalJson(undo::UndoToJson(r), 2).c_str());
+    return r.refused ? kExitFailed : kExitOk;
+  }
+  if (r.refused) {
+    printf("refused: nothing was changed\n");
+    PrintList("conflict:", r.conflicts);
+    PrintList("not undoable:", r.not_undoable);
+    printf("(--force undoes it anyway; --dry-run shows what it would do)\n");
+    return kExitFailed;
+  }
+  if (r.calls.empty()) {
+    printf("nothing to undo\n");
+    return kExitOk;
+  }
+  printf("%s %zu call%s: %zu restored, %zu created, %zu deleted\n",
+         r.dry_run ? "would undo" : "undid", r.calls.size(), r.calls.size() == 1 ? "" : "s",
+         r.restored.size(), r.created.size(), r.deleted.size());
+  PrintList("restored", r.restored);
+  PrintList("created ", r.created);
+  PrintList("deleted ", r.deleted);
+  PrintList("forced past:", r.conflicts);
+  PrintList("forced past:", r.not_undoable);
+  PrintList("note:", r.notes);
+  return kExitOk;
+}
+
+int ChatCommands::State::RemoveSession() {
+  auto ws = session::Workspace::Open(s_workspace);
+  if (!ws) return Failed(ws.error());
+  auto dir = ws->checkpoints_dir(s_id);
+  if (!dir) return Failed(dir.error());
+  bool has_checkpoints = access(dir->c_str(), F_OK) == 0;
+  std::string db = s_db.empty() ? ws->sessions_path() : s_db;
+  bool in_store = false;
+  if (access(db.c_str(), F_OK) == 0) {
+    auto store = SessionStore::Open(db);
+    if (!store) return Failed(store.error());
+    in_store = (*store)->Info(s_id).ok();
+    if (in_store) {
+      if (auto st = (*store)->Delete(s_id); !st) return Failed(st.error());
+    }
+  }
+  if (!in_store && !has_checkpoints) return moat::Usage("sessions rm: no session " + s_id);
+  if (auto st = session::DeleteSessionCheckpoints(*ws, s_id); !st) return Failed(st.error());
+  printf("removed session %s%s\n", Shown(s_id).c_str(),
+         in_store ? (has_checkpoints ? " and its checkpoints" : "") : " (its checkpoints)");
+  return kExitOk;
+}
+
 int ChatCommands::State::Sessions() {
+  if (s_diff->parsed() || s_undo->parsed() || s_prune->parsed()) return Checkpoints();
+  if (s_rm->parsed()) return RemoveSession();
   std::string db = s_db.empty() ? s_workspace + "/.moat/sessions.db" : s_db;
   if (access(db.c_str(), F_OK) != 0) {
     if (s_ls->parsed()) return 0;  // no sessions yet
@@ -440,6 +596,7 @@ int ChatCommands::State::Chat() {
                e.call_id == last_started ? "" : (Shown(e.tool) + ": ").c_str(),
                Shown(e.status).c_str(), e.decision.empty() ? "-" : Shown(e.decision).c_str(),
                Human(e.fuel).c_str(), (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
+        if (!e.reason.empty()) printf("       (%s: %s)\n", Shown(e.decision).c_str(), Shown(e.reason, 600).c_str());
         last_started.clear();
         break;
       case AgentEvent::Kind::kWarning:

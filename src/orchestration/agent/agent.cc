@@ -149,7 +149,8 @@ Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy
       config_(std::move(config)),
       gate_(
           registry, policy, approver, audit,
-          GateConfig{config_.workspace, config_.protect, config_.secrets, config_.approvals_file}) {
+          GateConfig{config_.workspace, config_.protect, config_.secrets, config_.approvals_file,
+                     config_.checkpoints}) {
 }
 
 std::vector<ToolSpec> Agent::OfferedTools() const {

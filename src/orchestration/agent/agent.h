@@ -49,6 +49,8 @@ struct AgentConfig {
   // The user's store of "always" answers that outlive a session (ApprovalStore, keyed by
   // `workspace`; "" = this session only).
   std::string approvals_file;
+  // Where what writing calls change is kept, to undo them (null: nowhere).
+  std::shared_ptr<undo::CheckpointStore> checkpoints;
   // Called with each message as it joins the history (the session store).
   std::function<void(const Message&)> on_message;
   // Called with this run's use so far after every model call and every batch of tool

@@ -63,6 +63,7 @@ json EventToJson(const AgentEvent& e) {
       j["call_id"] = e.call_id;
       j["tool"] = e.tool;
       j["arguments"] = e.arguments;
+      if (e.kind == K::kApprovalRequested && !e.reason.empty()) j["reason"] = e.reason;
       break;
     case K::kApprovalAnswered:
       j["call_id"] = e.call_id;
@@ -79,6 +80,12 @@ json EventToJson(const AgentEvent& e) {
       j["memory_bytes"] = e.memory;
       j["wall_us"] = e.wall_us;
       j["denials"] = CapabilityEventsToJson(e.denials);
+      if (!e.reason.empty()) j["reason"] = e.reason;
+      if (!e.untrusted_input.empty()) j["untrusted_input"] = e.untrusted_input;
+      if (e.checkpoint > 0 || !e.undoable) {
+        j["checkpoint"] = {{"call", e.checkpoint}, {"undoable", e.undoable}};
+        if (!e.undo_note.empty()) j["checkpoint"]["reason"] = e.undo_note;
+      }
       break;
     }
     case K::kUsage: j["usage"] = RunSummaryToJson(e.usage); break;

@@ -70,6 +70,16 @@ struct AgentEvent {
   std::vector<CapabilityEvent> denials;  // kToolEnd: what the sandbox refused the tool
   std::string approval;                  // kApprovalAnswered: once, always, deny, timeout
   std::string approver;                  // kApprovalAnswered
+  // kApprovalRequested, kToolEnd: why the decision was raised above the tool's own (the
+  // session read untrusted content: what, and at which step); "" when it was not.
+  std::string reason;
+  // kToolEnd of a tool that may write, in a session that keeps checkpoints: the call's
+  // number among them (0: none kept), whether it can be undone, and why not.
+  uint64_t checkpoint = 0;
+  bool undoable = true;
+  std::string undo_note;
+  // kToolEnd: the untrusted content the call took in (URLs, file paths), if any.
+  std::vector<std::string> untrusted_input;
   StopKind stop = StopKind::kCompleted;  // kStop
   RunSummary usage;                      // kUsage, kStop
 };

@@ -129,7 +129,61 @@ Result<Mount> ParseMount(std::string spec, const std::string& where) {
   return m;
 }
 
+Status ParseAfterUntrusted(const json& v, AfterUntrusted* a) {
+  if (!v.is_object()) return Bad("after_untrusted: expected an object");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    Decision* out = k == "network" ? &a->network
+                    : k == "write" ? &a->write
+                    : k == "secrets" ? &a->secrets
+                                     : nullptr;
+    if (out == nullptr) {
+      return Bad("after_untrusted/" + k + ": unknown field (network, write or secrets)");
+    }
+    auto d = ParseDecision(*it, "after_untrusted/" + k);
+    if (!d) return d.error();
+    *out = *d;
+  }
+  return OkStatus();
+}
+
+Status ParseCheckpoints(const json& v, Policy* p) {
+  if (!v.is_object()) return Bad("checkpoints: expected an object");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    std::string w = "policy: checkpoints/" + k;
+    if (k == "max_bytes") {
+      auto n = LimitValue(*it, w, ParseSize);
+      if (!n) return n.error();
+      if (*n > undo::kMaxCheckpointBytes) {
+        return Bad("checkpoints/max_bytes: at most " + std::to_string(undo::kMaxCheckpointBytes >> 30) +
+                   " GiB");
+      }
+      p->checkpoints.max_bytes = *n;
+    } else if (k == "max_files") {
+      auto n = LimitValue(*it, w, ParseCount);
+      if (!n) return n.error();
+      if (*n > undo::kMaxCheckpointFiles) {
+        return Bad("checkpoints/max_files: at most " + std::to_string(undo::kMaxCheckpointFiles));
+      }
+      p->checkpoints.max_files = *n;
+    } else if (k == "when_full") {
+      auto d = ParseDecision(*it, "checkpoints/when_full");
+      if (!d) return d.error();
+      p->checkpoints_when_full = *d;
+    } else {
+      return Bad("checkpoints/" + k + ": unknown field (max_bytes, max_files or when_full)");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+Decision Stricter(Decision a, Decision b) {
+  auto rank = [](Decision d) { return d == Decision::kDeny ? 2 : d == Decision::kAsk ? 1 : 0; };
+  return rank(a) >= rank(b) ? a : b;
+}
 
 std::string_view DecisionName(Decision d) {
   switch (d) {
@@ -180,6 +234,19 @@ Result<Policy> Policy::Parse(std::string_view text) {
         return Bad("parallel_tools: expected a count from 1 to 16");
       }
       p.parallel_tools = it->get<uint32_t>();
+    } else if (k == "untrusted") {
+      auto list = StringList(*it, "policy: untrusted");
+      if (!list) return list.error();
+      for (size_t i = 0; i < list->size(); ++i) {
+        const std::string& pat = (*list)[i];
+        if (pat.empty() || pat.size() > 4096 || pat.find('\0') != std::string::npos) {
+          return Bad("untrusted/" + std::to_string(i) +
+                     ": expected a path pattern of 1 to 4096 bytes without NUL");
+        }
+      }
+      p.untrusted = *list;
+    } else if (k == "after_untrusted") {
+      if (auto s = ParseAfterUntrusted(*it, &p.after_untrusted); !s) return s.error();
     } else if (k == "budgets") {
       if (auto s = ParseBudgets(*it, &p.budgets); !s) return s.error();
     } else if (k == "governor") {
@@ -197,6 +264,8 @@ Result<Policy> Policy::Parse(std::string_view text) {
         }
         p.prices[m.key()] = {v["input_per_mtok"].get<double>(), v["output_per_mtok"].get<double>()};
       }
+    } else if (k == "checkpoints") {
+      if (auto s = ParseCheckpoints(*it, &p); !s) return s.error();
     } else if (k == "audit") {
       if (!it->is_object()) return Bad("audit: expected an object");
       for (auto a = it->begin(); a != it->end(); ++a) {
@@ -234,6 +303,32 @@ Decision Policy::DecisionFor(const tools::ToolManifest& m) const {
   if (!m.capabilities.network.empty()) return Decision::kAsk;
   if (m.capabilities.filesystem == tools::FsAccess::kWrite) return Decision::kAsk;
   return Decision::kAllow;
+}
+
+Decision Policy::DecisionAfterUntrusted(const tools::ToolManifest& m, std::string* why) const {
+  const struct {
+    bool applies;
+    Decision to;
+    const char* what;
+  } kinds[] = {
+      {!m.capabilities.network.empty(), after_untrusted.network, "uses the network"},
+      {m.capabilities.filesystem == tools::FsAccess::kWrite, after_untrusted.write,
+       "may write the workspace"},
+      {!m.capabilities.secrets.empty(), after_untrusted.secrets, "names secrets"},
+  };
+  Decision d = Decision::kAllow;
+  for (const auto& k : kinds) {
+    if (k.applies) d = Stricter(d, k.to);
+  }
+  if (why != nullptr) {
+    why->clear();  // what gives the strictest decision
+    for (const auto& k : kinds) {
+      if (k.applies && d != Decision::kAllow && k.to == d) {
+        *why += (why->empty() ? "" : ", ") + std::string(k.what);
+      }
+    }
+  }
+  return d;
 }
 
 std::optional<Price> Policy::KnownPrice(const std::string& model) const {

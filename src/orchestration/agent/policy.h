@@ -16,12 +16,20 @@
 //                 "wall_time": "15m"},
 //     "governor": {"repeat_warn": 3, "repeat_stop": 5, "no_progress_warn": 6,
 //                  "no_progress_stop": 10},
-//     "prices": {"my-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}
+//     "prices": {"my-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
+//     "untrusted": ["downloads/**", "*.eml"],             // files from outside
+//     "after_untrusted": {"network": "ask", "write": "allow", "secrets": "allow"}
 //   }
 // A tool's decision defaults by what its manifest asks for: network → ask, writing the
 // filesystem → ask, else allow. A denied tool is not offered to the model at all. Every
 // problem in the file is kInvalidArgument naming the field. A workspace's own policy file
 // widens nothing until the user trusts it (trust.h).
+//
+// Untrusted input raises the bar: once a session has taken in content from outside the
+// workspace and the user (a network response, a file matching `untrusted`), a tool that
+// uses the network gets at least the `after_untrusted` network decision, one that may
+// write the workspace at least `write`, one that names secrets at least `secrets`
+// (defaults: ask, allow, allow); the strictest of those and the tool's own applies.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +43,7 @@
 #include "execution/exec.h"
 #include "orchestration/agent/audit.h"
 #include "orchestration/tools/manifest.h"
+#include "orchestration/undo/checkpoints.h"
 
 namespace moat::agent {
 
@@ -70,6 +79,17 @@ struct Price {
 // model is never free and the cost budget holds for it too.
 inline constexpr Price kUnknownModelPrice{15.0, 75.0};
 
+// The stricter of two decisions (deny over ask over allow).
+Decision Stricter(Decision a, Decision b);
+
+// The least decision a tool gets once the session has read untrusted content, by what the
+// tool's manifest asks for.
+struct AfterUntrusted {
+  Decision network = Decision::kAsk;
+  Decision write = Decision::kAllow;
+  Decision secrets = Decision::kAllow;
+};
+
 struct ToolRule {
   std::optional<Decision> decision;
   tools::ToolLimits limits;
@@ -90,14 +110,27 @@ struct Policy {
   Budgets budgets;
   GovernorOptions governor;
   std::map<std::string, Price> prices;
+  // "checkpoints": {"max_bytes": "512M", "max_files": 10000, "when_full": "allow"}: what
+  // a session keeps to undo its calls (orchestration/undo/checkpoints.h), and the decision
+  // for a tool that may write once that is full (its changes could not be undone).
+  undo::CheckpointLimits checkpoints;
+  Decision checkpoints_when_full = Decision::kAllow;
   // "audit": {"sync": "group" | "always"}: how the audit log is made durable (audit.h).
   AuditSync audit_sync = AuditSync::kGroup;
+  // Patterns of paths (hidden-path syntax, execution/exec.h) whose content is untrusted:
+  // a tool that reads one taints the session.
+  std::vector<std::string> untrusted;
+  AfterUntrusted after_untrusted;
 
   static Result<Policy> Parse(std::string_view json_text);
   // A missing file is the default policy.
   static Result<Policy> Load(const std::string& path);
 
   Decision DecisionFor(const tools::ToolManifest& m) const;
+  // The least decision `after_untrusted` gives the tool in a tainted session (allow when it
+  // asks for none of network, writing, secrets); `why`, when not null, gets what raised it
+  // ("uses the network", "may write the workspace", "names secrets", joined).
+  Decision DecisionAfterUntrusted(const tools::ToolManifest& m, std::string* why = nullptr) const;
   // The model's price: the policy's table, then the built-in one (the offline "scripted"
   // model is free); nullopt when neither knows it.
   std::optional<Price> KnownPrice(const std::string& model) const;

@@ -55,6 +55,7 @@ class Stmt {
   }
   int64_t Int(int c) { return sqlite3_column_int64(s_, c); }
   bool IsText(int c) { return sqlite3_column_type(s_, c) == SQLITE_TEXT; }
+  bool IsInt(int c) { return sqlite3_column_type(s_, c) == SQLITE_INTEGER; }
   double Real(int c) { return sqlite3_column_double(s_, c); }
 
  private:
@@ -113,6 +114,10 @@ CREATE TABLE IF NOT EXISTS runs(
   session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL, stop TEXT NOT NULL,
   message TEXT NOT NULL, steps INTEGER, tool_calls INTEGER, input_tokens INTEGER,
   output_tokens INTEGER, cost_usd REAL, fuel INTEGER, wall_us INTEGER, ended_at TEXT NOT NULL,
+  PRIMARY KEY(session_id, seq));
+CREATE TABLE IF NOT EXISTS taint(
+  session_id TEXT NOT NULL REFERENCES sessions(id), seq INTEGER NOT NULL, kind TEXT NOT NULL,
+  source TEXT NOT NULL, tool TEXT NOT NULL, step INTEGER NOT NULL, at TEXT NOT NULL,
   PRIMARY KEY(session_id, seq));
 )sql";
 
@@ -297,6 +302,42 @@ Result<RunSummary> SessionStore::Usage(const std::string& session) {
   return u;
 }
 
+Status SessionStore::AddTaint(const std::string& session, const TaintSource& t) {
+  Stmt s(db_,
+         "INSERT INTO taint SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 "
+         "FROM taint WHERE session_id = ?1");
+  if (!s.ok()) return DbError(db_, "record untrusted input");
+  s.Bind(1, session).Bind(2, t.kind).Bind(3, t.source).Bind(4, t.tool);
+  s.Bind(5, Stored(t.step)).Bind(6, t.at);
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "record untrusted input");
+  return OkStatus();
+}
+
+Result<std::vector<TaintSource>> SessionStore::Taint(const std::string& session) {
+  Stmt s(db_,
+         "SELECT kind, source, tool, step, at FROM taint WHERE session_id = ?1 ORDER BY seq");
+  if (!s.ok()) return DbError(db_, "load untrusted input");
+  s.Bind(1, session);
+  std::vector<TaintSource> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    TaintSource t;
+    bool whole = s.IsText(0) && s.IsText(1) && s.IsText(2) && s.IsInt(3) && s.IsText(4);
+    t.kind = s.Text(0);
+    t.source = s.Text(1);
+    t.tool = s.Text(2);
+    t.step = static_cast<uint64_t>(std::max<int64_t>(0, s.Int(3)));
+    t.at = s.Text(4);
+    if (!whole || t.source.empty()) {
+      t.kind = "damaged";
+      t.source = "untrusted content (its record in the session store is damaged)";
+    }
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE) return DbError(db_, "load untrusted input");
+  return out;
+}
+
 Result<std::vector<SessionInfo>> SessionStore::List() {
   Stmt s(db_,
          "SELECT id, created_at, updated_at, workspace, provider, model, title, "
@@ -320,6 +361,55 @@ Result<SessionInfo> SessionStore::Info(const std::string& id) {
     if (i.id == id) return i;
   }
   return MakeError(ErrorCode::kInvalidArgument, "no session \"" + id.substr(0, 64) + "\"");
+}
+
+Status SessionStore::Delete(const std::string& id) {
+  if (auto info = Info(id); !info) return info.error();
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "delete session");
+  }
+  // Every table keyed by session_id first (foreign keys), then the session's own row.
+  std::vector<std::string> tables;
+  {
+    Stmt t(db_,
+           "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c "
+           "WHERE m.type = 'table' AND c.name = 'session_id'");
+    int rc = SQLITE_ERROR;
+    while (t.ok() && (rc = t.Step()) == SQLITE_ROW) tables.push_back(t.Text(0));
+    if (!t.ok() || rc != SQLITE_DONE) {
+      Error e = DbError(db_, "delete session");
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    }
+  }
+  bool ok = true;
+  for (const std::string& table : tables) {
+    std::string quoted = "\"";
+    for (char c : table) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    quoted += "\"";
+    Stmt d(db_, ("DELETE FROM " + quoted + " WHERE session_id = ?1").c_str());
+    ok = d.ok() && d.Bind(1, id).Step() == SQLITE_DONE;
+    if (!ok) break;
+  }
+  if (ok) {
+    Stmt d(db_, "DELETE FROM sessions WHERE id = ?1");
+    ok = d.ok() && d.Bind(1, id).Step() == SQLITE_DONE;
+  }
+  if (!ok) {
+    Error e = DbError(db_, "delete session");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return DbError(db_, "delete session");
+  }
+  return OkStatus();
+}
+
+bool SessionStore::IsSessionId(std::string_view id) {
+  return id.size() == 12 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 Result<std::vector<Message>> SessionStore::Load(const std::string& id) {

@@ -11,11 +11,15 @@
 //            created_at)            primary key (session_id, seq)
 //   runs(session_id, seq, stop, message, steps, tool_calls, input_tokens, output_tokens,
 //        cost_usd, fuel, wall_us, ended_at)
+//   taint(session_id, seq, kind, source, tool, step, at)   untrusted input taken in
+// A table added later is created by Open in a store made before it (CREATE TABLE IF NOT
+// EXISTS): the sessions already there have no rows in it and go on as before.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -52,8 +56,19 @@ class SessionStore {
   // wall time; each sum stops at the largest count), so a resumed session goes on within
   // the same budgets.
   Result<RunSummary> Usage(const std::string& session);
+  // Untrusted content the session took in (ToolGate::taint), kept so a resumed session
+  // stays tainted. Taint returns them in order; a row not as AddTaint writes it still
+  // counts (named as damaged), never dropped.
+  Status AddTaint(const std::string& session, const TaintSource& s);
+  Result<std::vector<TaintSource>> Taint(const std::string& session);
   Result<std::vector<SessionInfo>> List();
   Result<SessionInfo> Info(const std::string& id);
+  // Removes a session and everything kept with it (messages, runs, and any other row of
+  // it), in one transaction. kInvalidArgument for an unknown id.
+  Status Delete(const std::string& id);
+  // Whether `id` is spelled as Create makes ids (12 lowercase hex characters): what may name
+  // a file or folder of the session.
+  static bool IsSessionId(std::string_view id);
   // The messages in order, repaired as described above. kInvalidArgument for an unknown id,
   // and for a row not as Append writes it (a non-text column, an unknown role, tool calls
   // that are not an array of objects with string id, name and arguments), named by the

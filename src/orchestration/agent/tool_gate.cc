@@ -1,5 +1,8 @@
 #include "orchestration/agent/tool_gate.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <optional>
 
 #include "base/json_text.h"
@@ -12,7 +15,52 @@ namespace {
 
 using json = nlohmann::json;
 
+std::string NowIso() {
+  time_t now = time(nullptr);
+  tm g{};
+  gmtime_r(&now, &g);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return buf;
+}
+
+// What a finished call took in from outside the workspace and the user: the URL it was
+// asked to fetch (or the tool's network response), each untrusted file it read, the
+// external result.
+std::vector<TaintSource> SourcesOf(const GateTicket& t) {
+  std::vector<TaintSource> out;
+  const tools::CallResult& r = t.result;
+  std::string at = NowIso();
+  auto add = [&](const char* kind, std::string source) {
+    out.push_back({kind, std::move(source), t.call.name, t.call.step, at});
+  };
+  if (r.exec.http_requests > 0) {
+    auto url = t.args.find("url");
+    if (url != t.args.end() && url->is_string() && !url->get_ref<const std::string&>().empty()) {
+      std::string u = url->get<std::string>();
+      if (u.size() > 300) {  // cut on a character boundary
+        size_t n = 300;
+        while (n > 0 && (static_cast<unsigned char>(u[n]) & 0xC0) == 0x80) --n;
+        u = u.substr(0, n) + "...";
+      }
+      add("network", std::move(u));
+    } else {
+      add("network", "the network response of " + t.call.name.substr(0, 100));
+    }
+  }
+  for (const std::string& path : r.exec.untrusted_reads) add("file", path);
+  if (r.untrusted) {
+    add("external", r.untrusted_source.empty() ? "the result of " + t.call.name.substr(0, 100)
+                                               : r.untrusted_source);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string TaintText(const TaintSource& s) {
+  return "the session read " + s.source + " at step " + std::to_string(s.step);
+}
 
 std::string_view HostCodeName(HostCode c) {
   switch (c) {
@@ -116,8 +164,53 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
   // Which module the call is bound to: a reload after this point does not change it.
   rec["tool_digest"] = tool->digest;
   Decision decision = policy_.DecisionFor(tool->manifest);
+  // After untrusted input: at least the policy's after_untrusted decision for what the tool
+  // asks for, and the reason on record.
+  std::string reason;
+  bool raised = false;
+  {
+    std::vector<TaintSource> taint = this->taint();
+    std::string why;
+    Decision after = taint.empty() ? Decision::kAllow
+                                   : policy_.DecisionAfterUntrusted(tool->manifest, &why);
+    if (after != Decision::kAllow && Stricter(after, decision) == after) {
+      raised = true;
+      decision = after;
+      reason = TaintText(taint.front());
+      if (taint.size() > 1) {
+        reason += " (and " + std::to_string(taint.size() - 1) + " more untrusted source" +
+                  (taint.size() == 2 ? "" : "s") + ")";
+      }
+      reason += ", and " + call.name.substr(0, 100) + " " + why;
+      rec["untrusted_source"] = taint.front().source;
+      rec[decision == Decision::kDeny ? "denied_because" : "asked_because"] = reason;
+      t->end.reason = reason;
+    }
+  }
+  // Once the session's checkpoints are full, a writing call could not be undone: the
+  // policy's checkpoints.when_full decides (at least).
+  const bool writes = tool->manifest.capabilities.filesystem == tools::FsAccess::kWrite;
+  bool full = false;
+  if (writes && config_.checkpoints && policy_.checkpoints_when_full != Decision::kAllow &&
+      Stricter(policy_.checkpoints_when_full, decision) != decision &&
+      config_.checkpoints->full()) {
+    full = true;
+    decision = policy_.checkpoints_when_full;
+    std::string why = "the session's checkpoints are full (" +
+                      std::to_string(config_.checkpoints->files_used()) + " pre-images, " +
+                      std::to_string(config_.checkpoints->bytes_used()) +
+                      " bytes), so this call could not be undone";
+    reason = reason.empty() ? why : reason + "; " + why;
+    rec[decision == Decision::kDeny ? "denied_because" : "asked_because"] = reason;
+    t->end.reason = reason;
+  }
   t->end.decision = std::string(DecisionName(decision));
   if (decision == Decision::kDeny) {
+    if (full) return refuse(HostCode::kDenied, "the policy denies " + call.name + ": " + reason);
+    if (raised) {
+      return refuse(HostCode::kDenied,
+                    "the policy denies " + call.name + " after untrusted input: " + reason);
+    }
     return refuse(HostCode::kDenied, "the policy denies the tool " + call.name);
   }
   auto parsed = ParseJson(call.arguments);  // bounded in depth (base/json_text.h)
@@ -132,14 +225,16 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
     return refuse(HostCode::kInvalidArguments, s.error().message);
   }
   if (decision == Decision::kAsk) {
-    std::string key = tool->manifest.name + "\n" + tool->digest;
+    // An ask raised by untrusted input is answered apart: only an "always" given for it in
+    // this session covers it, never one from before the session read that content.
+    std::string key = tool->manifest.name + "\n" + tool->digest + (raised ? "\nuntrusted" : "");
     bool session_always;
     {
       std::lock_guard<std::mutex> lock(mu_);
       session_always = always_.count(key) != 0;
     }
     std::optional<ApprovalStore> standing;
-    if (!session_always && !config_.approvals_file.empty()) {
+    if (!session_always && !raised && !config_.approvals_file.empty()) {
       auto loaded = ApprovalStore::Load(config_.approvals_file, config_.workspace);
       if (loaded) standing = std::move(*loaded);  // a broken file grants nothing
     }
@@ -150,8 +245,9 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
     } else {
       AgentEvent asked = start;
       asked.kind = AgentEvent::Kind::kApprovalRequested;
+      asked.reason = reason;
       if (on_event) on_event(asked);
-      Approval a = approver_.Ask({tool.get(), call.arguments, call.id, cancel});
+      Approval a = approver_.Ask({tool.get(), call.arguments, call.id, reason, cancel});
       rec["approver"] = approver_.name();
       rec["approval"] = std::string(ApprovalName(a));
       AgentEvent answered = start;
@@ -160,11 +256,13 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
       answered.approval = std::string(ApprovalName(a));
       answered.approver = approver_.name();
       if (on_event) on_event(answered);
+      std::string asked_why = raised ? " (asked because " + reason + ")" : "";
       if (a == Approval::kDeny) {
-        return refuse(HostCode::kNotApproved, "the user did not approve this call");
+        return refuse(HostCode::kNotApproved, "the user did not approve this call" + asked_why);
       }
       if (a == Approval::kTimedOut) {
-        return refuse(HostCode::kNotApproved, "no answer came in time; the call was not run");
+        return refuse(HostCode::kNotApproved,
+                      "no answer came in time; the call was not run" + asked_why);
       }
       // Scoped to this tool, its module and its manifest (its capabilities come with them).
       if (a == Approval::kAlways) {
@@ -172,7 +270,7 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
           std::lock_guard<std::mutex> lock(mu_);
           always_.insert(key);
         }
-        if (!config_.approvals_file.empty()) {
+        if (!raised && !config_.approvals_file.empty()) {
           if (auto saved = ApprovalStore::Grant(config_.approvals_file, config_.workspace,
                                                 tool->manifest.name, tool->digest);
               !saved) {
@@ -188,6 +286,7 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
   co.extra_mounts = policy_.mounts;
   co.protect = config_.protect;
   co.protect.insert(co.protect.end(), policy_.protect.begin(), policy_.protect.end());
+  co.untrusted = policy_.untrusted;
   co.network = policy_.network;
   co.private_networks = policy_.private_networks;
   co.secrets = config_.secrets;
@@ -212,6 +311,11 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
     return refuse(HostCode::kAuditFailed,
                   "the call was not run: its audit record could not be written");
   }
+  if (writes && config_.checkpoints) {
+    t->recorder = config_.checkpoints->BeginCall(call.step, call.id, call.name,
+                                                 &t->checkpoint_error);
+    co.preimages = t->recorder;
+  }
   t->tool = std::move(tool);
   t->args = std::move(args);
   return true;
@@ -232,6 +336,29 @@ void ToolGate::Finish(GateTicket& t, const EventFn& on_event) {
   rec["wall_us"] = r.exec.wall_us;
   rec["run_status"] = std::string(RunStatusName(r.exec.status));
   rec["denials"] = CapabilityEventsToJson(t.end.denials);
+  // What the call took in from outside taints the session for the calls after it.
+  std::vector<TaintSource> sources = SourcesOf(t);
+  if (!sources.empty()) {
+    json in = json::array();
+    std::vector<TaintSource> added;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const TaintSource& src : sources) {
+        if (in.size() < kMaxTaintSources) in.push_back(src.source);
+        if (t.end.untrusted_input.size() < kMaxTaintSources) {
+          t.end.untrusted_input.push_back(src.source);
+        }
+        if (AddTaintLocked(src)) added.push_back(src);
+      }
+    }
+    rec["untrusted_input"] = std::move(in);
+    if (r.exec.untrusted_read_count > r.exec.untrusted_reads.size()) {
+      rec["untrusted_reads"] = r.exec.untrusted_read_count;
+    }
+    if (taint_sink_) {
+      for (const TaintSource& src : added) taint_sink_(src);
+    }
+  }
   t.result_text = DumpJson(r.result);
   t.status = r.ok ? "ok" : r.result["error"].value("code", "error");
   if (r.ok) {
@@ -239,11 +366,47 @@ void ToolGate::Finish(GateTicket& t, const EventFn& on_event) {
     std::lock_guard<std::mutex> lock(mu_);
     t.progress = seen_results_.insert(digest).second;
   }
+  if (t.recorder) {
+    undo::CallCheckpointSummary c = t.recorder->Finish();
+    t.end.checkpoint = c.call;
+    t.end.undoable = c.undoable;
+    t.end.undo_note = c.reason;
+    rec["checkpoint"] = {{"call", c.call}, {"files", c.files}, {"bytes", c.bytes},
+                         {"undoable", c.undoable}};
+    if (!c.undoable) rec["checkpoint"]["reason"] = c.reason;
+  } else if (!t.checkpoint_error.empty()) {
+    t.end.undoable = false;
+    t.end.undo_note = "no checkpoint: " + t.checkpoint_error;
+    rec["checkpoint"] = {{"undoable", false}, {"reason", t.end.undo_note}};
+  }
   t.end.status = t.status;
   rec["status"] = t.status;
   rec["decision"] = t.end.decision;
   Audit(rec);
   if (on_event) on_event(t.end);
+}
+
+bool ToolGate::AddTaintLocked(const TaintSource& s) {
+  if (taint_.size() >= kMaxTaintSources) return false;
+  for (const TaintSource& known : taint_) {
+    if (known.kind == s.kind && known.source == s.source) return false;
+  }
+  taint_.push_back(s);
+  return true;
+}
+
+std::vector<TaintSource> ToolGate::taint() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return taint_;
+}
+
+void ToolGate::AddTaint(TaintSource s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  AddTaintLocked(s);
+}
+
+void ToolGate::SetTaintSink(std::function<void(const TaintSource&)> sink) {
+  taint_sink_ = std::move(sink);
 }
 
 GateTicket ToolGate::Call(const GateCall& call, const EventFn& on_event,

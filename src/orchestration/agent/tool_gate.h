@@ -13,6 +13,15 @@
 //
 // A call runs only once it is on record: when the audit log cannot take a record, the call
 // is refused with audit_failed and `audit_failed()` turns true, so the caller stops.
+//
+// Untrusted input raises the bar. A call whose run took in content from outside the
+// workspace and the user (it made HTTP requests, read a file the policy marks untrusted,
+// or its result says it came from an external server) taints the session from Finish on;
+// every later call gets at least the policy's `after_untrusted` decision for what the tool
+// asks for (Policy::DecisionAfterUntrusted), and its approval request, tool_end event and
+// audit records say why ("the session read URL at step N"). Such an ask is answered per
+// session: standing approvals from before do not cover it, and "always" holds for this
+// session only.
 #pragma once
 
 #include <atomic>
@@ -31,6 +40,7 @@
 #include "orchestration/agent/events.h"
 #include "orchestration/agent/policy.h"
 #include "orchestration/tools/registry.h"
+#include "orchestration/undo/checkpoints.h"
 
 namespace moat::agent {
 
@@ -56,6 +66,7 @@ struct ApprovalRequest {
   const tools::Tool* tool = nullptr;
   std::string arguments;  // as the model wrote them
   std::string call_id;
+  std::string reason;  // why it is asked beyond the tool's own decision (untrusted input)
   std::shared_ptr<CancelToken> cancel;  // the run's: no answer is waited for past it
 };
 enum class Approval { kOnce, kAlways, kDeny, kTimedOut };
@@ -84,6 +95,19 @@ class FixedApprover : public Approver {
   bool allow_;
 };
 
+// Content a session took in from outside the workspace and the user.
+struct TaintSource {
+  std::string kind;    // "network", "file" or "external"
+  std::string source;  // the URL requested, the file's path, or "the result of TOOL"
+  std::string tool;    // the tool whose run took it in
+  uint64_t step = 0;   // the agent step of that call
+  std::string at;      // when (UTC, ISO 8601)
+};
+// "the session read https://example.com/page at step 2".
+std::string TaintText(const TaintSource& s);
+// How many sources a session keeps (the first ones, each once); later ones change nothing.
+inline constexpr size_t kMaxTaintSources = 64;
+
 // What one session grants every call, beyond the policy.
 struct GateConfig {
   std::string workspace;  // host folder mounted at /workspace
@@ -93,6 +117,8 @@ struct GateConfig {
   // The user's store of "always" answers that outlive a session (ApprovalStore, keyed by
   // `workspace`; "" = this session only).
   std::string approvals_file;
+  // Where the session keeps what its writing calls change, to undo them; null: nowhere.
+  std::shared_ptr<undo::CheckpointStore> checkpoints;
 };
 
 struct GateCall {
@@ -115,6 +141,9 @@ struct GateTicket {
   std::string status;          // after a refusal or Finish
   std::string result_text;     // the contract's JSON text (an ok result or an error)
   bool progress = false;       // Finish: an ok result not seen before in this gate
+  // The call's checkpoint (a tool that may write, in a session that keeps them).
+  std::shared_ptr<undo::CallRecorder> recorder;
+  std::string checkpoint_error;  // why no checkpoint could be begun
 };
 
 class ToolGate {
@@ -151,6 +180,14 @@ class ToolGate {
   const Policy& policy() const { return policy_; }
   const GateConfig& config() const { return config_; }
 
+  // The untrusted content the session has taken in, oldest first (empty: untainted).
+  std::vector<TaintSource> taint() const;
+  // Marks the session tainted by `s` (a resumed session's recorded sources); the sink is
+  // not called. A source already known, or one past kMaxTaintSources, is dropped.
+  void AddTaint(TaintSource s);
+  // Called (on Finish's thread) with each source a call adds, to keep it (session store).
+  void SetTaintSink(std::function<void(const TaintSource&)> sink);
+
  private:
   void Refuse(GateTicket* t, std::string_view status, const std::string& message,
               const EventFn& on_event);
@@ -162,6 +199,9 @@ class ToolGate {
   mutable std::mutex mu_;
   std::set<std::string> always_;        // tool + digest approved "always" in this session
   std::set<std::string> seen_results_;  // digests of ok results so far
+  std::vector<TaintSource> taint_;      // untrusted input taken in so far
+  std::function<void(const TaintSource&)> taint_sink_;
+  bool AddTaintLocked(const TaintSource& s);  // false: known already, or no room
   std::string audit_error_;
   std::atomic<bool> audit_failed_{false};
 };

@@ -282,6 +282,31 @@ PolicyReview ReviewPolicy(const Policy& p, const ManifestLookup& tools,
   }
   out.narrowed.requests_per_minute = p.requests_per_minute;  // 0 (no rate) is the default
   out.narrowed.protect = p.protect;
+  out.narrowed.untrusted = p.untrusted;  // more untrusted paths only raise the bar
+  // After untrusted input: a decision below the default lowers the bar.
+  const struct {
+    Decision set, dflt;
+    Decision* keep;
+    const char* what;
+  } after[] = {
+      {p.after_untrusted.network, d.after_untrusted.network, &out.narrowed.after_untrusted.network,
+       "use the network"},
+      {p.after_untrusted.write, d.after_untrusted.write, &out.narrowed.after_untrusted.write,
+       "write files in the workspace"},
+      {p.after_untrusted.secrets, d.after_untrusted.secrets, &out.narrowed.after_untrusted.secrets,
+       "use secrets"},
+  };
+  for (const auto& a : after) {
+    if (Stricter(a.set, a.dflt) == a.set) {
+      *a.keep = a.set;
+    } else {
+      out.widening.push_back("after the session has read untrusted content (a web page, a "
+                             "downloaded file), lets tools that " +
+                             std::string(a.what) + " " +
+                             (a.set == Decision::kAllow ? "run without asking you" : "run when asked") +
+                             " (default: " + std::string(DecisionName(a.dflt)) + ")");
+    }
+  }
   out.narrowed.audit_sync = p.audit_sync;  // either is at least as strict as the default
   return out;
 }

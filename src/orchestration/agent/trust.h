@@ -3,12 +3,14 @@
 // A workspace is often someone else's (a cloned repository), and so is its
 // .moat/policy.json. What the file narrows applies as found, since it can only take power
 // away: a tool denied or asked about, lower tool limits and budgets, a stricter loop
-// governor, fewer calls at once, a request rate, more protected paths, higher prices.
+// governor, fewer calls at once, a request rate, more protected paths, higher prices,
+// more untrusted paths, a stricter decision after untrusted input.
 // What it widens beyond moat's defaults applies only once the user has trusted the file:
 // mounts beside the workspace, network and private-network grants, stored secrets, a
 // tool allowed that would be asked about, tool limits above the tool's own, higher
 // budgets or governor thresholds, no cost limit, more calls at once, a price below the
-// model's known one (which loosens the cost budget).
+// model's known one (which loosens the cost budget), a decision after untrusted input
+// below the default (after_untrusted network "allow").
 //
 // Trust is a record in the user's config folder (UserConfigDir()/trust.json, never in
 // the workspace) binding the workspace's real path to the sha256 of the policy file's

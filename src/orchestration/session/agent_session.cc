@@ -229,6 +229,15 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
       if (!id) return id.error();
       s->id_ = *id;
     }
+    // What the session's writing calls change, kept to be shown and undone. A store that
+    // cannot be opened stops the session: its calls would change files beyond undo.
+    if (!options.no_checkpoints) {
+      if (auto st = s->workspace_.EnsureStateDir(); !st) return st.error();
+      auto cps = undo::CheckpointStore::Open(s->workspace_.state_dir() + "/checkpoints/" + s->id_,
+                                             s->policy_.checkpoints);
+      if (!cps) return cps.error();
+      config.checkpoints = std::move(*cps);
+    }
     AgentSession* self = s.get();
     config.on_message = [self](const agent::Message& m) {
       self->StoreProblem(self->store_->Append(self->id_, m));
@@ -243,6 +252,18 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
   s->agent_ = std::make_unique<agent::Agent>(*s->provider_, services.registry(), s->policy_,
                                              *approver, s->audit_.get(), std::move(config));
   s->agent_->CountEarlierUse(earlier);
+  // Untrusted input: a resumed session stays tainted, and what a run takes in is kept.
+  if (s->store_) {
+    if (s->resumed_) {
+      auto taint = s->store_->Taint(s->id_);
+      if (!taint) return taint.error();
+      for (agent::TaintSource& t : *taint) s->agent_->gate().AddTaint(std::move(t));
+    }
+    AgentSession* self = s.get();
+    s->agent_->gate().SetTaintSink([self](const agent::TaintSource& t) {
+      self->StoreProblem(self->store_->AddTaint(self->id_, t));
+    });
+  }
   return s;
 }
 

@@ -53,6 +53,9 @@ struct SessionOptions {
   // Things the user should know that are not errors (a policy not applied, and why).
   std::function<void(const std::string&)> on_notice;
   std::string title;  // a new session's title (its first prompt)
+  // Keep no checkpoints (nothing the session's tools change can be undone). Checkpoints
+  // are kept only for a session in a store (an id to find them by).
+  bool no_checkpoints = false;
 };
 
 class AgentSession {

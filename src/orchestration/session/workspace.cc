@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/utf8.h"
 #include "orchestration/agent/approvals.h"
+#include "orchestration/agent/session_store.h"
 
 namespace moat::session {
 
@@ -28,6 +29,14 @@ Result<Workspace> Workspace::Open(const std::string& folder) {
 }
 
 Status Workspace::EnsureStateDir() const { return EnsurePrivateDir(state_dir()); }
+
+Result<std::string> Workspace::checkpoints_dir(const std::string& session_id) const {
+  if (!agent::SessionStore::IsSessionId(session_id)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "\"" + session_id.substr(0, 64) + "\" is not a session id");
+  }
+  return checkpoints_root() + "/" + session_id;
+}
 
 std::string Workspace::TrustFile() { return agent::TrustStore::DefaultPath(); }
 std::string Workspace::ApprovalsFile() { return agent::ApprovalStore::DefaultPath(); }

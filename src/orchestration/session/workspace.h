@@ -5,6 +5,7 @@
 //   WORKSPACE/.moat/system_prompt.md    the system prompt, as data (default: kDefaultSystemPrompt)
 //   WORKSPACE/.moat/audit.jsonl         the audit log
 //   WORKSPACE/.moat/sessions.db         the session store
+//   WORKSPACE/.moat/checkpoints/ID/     what each session's tool calls changed (undo)
 //   ~/.config/moat/trust.json           which policy files the user trusts (TrustStore)
 //   ~/.local/state/moat/approvals.json  tools the user always allows here (ApprovalStore)
 //
@@ -39,6 +40,11 @@ class Workspace {
   std::string system_prompt_path() const { return state_dir() + "/system_prompt.md"; }
   std::string audit_path() const { return state_dir() + "/audit.jsonl"; }
   std::string sessions_path() const { return state_dir() + "/sessions.db"; }
+  // WORKSPACE/.moat/checkpoints: one folder per session (orchestration/undo/checkpoints.h).
+  std::string checkpoints_root() const { return state_dir() + "/checkpoints"; }
+  // WORKSPACE/.moat/checkpoints/ID. kInvalidArgument unless `session_id` is a session id as
+  // the store makes them (SessionStore::IsSessionId), so no id names another folder.
+  Result<std::string> checkpoints_dir(const std::string& session_id) const;
   // Creates `.moat/` (owner only) when it is not there.
   Status EnsureStateDir() const;
 

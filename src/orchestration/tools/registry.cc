@@ -513,6 +513,7 @@ CallResult Registry::Call(const std::shared_ptr<const Tool>& tool, const json& a
     }
   }
   req.protect = options.protect;
+  req.untrusted = options.untrusted;
   Limits limits = options.base_limits.value_or(Limits{});
   const ToolLimits& ml = tool->manifest.limits;
   if (ml.fuel) limits.fuel = *ml.fuel;
@@ -528,6 +529,7 @@ CallResult Registry::Call(const std::shared_ptr<const Tool>& tool, const json& a
   }
   req.limits = limits;
   req.cancel = options.cancel;
+  if (fs == FsAccess::kWrite) req.preimages = options.preimages;
   const ToolCapabilities& caps = tool->manifest.capabilities;
   if (!caps.network.empty() && !options.network.empty()) {
     req.network.rule_sets = {caps.network, options.network};

@@ -56,6 +56,8 @@ struct CallOptions {
   std::vector<Mount> extra_mounts;  // more grants from the caller
   // Paths in writable mounts the tool may read but never change (ExecRequest::protect).
   std::vector<std::string> protect = DefaultProtectedPatterns();
+  // Paths whose content is untrusted (ExecRequest::untrusted): the run reports those it read.
+  std::vector<std::string> untrusted;
   std::vector<std::pair<std::string, std::string>> env;  // offered; only manifest-listed pass
   std::optional<uint64_t> fuel, memory_bytes, timeout_us, max_output_bytes;
   std::optional<Limits> base_limits;  // quotas etc.; defaults when unset
@@ -72,6 +74,9 @@ struct CallOptions {
   std::vector<net::Secret> secrets;
   uint32_t requests_per_minute = 0;
   std::string ca_file;  // an extra CA bundle for https (tests)
+  // Told before each change the tool makes to a mount (checkpoints for undo); only tools
+  // that may write get it.
+  std::shared_ptr<PreImageSink> preimages;
 };
 
 struct CallResult {
@@ -80,6 +85,12 @@ struct CallResult {
   ExecResult exec;        // what the sandbox saw (status none-run when refused early)
   bool ran = false;       // false when refused before running (unknown tool, bad arguments)
   uint64_t host_us = 0;   // time in the host outside the guest run
+  // The result came from outside the workspace and the user by a way `exec` does not show
+  // (a tool served by an external server): the caller counts it as untrusted input, named
+  // by `untrusted_source` when not empty. Network responses (exec.http_requests) and
+  // untrusted files (exec.untrusted_reads) count without it.
+  bool untrusted = false;
+  std::string untrusted_source;
 };
 
 class Registry {

@@ -1,0 +1,1030 @@
+#include "orchestration/undo/undo.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "base/fs.h"
+#include "base/json_text.h"
+#include "base/line_diff.h"
+#include "base/sha256.h"
+
+namespace moat::undo {
+namespace {
+
+using json = nlohmann::json;
+using Kind = PathState::Kind;
+
+// Entries walked beneath one folder an undo removes, and folders deep: past either, the
+// folder is a conflict rather than a walk without end.
+constexpr size_t kMaxTreeEntries = 100'000;
+constexpr int kMaxTreeDepth = 256;
+
+// An owned fd.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+std::string NowIso() {
+  time_t t = time(nullptr);
+  tm g{};
+  gmtime_r(&t, &g);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return buf;
+}
+
+// `path` beneath `dirfd`, never through a symlink, a magic link or "..": -1 and errno
+// (ELOOP for a symlink in the way, EXDEV for a way out) otherwise.
+int OpenBeneath(int dirfd, const std::string& path, int flags) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | O_NOFOLLOW;
+  if ((flags & O_PATH) == 0) how.flags |= O_NOCTTY;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 0;; ++attempt) {
+    long fd = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR) && attempt < 64) continue;
+    return static_cast<int>(fd);
+  }
+}
+
+// Splits "a/b/c" into "a/b" and "c".
+std::pair<std::string, std::string> SplitRel(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) return {"", rel};
+  return {rel.substr(0, slash), rel.substr(slash + 1)};
+}
+
+size_t Depth(const std::string& rel) { return std::count(rel.begin(), rel.end(), '/'); }
+
+// The folder `parent` beneath the root, as an fd to use with the *at calls.
+struct Parent {
+  Fd fd;
+  int err = 0;  // errno when it could not be opened
+};
+Parent OpenParent(int rootfd, const std::string& parent) {
+  Parent p;
+  int fd = parent.empty() ? fcntl(rootfd, F_DUPFD_CLOEXEC, 0)
+                          : OpenBeneath(rootfd, parent, O_PATH | O_DIRECTORY);
+  if (fd < 0) p.err = errno;
+  p.fd = Fd(fd);
+  return p;
+}
+
+bool Blocked(int err) { return err == ELOOP || err == EXDEV; }
+
+// What is at a path now, seen from beneath its root.
+struct Seen {
+  PathState state;
+  bool reachable = true;  // false: a symlink stands in its way, or it is a special file
+  std::string why;
+};
+
+Result<std::string> ReadAllFd(int fd, uint64_t max);
+
+// The state of `rel` beneath `rootfd` (a file's digest when `digest`; its bytes into
+// `bytes` when given and it is at most kMaxDiffTextBytes).
+Result<Seen> Look(int rootfd, const std::string& root, const std::string& rel, bool digest,
+                  std::string* bytes = nullptr, bool* loaded = nullptr) {
+  Seen seen;
+  auto [parent, name] = SplitRel(rel);
+  Parent p = OpenParent(rootfd, parent);
+  if (!p.fd.ok()) {
+    if (p.err == ENOENT || p.err == ENOTDIR) return seen;  // absent
+    if (Blocked(p.err)) {
+      seen.reachable = false;
+      seen.why = "a symlink stands in place of a folder on its path";
+      return seen;
+    }
+    return MakeError(ErrorCode::kIo,
+                     "cannot open " + root + "/" + parent + ": " + ErrnoText(p.err));
+  }
+  struct stat st {};
+  if (fstatat(p.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return seen;
+    return MakeError(ErrorCode::kIo, "cannot stat " + root + "/" + rel + ": " + ErrnoText(errno));
+  }
+  PathState& s = seen.state;
+  if (S_ISREG(st.st_mode)) {
+    s.kind = Kind::kFile;
+    s.mode = st.st_mode & 07777;
+    s.size = static_cast<uint64_t>(st.st_size);
+    if (digest || bytes != nullptr) {
+      Fd fd(openat(p.fd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      if (!fd.ok()) {
+        return MakeError(ErrorCode::kIo,
+                         "cannot open " + root + "/" + rel + ": " + ErrnoText(errno));
+      }
+      if (bytes != nullptr && s.size <= kMaxDiffTextBytes) {
+        auto all = ReadAllFd(fd.get(), kMaxDiffTextBytes);
+        if (!all) return all.error();
+        *bytes = std::move(*all);
+        if (loaded) *loaded = true;
+        s.size = bytes->size();
+        s.sha256 = Sha256Hex(*bytes);
+      } else {
+        auto d = Sha256Fd(fd.get());
+        if (!d) return d.error();
+        s.sha256 = ToHex(*d);
+      }
+    }
+  } else if (S_ISDIR(st.st_mode)) {
+    s.kind = Kind::kDir;
+    s.mode = st.st_mode & 07777;
+  } else if (S_ISLNK(st.st_mode)) {
+    s.kind = Kind::kLink;
+    char buf[4097];
+    ssize_t n = readlinkat(p.fd.get(), name.c_str(), buf, sizeof buf - 1);
+    if (n < 0) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot read the link " + root + "/" + rel + ": " + ErrnoText(errno));
+    }
+    s.target.assign(buf, static_cast<size_t>(n));
+  } else {
+    seen.reachable = false;
+    seen.why = "now a special file (not a file, folder or link)";
+  }
+  return seen;
+}
+
+Result<std::string> ReadAllFd(int fd, uint64_t max) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return MakeError(ErrorCode::kIo, "read failed: " + ErrnoText(errno));
+    if (n == 0) return out;
+    if (out.size() + static_cast<size_t>(n) > max) {
+      return MakeError(ErrorCode::kLimit, "more than " + std::to_string(max) + " bytes");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string Octal(uint32_t mode) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%04o", mode);
+  return buf;
+}
+
+std::string KindWord(Kind k) {
+  switch (k) {
+    case Kind::kAbsent: return "nothing";
+    case Kind::kFile: return "a file";
+    case Kind::kDir: return "a directory";
+    case Kind::kLink: return "a symlink";
+  }
+  return "nothing";
+}
+
+// Whether a path now is as a call left it: kind, a file's digest, a link's target.
+bool SameAsPost(const PathState& now, const PathState& post) {
+  if (now.kind != post.kind) return false;
+  if (now.kind == Kind::kFile) return post.sha256.empty() || now.sha256 == post.sha256;
+  if (now.kind == Kind::kLink) return now.target == post.target;
+  return true;
+}
+
+std::string WhyDiffers(const PathState& now, const PathState& post) {
+  if (now.kind != post.kind) {
+    return "is now " + KindWord(now.kind) + ", the session left " + KindWord(post.kind);
+  }
+  if (now.kind == Kind::kFile) return "its content changed since the session's last call to it";
+  return "its target changed since the session's last call to it (now -> " + now.target + ")";
+}
+
+std::string Shown(const std::string& workspace, const std::string& root, const std::string& rel) {
+  std::string full = root == "/" ? "/" + rel : root + "/" + rel;
+  if (!workspace.empty()) {
+    if (full.size() > workspace.size() && full.compare(0, workspace.size(), workspace) == 0 &&
+        full[workspace.size()] == '/') {
+      return full.substr(workspace.size() + 1);
+    }
+    if (workspace == "/" && full.size() > 1) return full.substr(1);
+  }
+  return full;
+}
+
+// A kept path across the calls of a range.
+struct Track {
+  std::string root, path;
+  PathState first;                // the pre-image of the first call that kept it
+  std::optional<PathState> post;  // the state the last call left (none: it never ended)
+  uint64_t first_call = 0, last_call = 0;
+  bool last_ended = true;
+};
+
+// The kept paths of `calls`, in the order first changed.
+std::vector<Track> Tracks(const std::vector<const CallCheckpoint*>& calls) {
+  std::vector<Track> out;
+  std::map<std::pair<std::string, std::string>, size_t> at;
+  for (const CallCheckpoint* c : calls) {
+    for (const PathChange& ch : c->changes) {
+      auto key = std::make_pair(ch.root, ch.path);
+      auto it = at.find(key);
+      if (it == at.end()) {
+        Track t;
+        t.root = ch.root;
+        t.path = ch.path;
+        t.first = ch.before;
+        t.first_call = c->call;
+        at[key] = out.size();
+        out.push_back(std::move(t));
+        it = at.find(key);
+      }
+      Track& t = out[it->second];
+      t.last_call = c->call;
+      t.last_ended = c->ended;
+      t.post = c->ended ? ch.after : std::nullopt;
+    }
+  }
+  return out;
+}
+
+// ---- files under the checkpoint folder ----
+
+struct Blobs {
+  Fd fd;
+  std::string dir;
+};
+
+Result<Blobs> OpenBlobs(const std::string& dir) {
+  Blobs b;
+  b.dir = dir + "/blobs";
+  b.fd = Fd(open(b.dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!b.fd.ok() && errno != ENOENT) {
+    return MakeError(ErrorCode::kIo, "cannot open " + b.dir + ": " + ErrnoText(errno));
+  }
+  return b;
+}
+
+// A kept file's bytes, open; its size must be what the journal says.
+Result<Fd> OpenBlob(const Blobs& b, const PathState& s) {
+  if (!b.fd.ok()) return MakeError(ErrorCode::kIo, "no blobs folder in " + b.dir);
+  Fd fd(openat(b.fd.get(), s.blob.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.ok()) {
+    return MakeError(ErrorCode::kIo,
+                     "cannot open " + b.dir + "/" + s.blob + ": " + ErrnoText(errno));
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) != s.size) {
+    return MakeError(ErrorCode::kIo, b.dir + "/" + s.blob + " is not the " +
+                                         std::to_string(s.size) + "-byte file the journal names");
+  }
+  return fd;
+}
+
+// ---- diff ----
+
+struct Side {
+  PathState state;
+  std::string bytes;
+  bool loaded = false;  // `bytes` holds the whole file
+  bool reachable = true;
+  std::string why;
+};
+
+Status LoadBlob(const Blobs& blobs, Side* side) {
+  if (side->state.kind != Kind::kFile) return OkStatus();
+  auto fd = OpenBlob(blobs, side->state);
+  if (!fd) return fd.error();
+  if (side->state.size <= kMaxDiffTextBytes) {
+    auto all = ReadAllFd(fd->get(), kMaxDiffTextBytes);
+    if (!all) return all.error();
+    side->bytes = std::move(*all);
+    side->loaded = true;
+    side->state.sha256 = Sha256Hex(side->bytes);
+  } else {
+    auto d = Sha256Fd(fd->get());
+    if (!d) return d.error();
+    side->state.sha256 = ToHex(*d);
+  }
+  return OkStatus();
+}
+
+bool SameSide(const Side& a, const Side& b) {
+  if (a.state.kind != b.state.kind) return false;
+  switch (a.state.kind) {
+    case Kind::kAbsent: return true;
+    case Kind::kDir: return a.state.mode == b.state.mode;
+    case Kind::kLink: return a.state.target == b.state.target;
+    case Kind::kFile:
+      return a.state.mode == b.state.mode && a.state.size == b.state.size &&
+             a.state.sha256 == b.state.sha256;
+  }
+  return false;
+}
+
+bool TextSide(const Side& s) {
+  return s.state.kind != Kind::kFile || (s.loaded && !LooksBinary(s.bytes));
+}
+
+std::string Bytes(uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
+
+void Describe(const Side& a, const Side& b, DiffEntry* e) {
+  const std::string& p = e->shown;
+  Kind ka = a.state.kind, kb = b.state.kind;
+  bool text = TextSide(a) && TextSide(b);
+  e->binary = !text;
+  auto diff = [&](const std::string& an, const std::string& bn) {
+    if (text) e->diff = UnifiedDiff(a.bytes, b.bytes, an, bn, {});
+  };
+  if (ka == Kind::kFile && kb == Kind::kFile) {
+    std::string mode = a.state.mode != b.state.mode
+                           ? " (mode " + Octal(a.state.mode) + " -> " + Octal(b.state.mode) + ")"
+                           : "";
+    if (a.state.sha256 == b.state.sha256) {
+      e->summary = "mode of " + p + " changed" + mode;
+    } else if (!text) {
+      e->summary = "Binary file " + p + " changed (" + Bytes(a.state.size) + " -> " +
+                   Bytes(b.state.size) + ")" + mode;
+    } else {
+      e->summary = "changed file " + p + mode;
+      diff("a/" + p, "b/" + p);
+    }
+  } else if (ka == Kind::kAbsent && kb == Kind::kFile) {
+    e->summary = "created file " + p + " (" + Bytes(b.state.size) + ")";
+    diff("/dev/null", "b/" + p);
+  } else if (ka == Kind::kFile && kb == Kind::kAbsent) {
+    e->summary = "deleted file " + p + " (" + Bytes(a.state.size) + ")";
+    diff("a/" + p, "/dev/null");
+  } else if (ka == Kind::kAbsent && kb == Kind::kDir) {
+    e->summary = "created directory " + p;
+  } else if (ka == Kind::kDir && kb == Kind::kAbsent) {
+    e->summary = "deleted directory " + p;
+  } else if (ka == Kind::kDir && kb == Kind::kDir) {
+    e->summary =
+        "mode of directory " + p + ": " + Octal(a.state.mode) + " -> " + Octal(b.state.mode);
+  } else if (ka == Kind::kAbsent && kb == Kind::kLink) {
+    e->summary = "created symlink " + p + " -> " + b.state.target;
+  } else if (ka == Kind::kLink && kb == Kind::kAbsent) {
+    e->summary = "deleted symlink " + p + " (it pointed to " + a.state.target + ")";
+  } else if (ka == Kind::kLink && kb == Kind::kLink) {
+    e->summary = "symlink " + p + " changed: -> " + a.state.target + " became -> " + b.state.target;
+  } else {
+    e->summary = p + ": " + KindWord(ka) + " became " + KindWord(kb);
+    if (kb == Kind::kFile) e->summary += " (" + Bytes(b.state.size) + ")";
+    if (kb == Kind::kLink) e->summary += " (-> " + b.state.target + ")";
+  }
+}
+
+json StateJson(const PathState& s) {
+  json j = {{"kind", KindName(s.kind)}};
+  if (s.kind == Kind::kFile) {
+    j["size"] = s.size;
+    j["mode"] = s.mode;
+    if (!s.sha256.empty()) j["sha256"] = s.sha256;
+  } else if (s.kind == Kind::kDir) {
+    j["mode"] = s.mode;
+  } else if (s.kind == Kind::kLink) {
+    j["target"] = s.target;
+  }
+  return j;
+}
+
+json Strings(const std::vector<std::string>& v) {
+  json a = json::array();
+  for (const std::string& s : v) a.push_back(s);
+  return a;
+}
+
+// ---- undo ----
+
+enum class Action { kNone, kRemove, kMkdir, kChmodDir, kWriteFile, kWriteLink };
+
+struct Plan {
+  Track track;
+  std::string shown;
+  Seen now;
+  bool checked = true;       // compared with the post state
+  bool restore = true;       // false: left alone (forced past a path that cannot be reached)
+  bool remove_tree = false;  // a non-empty folder removed with what is in it
+};
+
+// The relative paths of everything beneath the folder `rel` (not following symlinks), each
+// with its kind; false when it holds more than kMaxTreeEntries or is deeper than
+// kMaxTreeDepth.
+bool ListTree(int dirfd, const std::string& prefix, int depth,
+              std::vector<std::pair<std::string, Kind>>* out) {
+  if (depth > kMaxTreeDepth) return false;
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  DIR* d = fdopendir(fd);  // owns fd from here on
+  if (d == nullptr) {
+    close(fd);
+    return false;
+  }
+  std::vector<std::string> names;
+  bool ok = true;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    names.push_back(n);
+    if (out->size() + names.size() > kMaxTreeEntries) {
+      ok = false;
+      break;
+    }
+  }
+  for (size_t i = 0; ok && i < names.size(); ++i) {
+    const std::string& n = names[i];
+    struct stat st {};
+    if (fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    std::string rel = prefix.empty() ? n : prefix + "/" + n;
+    Kind k = S_ISDIR(st.st_mode) ? Kind::kDir : S_ISLNK(st.st_mode) ? Kind::kLink : Kind::kFile;
+    out->push_back({rel, k});
+    if (k == Kind::kDir) {
+      Fd sub(openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.ok() || !ListTree(sub.get(), rel, depth + 1, out)) ok = false;
+    }
+  }
+  closedir(d);
+  return ok;
+}
+
+// Removes `name` in `dirfd` and, when it is a folder, everything beneath it, never through
+// a symlink.
+Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& what, int depth = 0) {
+  struct stat st {};
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return OkStatus();
+    return MakeError(ErrorCode::kIo, "cannot stat " + what + ": " + ErrnoText(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return MakeError(ErrorCode::kIo, "cannot remove " + what + ": " + ErrnoText(errno));
+    }
+    return OkStatus();
+  }
+  if (depth > kMaxTreeDepth) {
+    return MakeError(ErrorCode::kLimit, "cannot remove " + what + ": more than " +
+                                            std::to_string(kMaxTreeDepth) + " folders deep");
+  }
+  int fd = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open " + what + ": " + ErrnoText(errno));
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    close(fd);
+    return MakeError(ErrorCode::kIo, "cannot list " + what + ": " + ErrnoText(errno));
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  Status st2 = OkStatus();
+  for (const std::string& n : names) {
+    st2 = RemoveTreeAt(fd, n, what + "/" + n, depth + 1);
+    if (!st2) break;
+  }
+  closedir(d);
+  if (!st2) return st2;
+  if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return MakeError(ErrorCode::kIo, "cannot remove " + what + ": " + ErrnoText(errno));
+  }
+  return OkStatus();
+}
+
+// Copies the kept bytes into a new temp file beside `name`: a reflink where the
+// filesystem shares extents, else copy_file_range, else read and write.
+Status CopyInto(int from, int to, uint64_t size) {
+  if (ioctl(to, FICLONE, from) == 0) return OkStatus();
+  off_t in = 0, out = 0;
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = copy_file_range(from, &in, to, &out, size - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  char buf[65536];
+  while (done < size) {
+    ssize_t n = pread(from, buf, sizeof buf, in);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(ErrorCode::kIo, "copy failed: " + ErrnoText(errno));
+    for (ssize_t w = 0; w < n;) {
+      ssize_t k = pwrite(to, buf + w, static_cast<size_t>(n - w), out);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return MakeError(ErrorCode::kIo, "copy failed: " + ErrnoText(errno));
+      w += k;
+      out += k;
+    }
+    in += n;
+    done += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+std::string TempName(const std::string& name) {
+  std::string base = name.size() > 100 ? name.substr(0, 100) : name;
+  return "." + base + ".moat-undo-" + TempSuffix();
+}
+
+// A file or link restored into a temp name, waiting for its rename over the path.
+struct Pending {
+  Fd parent;
+  std::string temp, name, what;
+};
+
+}  // namespace
+
+// ---- Diff ----
+
+Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
+  auto journal = ReadJournal(dir);
+  if (!journal) return journal.error();
+  DiffReport report;
+  std::vector<const CallCheckpoint*> range;
+  uint64_t last_in_range = 0;
+  for (const CallCheckpoint& c : *journal) {
+    if (c.undone) continue;
+    if (options.step != 0 && c.step != options.step) continue;
+    range.push_back(&c);
+    report.calls.push_back(c.call);
+    last_in_range = std::max(last_in_range, c.call);
+    std::string who = "call " + std::to_string(c.call) + " (" + c.tool + ")";
+    if (!c.ended) report.notes.push_back(who + " did not end (killed mid-call)");
+    if (!c.undoable) report.notes.push_back(who + " is not undoable: " + c.reason);
+    for (const std::string& s : c.skipped) report.notes.push_back(who + " did not keep " + s);
+  }
+  if (options.step != 0 && range.empty()) {
+    report.notes.push_back("no calls in step " + std::to_string(options.step));
+  }
+  auto blobs = OpenBlobs(dir);
+  if (!blobs) return blobs.error();
+  std::map<std::string, Fd> roots;
+  for (const Track& t : Tracks(range)) {
+    DiffEntry e;
+    e.root = t.root;
+    e.path = t.path;
+    e.shown = Shown(options.workspace, t.root, t.path);
+    Side a;
+    a.state = t.first;
+    if (auto st = LoadBlob(*blobs, &a); !st) return st.error();
+    // After: the pre-image the next call kept, else the disk.
+    Side b;
+    const PathState* later = nullptr;
+    for (const CallCheckpoint& c : *journal) {
+      if (c.undone || c.call <= last_in_range) continue;
+      for (const PathChange& ch : c.changes) {
+        if (ch.root == t.root && ch.path == t.path) {
+          later = &ch.before;
+          break;
+        }
+      }
+      if (later != nullptr) break;
+    }
+    if (later != nullptr) {
+      b.state = *later;
+      if (auto st = LoadBlob(*blobs, &b); !st) return st.error();
+    } else {
+      e.after_is_disk = true;
+      auto& root = roots[t.root];
+      if (!root.ok()) root = Fd(open(t.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root.ok()) {
+        e.unreadable = true;
+        b.reachable = false;
+        b.why = "its root " + t.root + " cannot be opened: " + ErrnoText(errno);
+      } else {
+        auto seen = Look(root.get(), t.root, t.path, true, &b.bytes, &b.loaded);
+        if (!seen) return seen.error();
+        b.state = seen->state;
+        b.reachable = seen->reachable;
+        b.why = seen->why;
+      }
+      if (b.reachable && t.post && !SameAsPost(b.state, *t.post)) e.changed_since = true;
+    }
+    e.before = a.state;
+    e.after = b.state;
+    if (!b.reachable) {
+      e.unreadable = true;
+      e.summary = e.shown + ": cannot be read now (" + b.why + ")";
+      report.entries.push_back(std::move(e));
+      continue;
+    }
+    if (SameSide(a, b)) continue;
+    Describe(a, b, &e);
+    if (e.changed_since) e.summary += " (changed since the session's last call to it)";
+    report.entries.push_back(std::move(e));
+  }
+  return report;
+}
+
+std::string DiffText(const DiffReport& report) {
+  std::string out;
+  for (const std::string& n : report.notes) out += "note: " + n + "\n";
+  for (const DiffEntry& e : report.entries) {
+    out += e.summary + "\n";
+    out += e.diff;
+    if (!e.diff.empty() && e.diff.back() != '\n') out += "\n";
+  }
+  return out;
+}
+
+json DiffToJson(const DiffReport& report) {
+  json entries = json::array();
+  for (const DiffEntry& e : report.entries) {
+    json j = {{"path", e.shown},
+              {"root", e.root},
+              {"rel", e.path},
+              {"before", StateJson(e.before)},
+              {"after", StateJson(e.after)},
+              {"after_is_disk", e.after_is_disk},
+              {"changed_since", e.changed_since},
+              {"binary", e.binary},
+              {"summary", e.summary}};
+    if (e.unreadable) j["unreadable"] = true;
+    if (!e.diff.empty()) j["diff"] = e.diff;
+    entries.push_back(std::move(j));
+  }
+  json calls = json::array();
+  for (uint64_t c : report.calls) calls.push_back(c);
+  return {{"calls", calls}, {"entries", entries}, {"notes", Strings(report.notes)}};
+}
+
+// ---- Undo ----
+
+Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
+  auto journal = ReadJournal(dir);
+  if (!journal) return journal.error();
+  UndoReport report;
+  report.dry_run = options.dry_run;
+  std::vector<const CallCheckpoint*> range;
+  for (const CallCheckpoint& c : *journal) {
+    if (c.undone || c.step < options.to_step) continue;
+    range.push_back(&c);
+    report.calls.push_back(c.call);
+    std::string who = "call " + std::to_string(c.call) + " (" + c.tool + ")";
+    if (!c.undoable) report.not_undoable.push_back(who + ": " + c.reason);
+  }
+  if (range.empty()) return report;
+
+  auto blobs = OpenBlobs(dir);
+  if (!blobs) return blobs.error();
+  std::map<std::string, Fd> roots;
+  std::vector<Plan> plans;
+  std::set<std::pair<std::string, std::string>> kept;
+  for (Track& t : Tracks(range)) {
+    kept.insert({t.root, t.path});
+    Plan p;
+    p.shown = Shown(options.workspace, t.root, t.path);
+    auto& root = roots[t.root];
+    if (!root.ok()) {
+      root = Fd(open(t.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root.ok()) {
+        return MakeError(
+            ErrorCode::kIo,
+            "the folder " + t.root + " the session changed cannot be opened: " + ErrnoText(errno));
+      }
+    }
+    // The kept bytes must be there, whole, before anything is touched.
+    if (t.first.kind == Kind::kFile) {
+      auto fd = OpenBlob(*blobs, t.first);
+      if (!fd) return MakeError(fd.error().code, p.shown + ": " + fd.error().message);
+    }
+    auto seen = Look(root.get(), t.root, t.path, true);
+    if (!seen) return seen.error();
+    p.now = std::move(*seen);
+    p.checked = t.last_ended && t.post.has_value();
+    if (!p.now.reachable) {
+      report.conflicts.push_back(p.shown + ": " + p.now.why);
+      p.restore = false;
+    } else if (!p.checked) {
+      report.notes.push_back(p.shown + ": restored without a check (call " +
+                             std::to_string(t.last_call) + " did not end)");
+    } else if (!SameAsPost(p.now.state, *t.post)) {
+      report.conflicts.push_back(p.shown + ": " + WhyDiffers(p.now.state, *t.post));
+    }
+    p.track = std::move(t);
+    plans.push_back(std::move(p));
+  }
+
+  // A folder to be removed or replaced must hold nothing but what the undo handles: kept
+  // paths of the range, or copies (by path and kind) of what a kept folder held, which is
+  // what a moved folder leaves behind.
+  for (Plan& p : plans) {
+    if (!p.restore || p.now.state.kind != Kind::kDir || p.track.first.kind == Kind::kDir) continue;
+    int rootfd = roots[p.track.root].get();
+    Fd d(OpenBeneath(rootfd, p.track.path, O_RDONLY | O_DIRECTORY));
+    std::vector<std::pair<std::string, Kind>> inside;
+    bool listed = d.ok() && ListTree(d.get(), "", 0, &inside);
+    auto explained = [&](const std::string& base) {
+      for (const auto& [rel, kind] : inside) {
+        if (kept.count({p.track.root, base + "/" + rel}) == 0) return false;
+      }
+      return true;
+    };
+    bool ok = listed && explained(p.track.path);
+    if (listed && !ok) {
+      for (const Plan& q : plans) {
+        if (q.track.root != p.track.root || q.track.first.kind != Kind::kDir) continue;
+        bool all = true;
+        for (const auto& [rel, kind] : inside) {
+          bool match = false;
+          for (const Plan& r : plans) {
+            if (r.track.root == q.track.root && r.track.path == q.track.path + "/" + rel &&
+                r.track.first.kind == kind) {
+              match = true;
+              break;
+            }
+          }
+          if (!match) {
+            all = false;
+            break;
+          }
+        }
+        if (all) {
+          ok = true;
+          break;
+        }
+      }
+    }
+    if (!inside.empty()) p.remove_tree = true;
+    if (!ok) {
+      report.conflicts.push_back(
+          p.shown + ": a directory holding " +
+          (listed ? "files the session did not make" : "more than can be checked") +
+          " (the undo would remove it)");
+    }
+  }
+
+  if ((!report.conflicts.empty() || !report.not_undoable.empty()) && !options.force) {
+    report.refused = true;
+    return report;
+  }
+
+  // What each path gets: removed, created, restored, or nothing (already as it was).
+  auto classify = [&](const Plan& p) -> std::vector<std::string>* {
+    const PathState& want = p.track.first;
+    const PathState& now = p.now.state;
+    if (want.kind == Kind::kAbsent) return now.kind == Kind::kAbsent ? nullptr : &report.deleted;
+    if (now.kind == Kind::kAbsent) return &report.created;
+    if (want.kind == Kind::kDir && now.kind == Kind::kDir && want.mode == now.mode) return nullptr;
+    if (want.kind == Kind::kLink && now.kind == Kind::kLink && want.target == now.target) {
+      return nullptr;
+    }
+    return &report.restored;
+  };
+  for (const Plan& p : plans) {
+    if (!p.restore) continue;
+    if (auto* list = classify(p)) list->push_back(p.shown);
+  }
+  if (options.dry_run) return report;
+
+  // 1. Deepest first: remove what must go (absent before, or of another kind).
+  std::vector<Plan*> order;
+  for (Plan& p : plans) order.push_back(&p);
+  std::stable_sort(order.begin(), order.end(), [](const Plan* a, const Plan* b) {
+    return Depth(a->track.path) > Depth(b->track.path);
+  });
+  for (Plan* p : order) {
+    if (!p->restore) continue;
+    const PathState& want = p->track.first;
+    Kind now = p->now.state.kind;
+    bool go = now != Kind::kAbsent &&
+              (want.kind == Kind::kAbsent || (now == Kind::kDir) != (want.kind == Kind::kDir));
+    if (!go) continue;
+    auto [parent, name] = SplitRel(p->track.path);
+    Parent pd = OpenParent(roots[p->track.root].get(), parent);
+    if (!pd.fd.ok()) {
+      if (pd.err == ENOENT || pd.err == ENOTDIR) continue;  // gone with its folder
+      report.notes.push_back(p->shown + ": not removed (" + ErrnoText(pd.err) + ")");
+      continue;
+    }
+    struct stat st {};
+    if (fstatat(pd.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (unlinkat(pd.fd.get(), name.c_str(), AT_REMOVEDIR) != 0) {
+        if (errno != ENOTEMPTY && errno != EEXIST) {
+          return MakeError(ErrorCode::kIo, "cannot remove " + p->shown + ": " + ErrnoText(errno));
+        }
+        if (auto s = RemoveTreeAt(pd.fd.get(), name, p->shown); !s) return s.error();
+      }
+    } else if (unlinkat(pd.fd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      return MakeError(ErrorCode::kIo, "cannot remove " + p->shown + ": " + ErrnoText(errno));
+    }
+  }
+
+  // 2. Shallowest first: folders made (and their modes set), files and links written to
+  // temp names beside their paths.
+  std::reverse(order.begin(), order.end());
+  std::stable_sort(order.begin(), order.end(), [](const Plan* a, const Plan* b) {
+    return Depth(a->track.path) < Depth(b->track.path);
+  });
+  std::vector<Pending> pending;
+  std::set<std::string> sync_roots;
+  auto fail = [&](const std::string& what, int err) -> Error {
+    for (Pending& q : pending) unlinkat(q.parent.get(), q.temp.c_str(), 0);
+    return MakeError(ErrorCode::kIo, "cannot restore " + what + ": " + ErrnoText(err));
+  };
+  for (Plan* p : order) {
+    if (!p->restore) continue;
+    const PathState& want = p->track.first;
+    if (want.kind == Kind::kAbsent) continue;
+    auto [parent, name] = SplitRel(p->track.path);
+    Parent pd = OpenParent(roots[p->track.root].get(), parent);
+    if (!pd.fd.ok()) {
+      std::string why =
+          Blocked(pd.err) ? "a symlink stands in place of a folder on its path" : ErrnoText(pd.err);
+      report.notes.push_back(p->shown + ": not restored (" + why + ")");
+      for (auto* list : {&report.created, &report.restored}) {
+        list->erase(std::remove(list->begin(), list->end(), p->shown), list->end());
+      }
+      continue;
+    }
+    if (want.kind == Kind::kDir) {
+      struct stat st {};
+      bool exists = fstatat(pd.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+      if (exists && !S_ISDIR(st.st_mode)) return fail(p->shown, EEXIST);
+      if (!exists && mkdirat(pd.fd.get(), name.c_str(), 0700) != 0) return fail(p->shown, errno);
+      if (!exists || (st.st_mode & 07777) != want.mode) {
+        Fd d(openat(pd.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!d.ok() || fchmod(d.get(), want.mode & 07777) != 0) return fail(p->shown, errno);
+      }
+      continue;
+    }
+    std::string temp = TempName(name);
+    if (want.kind == Kind::kLink) {
+      if (symlinkat(want.target.c_str(), pd.fd.get(), temp.c_str()) != 0) {
+        return fail(p->shown, errno);
+      }
+    } else {
+      auto from = OpenBlob(*blobs, want);
+      if (!from) return from.error();
+      Fd to(openat(pd.fd.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0600));
+      if (!to.ok()) return fail(p->shown, errno);
+      pending.push_back({Fd(fcntl(pd.fd.get(), F_DUPFD_CLOEXEC, 0)), temp, name, p->shown});
+      if (auto s = CopyInto(from->get(), to.get(), want.size); !s) return fail(p->shown, EIO);
+      if (fchmod(to.get(), want.mode & 0777) != 0) return fail(p->shown, errno);
+      sync_roots.insert(p->track.root);
+      continue;
+    }
+    pending.push_back({Fd(fcntl(pd.fd.get(), F_DUPFD_CLOEXEC, 0)), temp, name, p->shown});
+  }
+  // 3. The restored bytes reach the disk (one syncfs per filesystem covers every temp file
+  // at once), then each is renamed over its path.
+  for (const std::string& r : sync_roots) {
+    if (syncfs(roots[r].get()) != 0) return fail(r, errno);
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    Pending& q = pending[i];
+    if (renameat(q.parent.get(), q.temp.c_str(), q.parent.get(), q.name.c_str()) != 0) {
+      int err = errno;
+      for (size_t j = i; j < pending.size(); ++j) {
+        unlinkat(pending[j].parent.get(), pending[j].temp.c_str(), 0);
+      }
+      return MakeError(ErrorCode::kIo, "cannot restore " + q.what + ": " + ErrnoText(err));
+    }
+  }
+
+  // 4. The journal: each call undone, so a second undo finds nothing to do.
+  std::string path = dir + "/journal.jsonl";
+  Fd jfd(open(path.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+  if (!jfd.ok()) return MakeError(ErrorCode::kIo, "cannot open " + path + ": " + ErrnoText(errno));
+  std::string ts = NowIso();
+  for (const CallCheckpoint* c : range) {
+    std::string line = DumpJson({{"t", "undone"}, {"call", c->call}, {"ts", ts}}) + "\n";
+    if (write(jfd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      return MakeError(ErrorCode::kIo, "cannot write " + path + ": " + ErrnoText(errno));
+    }
+  }
+  return report;
+}
+
+json UndoToJson(const UndoReport& r) {
+  json calls = json::array();
+  for (uint64_t c : r.calls) calls.push_back(c);
+  return {{"refused", r.refused},
+          {"dry_run", r.dry_run},
+          {"calls", calls},
+          {"restored", Strings(r.restored)},
+          {"created", Strings(r.created)},
+          {"deleted", Strings(r.deleted)},
+          {"conflicts", Strings(r.conflicts)},
+          {"not_undoable", Strings(r.not_undoable)},
+          {"notes", Strings(r.notes)}};
+}
+
+// ---- Prune ----
+
+namespace {
+
+// `dir` as .../.moat/checkpoints/NAME: the parent and the name.
+bool CheckpointPath(const std::string& dir, std::string* parent, std::string* name) {
+  size_t slash = dir.rfind('/');
+  if (slash == std::string::npos || slash + 1 >= dir.size()) return false;
+  *parent = dir.substr(0, slash);
+  *name = dir.substr(slash + 1);
+  if (*name == "." || *name == "..") return false;
+  const std::string tail = "/.moat/checkpoints";
+  return parent->size() >= tail.size() &&
+         parent->compare(parent->size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Prune(const std::string& state_dir, uint64_t older_than_seconds) {
+  std::vector<std::string> removed;
+  std::string base = state_dir + "/checkpoints";
+  Fd fd(open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.ok()) {
+    if (errno == ENOENT) return removed;
+    return MakeError(ErrorCode::kIo, "cannot open " + base + ": " + ErrnoText(errno));
+  }
+  std::vector<std::string> names;
+  {
+    int lfd = openat(fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = lfd >= 0 ? fdopendir(lfd) : nullptr;  // owns lfd
+    if (d == nullptr) {
+      int err = errno;
+      if (lfd >= 0) close(lfd);
+      return MakeError(ErrorCode::kIo, "cannot list " + base + ": " + ErrnoText(err));
+    }
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  time_t now = time(nullptr);
+  for (const std::string& n : names) {
+    struct stat st {};
+    if (fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    time_t last = st.st_mtime;
+    Fd sub(openat(fd.get(), n.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub.ok()) continue;
+    struct stat js {};
+    if (fstatat(sub.get(), "journal.jsonl", &js, AT_SYMLINK_NOFOLLOW) == 0) last = js.st_mtime;
+    if (now < last || static_cast<uint64_t>(now - last) <= older_than_seconds) continue;
+    if (auto s = RemoveTreeAt(fd.get(), n, base + "/" + n); !s) return s.error();
+    removed.push_back(n);
+  }
+  return removed;
+}
+
+Status DeleteCheckpoints(const std::string& dir) {
+  std::string parent, name;
+  if (!CheckpointPath(dir, &parent, &name)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     dir + " is not a checkpoint folder (.moat/checkpoints/NAME)");
+  }
+  Fd fd(open(parent.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.ok()) {
+    if (errno == ENOENT) return OkStatus();
+    return MakeError(ErrorCode::kIo, "cannot open " + parent + ": " + ErrnoText(errno));
+  }
+  struct stat st {};
+  if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return OkStatus();
+    return MakeError(ErrorCode::kIo, "cannot stat " + dir + ": " + ErrnoText(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return MakeError(ErrorCode::kInvalidArgument, dir + " is not a folder; left alone");
+  }
+  return RemoveTreeAt(fd.get(), name, dir);
+}
+
+}  // namespace moat::undo
