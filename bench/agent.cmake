@@ -12,3 +12,6 @@ function(moat_agent_bench name)
 endfunction()
 moat_agent_bench(bench_agent)
 moat_agent_bench(bench_front_door)
+moat_agent_bench(bench_checkpoints)
+# Undo of 1,000 changed files, beside writing them fresh (bench/bench_undo.cc).
+moat_agent_bench(bench_undo)

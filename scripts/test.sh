@@ -74,6 +74,7 @@ build/bench/bench_grep --quick || true
 build/bench/bench_net --quick || true
 build/bench/bench_agent --quick || true
 build/bench/bench_front_door --quick || true
+build/bench/bench_undo --quick || true
 for b in bench_js bench_sql; do  # built only when third_party/ has QuickJS and SQLite
   if [ -x build/bench/$b ]; then build/bench/$b --quick || true; fi
 done

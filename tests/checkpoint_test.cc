@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/json_text.h"
+#include "base/sha256.h"
 #include "orchestration/undo/checkpoints.h"
 #include "test_util.h"
 
@@ -74,7 +75,7 @@ std::map<std::string, std::string> Snapshot(const std::string& root) {
     } else if (S_ISDIR(st.st_mode)) {
       out[rel] = "dir " + mode;
     } else {
-      out[rel] = "file " + mode + " " + Bytes(it->path().string());
+      out[rel] = "file " + mode + " sha256 " + Sha256Hex(Bytes(it->path().string()));
     }
   }
   return out;
@@ -220,7 +221,7 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
   for (size_t i = 1; i < steps.size(); ++i) EXPECT_GT(steps[i], steps[i - 1]);
 
   // The diff names what changed.
-  test::CliResult d = test::Cli("sessions diff " + session_ + " --workspace " + ws_);
+  test::CliResult d = test::Cli("sessions --workspace " + ws_ + " diff " + session_);
   EXPECT_EQ(d.status, 0) << d.err;
   EXPECT_NE(d.out.find("data.db"), std::string::npos) << d.out;
   EXPECT_NE(d.out.find("m/n/o"), std::string::npos) << d.out;
@@ -228,7 +229,7 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
   // Undo back through every step, newest first: each time the workspace is exactly what it
   // was before that step.
   for (size_t i = ops.size(); i-- > 0;) {
-    test::CliResult u = test::Cli("sessions undo " + session_ + " --workspace " + ws_ +
+    test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ +
                                   " --to " + std::to_string(steps[i]));
     ASSERT_EQ(u.status, 0) << ops[i].first << "\n" << u.out << u.err;
     auto now = Snapshot(ws_);
@@ -237,7 +238,7 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
                               << Describe(before[i], now);
   }
   // A second undo finds nothing left to do and changes nothing.
-  test::CliResult again = test::Cli("sessions undo " + session_ + " --workspace " + ws_);
+  test::CliResult again = test::Cli("sessions --workspace " + ws_ + " undo " + session_);
   EXPECT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(Snapshot(ws_), before.front());
 }
@@ -255,12 +256,12 @@ TEST_F(CheckpointTest, UndoRefusesToOverwriteAChangeMadeOutsideMoat) {
        {{"text", "done"}}},
       policy, "none");
   Put(ws_ + "/a.txt", "the user's edit\n");
-  test::CliResult u = test::Cli("sessions undo " + session_ + " --workspace " + ws_);
+  test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_);
   EXPECT_NE(u.status, 0) << u.out;
   EXPECT_NE((u.out + u.err).find("a.txt"), std::string::npos) << u.out << u.err;
   EXPECT_EQ(Bytes(ws_ + "/a.txt"), "the user's edit\n");
   EXPECT_EQ(Bytes(ws_ + "/b.txt"), "agent too\n") << "a refused undo changed a file";
-  u = test::Cli("sessions undo " + session_ + " --workspace " + ws_ + " --force");
+  u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ + " --force");
   EXPECT_EQ(u.status, 0) << u.out << u.err;
   EXPECT_EQ(Snapshot(ws_), before);
   // The undo is on record in the audit log.
@@ -324,7 +325,7 @@ TEST_F(CheckpointTest, ARunKilledMidStepIsUndoneToBeforeThatStep) {
   ASSERT_TRUE(journal.ok()) << journal.error().message;
   ASSERT_GE(journal->size(), 2u);
   EXPECT_FALSE(journal->back().ended) << "the killed call has an end line";
-  test::CliResult u = test::Cli("sessions undo " + session_ + " --workspace " + ws_ + " --to " +
+  test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ + " --to " +
                                 std::to_string(journal->back().step));
   EXPECT_EQ(u.status, 0) << u.out << u.err;
   auto now = Snapshot(ws_);
@@ -334,39 +335,51 @@ TEST_F(CheckpointTest, ARunKilledMidStepIsUndoneToBeforeThatStep) {
 // Past the session's bound a call is not undoable (the event and the audit log say so);
 // with when_full "ask" the next writing call is asked about, and why.
 TEST_F(CheckpointTest, PastTheBoundACallIsNotUndoableAndTheNextIsAsked) {
-  for (int i = 0; i < 4; ++i) Put(ws_ + "/f" + std::to_string(i), "x\n");
-  std::string policy =
-      Policy({{"checkpoints", {{"max_files", 2}, {"when_full", "ask"}}}});
-  auto lines = Run({{{"tool_calls",
-                      {Call("delete", {{"path", "f0"}}), Call("delete", {{"path", "f1"}}),
-                       Call("delete", {{"path", "f2"}})}}},
-                    {{"tool_calls", {Call("write_file", {{"path", "g"}, {"content", "y"}})}}},
+  Put(ws_ + "/f0", "x\n");
+  // Room for two pre-images: the delete takes one, the make_dir needs three.
+  auto lines = Run({{{"tool_calls", {Call("delete", {{"path", "f0"}})}}},
+                    {{"tool_calls", {Call("make_dir", {{"path", "d1/d2/d3"}, {"parents", true}})}}},
                     {{"text", "done"}}},
-                   policy, "none");
+                   Policy({{"checkpoints", {{"max_files", 2}}}}), "none");
   std::vector<json> ends;
   for (const json& j : lines) {
     if (j["type"] == "tool_end") ends.push_back(j);
   }
-  ASSERT_EQ(ends.size(), 4u);
-  EXPECT_TRUE(ends[0]["checkpoint"]["undoable"].get<bool>()) << ends[0];
-  EXPECT_TRUE(ends[1]["checkpoint"]["undoable"].get<bool>()) << ends[1];
-  EXPECT_FALSE(ends[2]["checkpoint"]["undoable"].get<bool>()) << ends[2];
-  EXPECT_NE(ends[2]["checkpoint"].value("reason", "").find("limit"), std::string::npos)
-      << ends[2];
-  EXPECT_EQ(ends[2]["status"], "ok");  // the change was made, only not kept
-  EXPECT_EQ(ends[3]["status"], "not_approved") << ends[3];
-  EXPECT_EQ(ends[3]["decision"], "ask");
-  EXPECT_NE(ends[3].value("reason", "").find("checkpoints are full"), std::string::npos)
-      << ends[3];
-  EXPECT_FALSE(fs::exists(ws_ + "/g"));
+  ASSERT_EQ(ends.size(), 2u) << lines.size();
+  EXPECT_TRUE(ends[0]["checkpoint"].value("undoable", false)) << ends[0];
+  EXPECT_EQ(ends[1]["status"], "ok") << ends[1];  // the change is made, only not kept
+  EXPECT_FALSE(ends[1]["checkpoint"].value("undoable", true)) << ends[1];
+  EXPECT_NE(ends[1]["checkpoint"].value("reason", "").find("limit"), std::string::npos)
+      << ends[1];
+  EXPECT_TRUE(fs::is_directory(ws_ + "/d1/d2/d3"));
   std::string audit = Bytes(ws_ + "/.moat/audit.jsonl");
   EXPECT_NE(audit.find("\"undoable\":false"), std::string::npos);
+
+  // The store is full: with when_full "ask", the next writing call is asked about, and why.
+  lines = Run({{{"tool_calls", {Call("write_file", {{"path", "g"}, {"content", "y"}})}}},
+               {{"text", "done"}}},
+              Policy({{"checkpoints", {{"max_files", 2}, {"when_full", "ask"}}}}), "none");
+  json end = ToolEnd(lines, "write_file");
+  EXPECT_EQ(end.value("status", ""), "not_approved") << end;
+  EXPECT_EQ(end.value("decision", ""), "ask") << end;
+  EXPECT_NE(end.value("reason", "").find("checkpoints are full"), std::string::npos) << end;
+  EXPECT_FALSE(fs::exists(ws_ + "/g"));
+  audit = Bytes(ws_ + "/.moat/audit.jsonl");
   EXPECT_NE(audit.find("checkpoints are full"), std::string::npos);
-  // Undo refuses to pass a call that is not undoable unless forced, naming it.
-  test::CliResult u = test::Cli("sessions undo " + session_ + " --workspace " + ws_);
+  // "deny" refuses it outright.
+  lines = Run({{{"tool_calls", {Call("write_file", {{"path", "g"}, {"content", "y"}})}}},
+               {{"text", "done"}}},
+              Policy({{"checkpoints", {{"max_files", 2}, {"when_full", "deny"}}}}), "all");
+  end = ToolEnd(lines, "write_file");
+  EXPECT_EQ(end.value("status", ""), "denied") << end;
+  EXPECT_FALSE(fs::exists(ws_ + "/g"));
+
+  // Undo refuses to pass a call that is not undoable unless forced, and names it.
+  test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_);
   EXPECT_NE(u.status, 0) << u.out;
-  EXPECT_NE((u.out + u.err).find("f2"), std::string::npos) << u.out << u.err;
+  EXPECT_NE((u.out + u.err).find("d1"), std::string::npos) << u.out << u.err;
   EXPECT_FALSE(fs::exists(ws_ + "/f0"));
+  EXPECT_TRUE(fs::is_directory(ws_ + "/d1/d2/d3"));
 }
 
 // A checkpoint never holds a hidden or protected path a guest could read: they cannot be
@@ -410,7 +423,7 @@ TEST_F(CheckpointTest, HiddenAndProtectedPathsStayOutOfReach) {
   }
   EXPECT_EQ(ends, 4);
   // And an undo of the move puts .env back where it was.
-  test::CliResult u = test::Cli("sessions undo " + session_ + " --workspace " + ws_);
+  test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_);
   EXPECT_EQ(u.status, 0) << u.out << u.err;
   EXPECT_EQ(Bytes(ws_ + "/proj/.env"), "SECRET=1\n");
   EXPECT_FALSE(fs::exists(ws_ + "/proj2"));

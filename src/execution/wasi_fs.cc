@@ -537,8 +537,8 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
   // it: what ".git/config" hides through `--dir W` stays hidden through `--dir W/.git`.
   // A mount whose own folder is protected (say, a repository's .git) is protected whole; a
   // mount whose own folder is hidden is refused (the guest would see an empty folder).
-  size_t reach = std::max({fs->hidden_.longest(), fs->protected_.longest(),
-                           fs->untrusted_.longest()});
+  size_t reach =
+      std::max({fs->hidden_.longest(), fs->protected_.longest(), fs->untrusted_.longest()});
   for (size_t i = 0; i < req.mounts.size(); ++i) {
     std::string_view real = fs->mount_real_[i];
     std::string_view host = real.substr(1);
@@ -548,6 +548,7 @@ Result<std::unique_ptr<Fs>> Fs::Create(const ExecRequest& req, std::vector<Capab
                            "': it is a hidden path (see --hide and --no-default-hide)");
     }
     fs->mount_protected_.push_back(fs->protected_.Hidden(host));
+    fs->mount_untrusted_.push_back(fs->untrusted_.Hidden(host));
     size_t start = real.size();  // the last reach - 1 components of the real path
     for (size_t n = 1; n < reach && start > 0; ++n) start = real.rfind('/', start - 1);
     fs->mount_context_.emplace_back(reach > 1 ? real.substr(start == std::string::npos ? 0 : start)
@@ -1560,9 +1561,11 @@ Errno Fs::PathOpen(uint32_t dirfd, uint32_t lookup, std::string_view path, uint1
   e.fdflags = fdflags;
   e.protect = is_protected;
   e.shrinks = shrinks_;
-  // A file the policy marks untrusted, opened for reading: the result names it.
-  if (want_read && S_ISREG(st.st_mode) && !untrusted_.empty() &&
-      untrusted_.Hidden(Context(d->mount), rel)) {
+  // A file with content the policy marks untrusted, opened for reading: the result names it
+  // (a file this open truncates, or an empty one, holds nothing to read).
+  if (want_read && !trunc && S_ISREG(st.st_mode) && st.st_size > 0 && !untrusted_.empty() &&
+      (mount_untrusted_[static_cast<size_t>(d->mount)] ||
+       untrusted_.Hidden(Context(d->mount), rel))) {
     ++untrusted_read_count_;
     const std::string& root = req_.mounts[static_cast<size_t>(d->mount)].guest_path;
     std::string guest = rel.empty() ? root : root == "/" ? "/" + rel : root + "/" + rel;

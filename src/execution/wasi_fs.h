@@ -70,10 +70,10 @@ struct FileStat {
   uint64_t nlink = 0, size = 0, atim = 0, mtim = 0, ctim = 0;
 };
 
-// Compiled path patterns (the hidden, the protected and the untrusted ones). A pattern is matched one
-// path component at a time (a `*` never crosses '/'); a pattern of k components matches
-// any path with k consecutive components that match it, and so every path beneath one.
-// Most patterns are a literal, a `prefix*` or a `*suffix`, matched without fnmatch(3).
+// Compiled path patterns (the hidden, the protected and the untrusted ones). A pattern is
+// matched one path component at a time (a `*` never crosses '/'); a pattern of k components
+// matches any path with k consecutive components that match it, and so every path beneath
+// one. Most patterns are a literal, a `prefix*` or a `*suffix`, matched without fnmatch(3).
 class HiddenPaths {
  public:
   explicit HiddenPaths(const std::vector<std::string>& patterns);
@@ -250,6 +250,7 @@ class Fs {
   HiddenPaths hidden_;
   HiddenPaths protected_;
   HiddenPaths untrusted_;
+  std::vector<bool> mount_untrusted_;  // the mount's own folder matches an untrusted pattern
   std::vector<std::string> untrusted_reads_;
   uint64_t untrusted_read_count_ = 0;
   std::vector<bool> mount_protected_;       // the mount's own folder is protected

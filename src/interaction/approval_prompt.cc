@@ -44,7 +44,9 @@ std::string ApprovalPrompt(const agent::ApprovalRequest& r) {
   // Whatever state the terminal was left in, the prompt starts from plain attributes.
   std::string out = "\x1b[0m\n  ? allow " + TerminalCut(m.name, 200) + " (" + what + ")";
   // Asked because the session took in untrusted content: what, and when.
-  if (!r.reason.empty()) out += "\n    ! asked because " + TerminalCut(r.reason, kPromptWholeShownBytes);
+  if (!r.reason.empty()) {
+    out += "\n    ! asked because " + TerminalCut(r.reason, kPromptWholeShownBytes);
+  }
 
   auto parsed = ParseJson(r.arguments);
   json args = parsed ? std::move(*parsed) : json();

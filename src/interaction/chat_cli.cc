@@ -356,7 +356,9 @@ Result<uint64_t> ParseAge(const std::string& text) {
     return *hours * 24 / 1'000'000;
   }
   auto us = ParseDurationUs(text);
-  if (!us) return MakeError(ErrorCode::kInvalidArgument, "not an age: '" + text + "' (use 7d, 12h)");
+  if (!us) {
+    return MakeError(ErrorCode::kInvalidArgument, "not an age: '" + text + "' (use 7d, 12h)");
+  }
   return *us / 1'000'000;
 }
 
@@ -596,7 +598,9 @@ int ChatCommands::State::Chat() {
                e.call_id == last_started ? "" : (Shown(e.tool) + ": ").c_str(),
                Shown(e.status).c_str(), e.decision.empty() ? "-" : Shown(e.decision).c_str(),
                Human(e.fuel).c_str(), (Human(e.memory) + "B").c_str(), e.wall_us / 1000.0);
-        if (!e.reason.empty()) printf("       (%s: %s)\n", Shown(e.decision).c_str(), Shown(e.reason, 600).c_str());
+        if (!e.reason.empty()) {
+          printf("       (%s: %s)\n", Shown(e.decision).c_str(), Shown(e.reason, 600).c_str());
+        }
         last_started.clear();
         break;
       case AgentEvent::Kind::kWarning:

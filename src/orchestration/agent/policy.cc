@@ -133,8 +133,8 @@ Status ParseAfterUntrusted(const json& v, AfterUntrusted* a) {
   if (!v.is_object()) return Bad("after_untrusted: expected an object");
   for (auto it = v.begin(); it != v.end(); ++it) {
     const std::string& k = it.key();
-    Decision* out = k == "network" ? &a->network
-                    : k == "write" ? &a->write
+    Decision* out = k == "network"   ? &a->network
+                    : k == "write"   ? &a->write
                     : k == "secrets" ? &a->secrets
                                      : nullptr;
     if (out == nullptr) {

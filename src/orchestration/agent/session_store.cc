@@ -314,8 +314,7 @@ Status SessionStore::AddTaint(const std::string& session, const TaintSource& t) 
 }
 
 Result<std::vector<TaintSource>> SessionStore::Taint(const std::string& session) {
-  Stmt s(db_,
-         "SELECT kind, source, tool, step, at FROM taint WHERE session_id = ?1 ORDER BY seq");
+  Stmt s(db_, "SELECT kind, source, tool, step, at FROM taint WHERE session_id = ?1 ORDER BY seq");
   if (!s.ok()) return DbError(db_, "load untrusted input");
   s.Bind(1, session);
   std::vector<TaintSource> out;

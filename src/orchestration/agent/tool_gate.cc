@@ -171,8 +171,8 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
   {
     std::vector<TaintSource> taint = this->taint();
     std::string why;
-    Decision after = taint.empty() ? Decision::kAllow
-                                   : policy_.DecisionAfterUntrusted(tool->manifest, &why);
+    Decision after =
+        taint.empty() ? Decision::kAllow : policy_.DecisionAfterUntrusted(tool->manifest, &why);
     if (after != Decision::kAllow && Stricter(after, decision) == after) {
       raised = true;
       decision = after;

@@ -300,11 +300,12 @@ PolicyReview ReviewPolicy(const Policy& p, const ManifestLookup& tools,
     if (Stricter(a.set, a.dflt) == a.set) {
       *a.keep = a.set;
     } else {
-      out.widening.push_back("after the session has read untrusted content (a web page, a "
-                             "downloaded file), lets tools that " +
-                             std::string(a.what) + " " +
-                             (a.set == Decision::kAllow ? "run without asking you" : "run when asked") +
-                             " (default: " + std::string(DecisionName(a.dflt)) + ")");
+      out.widening.push_back(
+          "after the session has read untrusted content (a web page, a "
+          "downloaded file), lets tools that " +
+          std::string(a.what) + " " +
+          (a.set == Decision::kAllow ? "run without asking you" : "run when asked") +
+          " (default: " + std::string(DecisionName(a.dflt)) + ")");
     }
   }
   out.narrowed.audit_sync = p.audit_sync;  // either is at least as strict as the default

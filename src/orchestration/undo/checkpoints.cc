@@ -61,54 +61,103 @@ int OpenBeneath(int dirfd, const std::string& path, int flags) {
   }
 }
 
-// Copies all of `from` into `to`: a reflink when the filesystem shares extents, else
-// copy_file_range, else read/write.
-bool CopyFile(int from, int to, uint64_t size) {
-  if (ioctl(to, FICLONE, from) == 0) return true;
+// Copies `size` bytes of `from` at `in` to `to` at `out` (copy_file_range, else
+// pread/pwrite). With `to_end`, goes on past `size` to the end of `from` (a file that grew
+// since it was measured) and sets *copied to what was copied.
+bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size, bool to_end,
+               uint64_t* copied) {
+  off_t i = static_cast<off_t>(in), o = static_cast<off_t>(out);
   uint64_t done = 0;
-  off_t in = 0, out = 0;
   while (done < size) {
-    ssize_t n = copy_file_range(from, &in, to, &out, size - done, 0);
+    ssize_t n = copy_file_range(from, &i, to, &o, size - done, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<uint64_t>(n);
   }
-  if (done == size) {
-    // The file may have grown since it was measured: the rest by plain copy below.
-  }
   char buf[65536];
-  for (;;) {
-    ssize_t n = pread(from, buf, sizeof buf, in);
+  while (to_end || done < size) {
+    size_t want =
+        to_end ? sizeof buf : static_cast<size_t>(std::min<uint64_t>(sizeof buf, size - done));
+    ssize_t n = pread(from, buf, want, i);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return false;
-    if (n == 0) return true;
+    if (n == 0) break;
     for (ssize_t w = 0; w < n;) {
-      ssize_t k = pwrite(to, buf + w, static_cast<size_t>(n - w), out);
+      ssize_t k = pwrite(to, buf + w, static_cast<size_t>(n - w), o);
       if (k < 0 && errno == EINTR) continue;
       if (k <= 0) return false;
       w += k;
-      out += k;
+      o += k;
     }
-    in += n;
+    i += n;
+    done += static_cast<uint64_t>(n);
   }
+  if (copied) *copied = done;
+  return to_end || done == size;
 }
 
-json StateFields(const PathState& s) {
-  json j;
-  j["kind"] = KindName(s.kind);
-  switch (s.kind) {
-    case PathState::Kind::kFile:
-      j["mode"] = s.mode;
-      j["size"] = s.size;
-      if (!s.sha256.empty()) j["sha256"] = s.sha256;
-      if (!s.blob.empty()) j["blob"] = s.blob;
-      break;
-    case PathState::Kind::kDir: j["mode"] = s.mode; break;
-    case PathState::Kind::kLink: j["target"] = s.target; break;
-    case PathState::Kind::kAbsent: break;
+// One journal line, built as text: a line is written for every path a call changes, and
+// building nlohmann objects for them cost more than the copy of a small file.
+class Line {
+ public:
+  Line& Str(std::string_view key, std::string_view value) {
+    Key(key);
+    if (!IsUtf8(value)) {  // never expected (paths are checked): written, not lost
+      text_ += DumpJson(json(std::string(value)));
+      return *this;
+    }
+    text_ += '"';
+    for (char c : value) {
+      auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        text_ += '\\';
+        text_ += c;
+      } else if (u < 0x20) {
+        char esc[8];
+        snprintf(esc, sizeof esc, "\\u%04x", u);
+        text_ += esc;
+      } else {
+        text_ += c;
+      }
+    }
+    text_ += '"';
+    return *this;
   }
-  return j;
-}
+  Line& Num(std::string_view key, uint64_t value) {
+    Key(key);
+    text_ += std::to_string(value);
+    return *this;
+  }
+  Line& Bool(std::string_view key, bool value) {
+    Key(key);
+    text_ += value ? "true" : "false";
+    return *this;
+  }
+  Line& State(const PathState& s) {
+    Str("kind", KindName(s.kind));
+    switch (s.kind) {
+      case PathState::Kind::kFile:
+        Num("mode", s.mode).Num("size", s.size);
+        if (!s.sha256.empty()) Str("sha256", s.sha256);
+        if (!s.blob.empty()) Str("blob", s.blob);
+        if (s.packed) Num("at", s.at);
+        break;
+      case PathState::Kind::kDir: Num("mode", s.mode); break;
+      case PathState::Kind::kLink: Str("target", s.target); break;
+      case PathState::Kind::kAbsent: break;
+    }
+    return *this;
+  }
+  std::string Done() { return text_ + "}"; }
+
+ private:
+  void Key(std::string_view key) {
+    text_ += text_.size() == 1 ? "\"" : ",\"";
+    text_ += key;
+    text_ += "\":";
+  }
+  std::string text_ = "{";
+};
 
 bool ParseKind(std::string_view name, PathState::Kind* k) {
   for (auto c : {PathState::Kind::kAbsent, PathState::Kind::kFile, PathState::Kind::kDir,
@@ -145,16 +194,17 @@ bool ParseState(const json& j, PathState* s) {
   s->mode = static_cast<uint32_t>(mode);
   if (!Num(j, "size", &s->size, false)) return false;
   if (!Str(j, "sha256", &s->sha256, false) || !Str(j, "target", &s->target, false) ||
-      !Str(j, "blob", &s->blob, false)) {
+      !Str(j, "blob", &s->blob, false) || !Num(j, "at", &s->at, false)) {
+    return false;
+  }
+  s->packed = j.contains("at");
+  if (s->packed && (!s->blob.empty() || s->at > (1ull << 62) || s->size > (1ull << 62))) {
     return false;
   }
   // A blob name is a number: it is joined to the blobs folder's path.
   if (!s->blob.empty() &&
       (s->blob.size() > 20 || !std::all_of(s->blob.begin(), s->blob.end(),
                                            [](char c) { return c >= '0' && c <= '9'; }))) {
-    return false;
-  }
-  if (s->kind == PathState::Kind::kFile && j.contains("blob") == false && !j.contains("sha256")) {
     return false;
   }
   return true;
@@ -189,7 +239,12 @@ std::string_view KindName(PathState::Kind k) {
 Result<PathState> CurrentState(const std::string& root, const std::string& rel) {
   int rootfd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + root).c_str()));
-  auto close_root = [&] { close(rootfd); };
+  auto r = CurrentStateAt(rootfd, rel);
+  close(rootfd);
+  return r;
+}
+
+Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
   size_t slash = rel.rfind('/');
   std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
   std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
@@ -198,10 +253,9 @@ Result<PathState> CurrentState(const std::string& root, const std::string& rel) 
     pfd = OpenBeneath(rootfd, parent, O_PATH | O_DIRECTORY);
     if (pfd < 0) {
       int err = errno;
-      close_root();
       if (err == ENOENT || err == ENOTDIR) return PathState{};
       errno = err;
-      return MakeError(ErrorCode::kIo, Errno(("cannot open " + parent + " in " + root).c_str()));
+      return MakeError(ErrorCode::kIo, Errno(("cannot open " + parent).c_str()));
     }
   }
   PathState s;
@@ -209,7 +263,6 @@ Result<PathState> CurrentState(const std::string& root, const std::string& rel) 
   if (fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     int err = errno;
     if (pfd != rootfd) close(pfd);
-    close_root();
     if (err == ENOENT) return s;
     errno = err;
     return MakeError(ErrorCode::kIo, Errno(("cannot stat " + rel).c_str()));
@@ -246,7 +299,6 @@ Result<PathState> CurrentState(const std::string& root, const std::string& rel) 
     problem = MakeError(ErrorCode::kIo, rel + " is not a file, directory or link");
   }
   if (pfd != rootfd) close(pfd);
-  close_root();
   if (problem) return *problem;
   return s;
 }
@@ -277,6 +329,26 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
   s->limits_ = limits;
   s->blobs_fd_ = open(blobs.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (s->blobs_fd_ < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + blobs).c_str()));
+  std::string pack = dir + "/data.pack";
+  s->pack_fd_ = open(pack.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s->pack_fd_ < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + pack).c_str()));
+  if (struct stat ps{}; fstat(s->pack_fd_, &ps) == 0) {
+    s->pack_size_ = static_cast<uint64_t>(ps.st_size);
+  }
+  // Whether this filesystem shares extents: then a pre-image is a reflink (its own file).
+  // The probe's source holds a byte: a clone of an empty file succeeds anywhere.
+  {
+    std::string a = ".probe-a-" + std::to_string(getpid()), b = ".probe-b-" + std::to_string(getpid());
+    int from = openat(s->blobs_fd_, a.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int to = openat(s->blobs_fd_, b.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (from >= 0 && to >= 0 && write(from, "x", 1) == 1) {
+      s->reflinks_ = ioctl(to, FICLONE, from) == 0;
+    }
+    if (from >= 0) close(from);
+    if (to >= 0) close(to);
+    unlinkat(s->blobs_fd_, a.c_str(), 0);
+    unlinkat(s->blobs_fd_, b.c_str(), 0);
+  }
   std::string jpath = dir + "/journal.jsonl";
   s->journal_fd_ =
       open(jpath.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -318,6 +390,7 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
 CheckpointStore::~CheckpointStore() {
   if (journal_fd_ >= 0) close(journal_fd_);
   if (blobs_fd_ >= 0) close(blobs_fd_);
+  if (pack_fd_ >= 0) close(pack_fd_);
 }
 
 Status CheckpointStore::AppendLine(const std::string& line) {
@@ -339,14 +412,17 @@ std::shared_ptr<CallRecorder> CheckpointStore::BeginCall(uint64_t step, const st
     std::lock_guard<std::mutex> lock(mu_);
     call = next_call_++;
   }
-  json line = {{"t", "call"}, {"call", call}, {"step", step}, {"id", call_id},
-               {"tool", tool}, {"ts", Now()}};
-  Status s = AppendLine(DumpJson(line));
-  if (!s.ok()) {
-    if (error) *error = s.error().message;
-    return nullptr;
-  }
-  return std::make_shared<CallRecorder>(shared_from_this(), call);
+  (void)error;  // the journal is first written with the call's first change
+  auto rec = std::make_shared<CallRecorder>(shared_from_this(), call);
+  rec->header_ = Line()
+                     .Str("t", "call")
+                     .Num("call", call)
+                     .Num("step", step)
+                     .Str("id", call_id)
+                     .Str("tool", tool)
+                     .Str("ts", Now())
+                     .Done();
+  return rec;
 }
 
 bool CheckpointStore::full() const {
@@ -377,14 +453,27 @@ bool CheckpointStore::Reserve(uint64_t bytes) {
 CallRecorder::CallRecorder(std::shared_ptr<CheckpointStore> store, uint64_t call)
     : store_(std::move(store)), call_(call) {}
 
+Status CallRecorder::Emit(const std::string& lines) {
+  if (header_written_) return store_->AppendLine(lines);
+  // The call's line goes with its first record, in the same write.
+  Status s = store_->AppendLine(header_ + "\n" + lines);
+  if (s.ok()) header_written_ = true;
+  return s;
+}
+
 void CallRecorder::Skip(const std::string& root, const std::string& rel,
                         const std::string& reason) {
   if (undoable_) {
     undoable_ = false;
     reason_ = rel + ": " + reason;
   }
-  json line = {{"t", "skip"}, {"call", call_}, {"root", root}, {"path", rel}, {"reason", reason}};
-  (void)store_->AppendLine(DumpJson(line));
+  (void)Emit(Line()
+                               .Str("t", "skip")
+                               .Num("call", call_)
+                               .Str("root", root)
+                               .Str("path", rel)
+                               .Str("reason", reason)
+                               .Done());
 }
 
 void CallRecorder::Before(const std::string& root, std::string_view rel, int dir_fd,
@@ -423,9 +512,15 @@ void CallRecorder::KeepAbsent(const std::string& root, const std::string& rel) {
     std::lock_guard<std::mutex> lock(store_->mu_);
     n = store_->next_blob_++;
   }
-  json line = {{"t", "pre"}, {"call", call_}, {"n", n},
-               {"root", root}, {"path", rel}, {"kind", "absent"}};
-  if (Status w = store_->AppendLine(DumpJson(line)); !w.ok()) {
+  std::string line = Line()
+                         .Str("t", "pre")
+                         .Num("call", call_)
+                         .Num("n", n)
+                         .Str("root", root)
+                         .Str("path", rel)
+                         .Str("kind", "absent")
+                         .Done();
+  if (Status w = Emit(line); !w.ok()) {
     Skip(root, rel, w.error().message);
     return;
   }
@@ -492,29 +587,63 @@ void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir
     }
     if (s.kind == PathState::Kind::kFile) {
       int from = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-      std::string blob = std::to_string(n);
-      int to = openat(store_->blobs_fd_, blob.c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-      bool ok = from >= 0 && to >= 0 && CopyFile(from, to, s.size);
-      struct stat got {};
-      if (ok && fstat(to, &got) == 0) s.size = static_cast<uint64_t>(got.st_size);
-      if (from >= 0) close(from);
-      if (to >= 0) close(to);
-      if (!ok) {
-        std::string why = Errno("cannot copy");
-        if (to >= 0) unlinkat(store_->blobs_fd_, blob.c_str(), 0);
-        Skip(root, rel, why);
+      if (from < 0) {
+        Skip(root, rel, Errno("cannot open"));
         return;
       }
-      s.blob = blob;
+      bool kept = false;
+      if (store_->reflinks_) {  // a reflink: its own file, sharing the extents
+        std::string blob = std::to_string(n);
+        int to = openat(store_->blobs_fd_, blob.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        struct stat got {};
+        if (to >= 0 && ioctl(to, FICLONE, from) == 0 && fstat(to, &got) == 0) {
+          s.blob = blob;
+          s.size = static_cast<uint64_t>(got.st_size);
+          kept = true;
+        } else if (to >= 0) {
+          unlinkat(store_->blobs_fd_, blob.c_str(), 0);
+        }
+        if (to >= 0) close(to);
+      }
+      if (!kept) {  // a copy at the end of the pack
+        uint64_t at, copied = 0;
+        {
+          std::lock_guard<std::mutex> lock(store_->mu_);
+          at = store_->pack_size_;
+          store_->pack_size_ += s.size;  // room for what was measured
+        }
+        bool ok = CopyRange(from, 0, store_->pack_fd_, at, s.size, false, &copied);
+        char probe;
+        if (ok && pread(from, &probe, 1, static_cast<off_t>(s.size)) == 1) {
+          // Grown since it was measured: copied whole to a fresh place at the end (the
+          // lock held for the copy, since its size is not known before).
+          std::lock_guard<std::mutex> lock(store_->mu_);
+          at = store_->pack_size_;
+          ok = CopyRange(from, 0, store_->pack_fd_, at, 0, true, &copied);
+          store_->pack_size_ += copied;
+          s.size = copied;
+        }
+        if (!ok) {
+          std::string why = Errno("cannot copy");
+          close(from);
+          Skip(root, rel, why);
+          return;
+        }
+        s.packed = true;
+        s.at = at;
+      }
+      close(from);
     }
-    json line = StateFields(s);
-    line["t"] = "pre";
-    line["call"] = call_;
-    line["n"] = n;
-    line["root"] = root;
-    line["path"] = rel;
-    if (Status w = store_->AppendLine(DumpJson(line)); !w.ok()) {
+    std::string line = Line()
+                           .Str("t", "pre")
+                           .Num("call", call_)
+                           .Num("n", n)
+                           .Str("root", root)
+                           .Str("path", rel)
+                           .State(s)
+                           .Done();
+    if (Status w = Emit(line); !w.ok()) {
       Skip(root, rel, w.error().message);
       return;
     }
@@ -561,22 +690,37 @@ CallCheckpointSummary CallRecorder::Finish() {
   sum.call = call_;
   if (finished_) return sum;
   finished_ = true;
+  // The post states and the end line in one write.
+  std::string lines;
+  std::map<std::string, int> roots;
   for (const auto& [root, rel] : order_) {
-    auto now = CurrentState(root, rel);
-    if (!now.ok()) {
-      // No post state: an undo restores this path without checking it.
-      continue;
-    }
-    json line = StateFields(*now);
-    line["t"] = "post";
-    line["call"] = call_;
-    line["root"] = root;
-    line["path"] = rel;
-    (void)store_->AppendLine(DumpJson(line));
+    auto [it, fresh] = roots.insert({root, -1});
+    if (fresh) it->second = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (it->second < 0) continue;
+    auto now = CurrentStateAt(it->second, rel);
+    if (!now.ok()) continue;  // no post state: an undo restores this path without checking it
+    lines += Line()
+                 .Str("t", "post")
+                 .Num("call", call_)
+                 .Str("root", root)
+                 .Str("path", rel)
+                 .State(*now)
+                 .Done();
+    lines += '\n';
   }
-  json end = {{"t", "end"},        {"call", call_},   {"undoable", undoable_},
-              {"reason", reason_}, {"files", files_}, {"bytes", bytes_}};
-  (void)store_->AppendLine(DumpJson(end));
+  lines += Line()
+               .Str("t", "end")
+               .Num("call", call_)
+               .Bool("undoable", undoable_)
+               .Str("reason", reason_)
+               .Num("files", files_)
+               .Num("bytes", bytes_)
+               .Done();
+  for (const auto& [root, fd] : roots) {
+    if (fd >= 0) close(fd);
+  }
+  if (!header_written_) return sum;  // nothing was changed: nothing on record
+  (void)Emit(lines);
   sum.undoable = undoable_;
   sum.reason = reason_;
   sum.files = files_;
@@ -585,6 +729,65 @@ CallCheckpointSummary CallRecorder::Finish() {
 }
 
 // ---- reading ----
+
+namespace {
+
+// An fd to read pre-image `s` from, and where its bytes start.
+Result<int> OpenPreImage(const std::string& dir, const PathState& s, uint64_t* at) {
+  if (s.kind != PathState::Kind::kFile) {
+    return MakeError(ErrorCode::kInternal, "only a file's pre-image has bytes");
+  }
+  if (!s.packed && s.blob.empty()) return MakeError(ErrorCode::kInvalidArgument, "no pre-image");
+  std::string path = s.packed ? dir + "/data.pack" : dir + "/blobs/" + s.blob;
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + path).c_str()));
+  struct stat st {};
+  *at = s.packed ? s.at : 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) < *at + s.size || *at + s.size < *at) {
+    close(fd);
+    return MakeError(ErrorCode::kIo, path + " does not hold the pre-image (cut short)");
+  }
+  return fd;
+}
+
+}  // namespace
+
+Status CopyPreImage(const std::string& dir, const PathState& s, int to_fd) {
+  uint64_t at = 0;
+  auto fd = OpenPreImage(dir, s, &at);
+  if (!fd) return fd.error();
+  bool ok = !s.packed && ioctl(to_fd, FICLONE, *fd) == 0;
+  if (!ok) ok = CopyRange(*fd, at, to_fd, 0, s.size, false, nullptr);
+  int err = errno;
+  close(*fd);
+  if (!ok) {
+    errno = err;
+    return MakeError(ErrorCode::kIo, Errno("cannot copy a pre-image"));
+  }
+  return OkStatus();
+}
+
+Result<std::string> ReadPreImage(const std::string& dir, const PathState& s, uint64_t max_bytes) {
+  if (s.size > max_bytes) {
+    return MakeError(ErrorCode::kLimit, "the pre-image has " + std::to_string(s.size) +
+                                            " bytes, more than " + std::to_string(max_bytes));
+  }
+  uint64_t at = 0;
+  auto fd = OpenPreImage(dir, s, &at);
+  if (!fd) return fd.error();
+  std::string out(static_cast<size_t>(s.size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = pread(*fd, out.data() + got, out.size() - got, static_cast<off_t>(at + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(*fd);
+  if (got != out.size()) return MakeError(ErrorCode::kIo, "a pre-image is cut short");
+  return out;
+}
 
 Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir) {
   std::vector<CallCheckpoint> calls;
@@ -662,8 +865,8 @@ Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir) {
       PathState s;
       if (!ParseState(j, &s)) return bad(line_no, "a path state that is not well formed");
       if (t == "pre") {
-        if (s.kind == PathState::Kind::kFile && s.blob.empty()) {
-          return bad(line_no, "a file pre-image without a blob");
+        if (s.kind == PathState::Kind::kFile && s.blob.empty() && !s.packed) {
+          return bad(line_no, "a file pre-image without its bytes (blob or at)");
         }
         ch.before = std::move(s);
         c.changes.push_back(std::move(ch));

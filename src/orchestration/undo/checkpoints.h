@@ -10,15 +10,17 @@
 // One folder per session, WORKSPACE/.moat/checkpoints/SESSION/ (`.moat` is hidden from
 // every tool, so no guest can read or change a pre-image):
 //   journal.jsonl   one JSON object per line, each written with one write(2) (O_APPEND)
-//   blobs/N         the bytes of pre-image N (a regular file)
+//   data.pack       pre-images' bytes, one after another (copies: no file is created per
+//                   pre-image, which on ext4 costs more than the copy)
+//   blobs/N         the bytes of pre-image N, where the filesystem shares extents (a reflink)
 // A pre-image is on record (blob complete, then its line written) before the change is
 // made, so a run killed mid-call leaves a journal from which that call can still be undone.
 //
 // Journal lines ("t" is the kind):
 //   {"t":"call","call":N,"step":S,"id":ID,"tool":NAME,"ts":T}      a call begins
 //   {"t":"pre","call":N,"n":E,"root":R,"path":P,"kind":K,...}      a pre-image
-//       K: "file" (with "blob", "size", "mode"), "link" ("target"), "dir" ("mode"),
-//       "absent"
+//       K: "file" (with "size", "mode", and "at", its offset in data.pack, or "blob"),
+//       "link" ("target"), "dir" ("mode"), "absent"
 //   {"t":"skip","call":N,"root":R,"path":P,"reason":W}             a path not kept
 //   {"t":"post","call":N,"root":R,"path":P,"kind":K,"sha256":H,...} the state after
 //   {"t":"end","call":N,"undoable":B,"reason":W,"files":F,"bytes":Y} the call ended
@@ -58,7 +60,9 @@ struct PathState {
   uint64_t size = 0;       // file
   std::string sha256;      // file: in post states (pre-images carry none)
   std::string target;      // link
-  std::string blob;        // pre-image file: its name under blobs/
+  std::string blob;        // pre-image file: its name under blobs/ (a reflink), or
+  bool packed = false;     // its bytes are in data.pack
+  uint64_t at = 0;         // from this offset (`size` of them)
 };
 std::string_view KindName(PathState::Kind k);
 
@@ -81,6 +85,13 @@ struct CallCheckpoint {
   bool undone = false;
 };
 
+// Writes the bytes of pre-image `s` (a file state from the journal of the session folder
+// `dir`) to `to_fd` from its offset 0: a reflink of a blob where it can, else a copy. An
+// error when they are missing or cut short.
+Status CopyPreImage(const std::string& dir, const PathState& s, int to_fd);
+// The bytes themselves, when there are at most `max_bytes` (kLimit past it).
+Result<std::string> ReadPreImage(const std::string& dir, const PathState& s, uint64_t max_bytes);
+
 // Reads a session's journal (a missing folder is an empty list). Lines that do not parse
 // as the writer wrote them are an error naming the line, except a torn last line.
 Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir);
@@ -96,8 +107,9 @@ class CheckpointStore : public std::enable_shared_from_this<CheckpointStore> {
                                                        CheckpointLimits limits);
   ~CheckpointStore();
 
-  // A recorder for one call: its "call" line is written now. Null (and the reason in
-  // *error) when the journal cannot be written.
+  // A recorder for one call. Its "call" line is written with its first record (a call that
+  // changes nothing leaves nothing in the journal). Never null today; `error` is kept for
+  // stores that could refuse.
   std::shared_ptr<CallRecorder> BeginCall(uint64_t step, const std::string& call_id,
                                           const std::string& tool, std::string* error);
   // Whether either bound is reached: a writing call now would not be undoable.
@@ -118,6 +130,9 @@ class CheckpointStore : public std::enable_shared_from_this<CheckpointStore> {
   CheckpointLimits limits_;
   int journal_fd_ = -1;
   int blobs_fd_ = -1;
+  int pack_fd_ = -1;
+  uint64_t pack_size_ = 0;  // where the next copy goes
+  bool reflinks_ = false;   // the folder's filesystem shares extents (FICLONE)
   mutable std::mutex mu_;
   uint64_t next_call_ = 1;
   uint64_t next_blob_ = 1;
@@ -154,6 +169,11 @@ class CallRecorder : public PreImageSink {
   // Records that nothing is at `rel` (a path a move is about to fill).
   void KeepAbsent(const std::string& root, const std::string& rel);
   void Skip(const std::string& root, const std::string& rel, const std::string& reason);
+  // Appends journal lines, the call's own line first when nothing was written yet.
+  Status Emit(const std::string& lines);
+  friend class CheckpointStore;
+  std::string header_;  // the "call" line
+  bool header_written_ = false;
   std::shared_ptr<CheckpointStore> store_;
   uint64_t call_;
   std::mutex mu_;
@@ -168,5 +188,7 @@ class CallRecorder : public PreImageSink {
 // The state of `root`/`rel` now (file digest computed), without following a final symlink.
 // kAbsent when nothing is there; an error only for what cannot be read.
 Result<PathState> CurrentState(const std::string& root, const std::string& rel);
+// The same beneath an open fd (O_PATH is enough) of the root.
+Result<PathState> CurrentStateAt(int root_fd, const std::string& rel);
 
 }  // namespace moat::undo

@@ -32,6 +32,8 @@ using Kind = PathState::Kind;
 // folder is a conflict rather than a walk without end.
 constexpr size_t kMaxTreeEntries = 100'000;
 constexpr int kMaxTreeDepth = 256;
+// Files up to this size are read whole to be compared in a diff (larger ones are not).
+constexpr uint64_t kMaxDiffLoadBytes = 64u << 20;
 
 // An owned fd.
 class Fd {
@@ -76,7 +78,9 @@ std::string NowIso() {
 // (ELOOP for a symlink in the way, EXDEV for a way out) otherwise.
 int OpenBeneath(int dirfd, const std::string& path, int flags) {
   open_how how{};
-  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | O_NOFOLLOW;
+  // No O_NOFOLLOW: with O_PATH it would open a final symlink itself; RESOLVE_NO_SYMLINKS
+  // refuses it (ELOOP) instead.
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
   if ((flags & O_PATH) == 0) how.flags |= O_NOCTTY;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   for (int attempt = 0;; ++attempt) {
@@ -121,7 +125,7 @@ struct Seen {
 Result<std::string> ReadAllFd(int fd, uint64_t max);
 
 // The state of `rel` beneath `rootfd` (a file's digest when `digest`; its bytes into
-// `bytes` when given and it is at most kMaxDiffTextBytes).
+// `bytes` when given and it is at most kMaxDiffLoadBytes).
 Result<Seen> Look(int rootfd, const std::string& root, const std::string& rel, bool digest,
                   std::string* bytes = nullptr, bool* loaded = nullptr) {
   Seen seen;
@@ -153,8 +157,8 @@ Result<Seen> Look(int rootfd, const std::string& root, const std::string& rel, b
         return MakeError(ErrorCode::kIo,
                          "cannot open " + root + "/" + rel + ": " + ErrnoText(errno));
       }
-      if (bytes != nullptr && s.size <= kMaxDiffTextBytes) {
-        auto all = ReadAllFd(fd.get(), kMaxDiffTextBytes);
+      if (bytes != nullptr && s.size <= kMaxDiffLoadBytes) {
+        auto all = ReadAllFd(fd.get(), kMaxDiffLoadBytes);
         if (!all) return all.error();
         *bytes = std::move(*all);
         if (loaded) *loaded = true;
@@ -280,38 +284,27 @@ std::vector<Track> Tracks(const std::vector<const CallCheckpoint*>& calls) {
   return out;
 }
 
-// ---- files under the checkpoint folder ----
+// ---- pre-images ----
 
-struct Blobs {
-  Fd fd;
-  std::string dir;
-};
-
-Result<Blobs> OpenBlobs(const std::string& dir) {
-  Blobs b;
-  b.dir = dir + "/blobs";
-  b.fd = Fd(open(b.dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!b.fd.ok() && errno != ENOENT) {
-    return MakeError(ErrorCode::kIo, "cannot open " + b.dir + ": " + ErrnoText(errno));
-  }
-  return b;
-}
-
-// A kept file's bytes, open; its size must be what the journal says.
-Result<Fd> OpenBlob(const Blobs& b, const PathState& s) {
-  if (!b.fd.ok()) return MakeError(ErrorCode::kIo, "no blobs folder in " + b.dir);
-  Fd fd(openat(b.fd.get(), s.blob.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-  if (!fd.ok()) {
-    return MakeError(ErrorCode::kIo,
-                     "cannot open " + b.dir + "/" + s.blob + ": " + ErrnoText(errno));
-  }
+// Whether pre-image `s` is whole where the journal says (checkpoints.h: `at` and `size` in
+// data.pack, or the file blobs/N of `size` bytes), checked before an undo touches anything.
+Status CheckPreImage(const std::string& dir, const PathState& s) {
+  std::string path = s.packed ? dir + "/data.pack" : dir + "/blobs/" + s.blob;
   struct stat st {};
-  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      static_cast<uint64_t>(st.st_size) != s.size) {
-    return MakeError(ErrorCode::kIo, b.dir + "/" + s.blob + " is not the " +
-                                         std::to_string(s.size) + "-byte file the journal names");
+  if (!s.packed && s.blob.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "the journal names no bytes for it");
   }
-  return fd;
+  if (lstat(path.c_str(), &st) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot stat " + path + ": " + ErrnoText(errno));
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t end = s.packed ? s.at + s.size : s.size;
+  bool whole = S_ISREG(st.st_mode) && (s.packed ? end >= s.at && size >= end : size == end);
+  if (!whole) {
+    return MakeError(ErrorCode::kIo, path + " does not hold the " + std::to_string(s.size) +
+                                         " bytes the journal names (cut short or replaced)");
+  }
+  return OkStatus();
 }
 
 // ---- diff ----
@@ -319,26 +312,18 @@ Result<Fd> OpenBlob(const Blobs& b, const PathState& s) {
 struct Side {
   PathState state;
   std::string bytes;
-  bool loaded = false;  // `bytes` holds the whole file
+  bool loaded = false;  // `bytes` holds the whole file (and state.sha256 is set)
   bool reachable = true;
   std::string why;
 };
 
-Status LoadBlob(const Blobs& blobs, Side* side) {
-  if (side->state.kind != Kind::kFile) return OkStatus();
-  auto fd = OpenBlob(blobs, side->state);
-  if (!fd) return fd.error();
-  if (side->state.size <= kMaxDiffTextBytes) {
-    auto all = ReadAllFd(fd->get(), kMaxDiffTextBytes);
-    if (!all) return all.error();
-    side->bytes = std::move(*all);
-    side->loaded = true;
-    side->state.sha256 = Sha256Hex(side->bytes);
-  } else {
-    auto d = Sha256Fd(fd->get());
-    if (!d) return d.error();
-    side->state.sha256 = ToHex(*d);
-  }
+Status LoadPreImage(const std::string& dir, Side* side) {
+  if (side->state.kind != Kind::kFile || side->state.size > kMaxDiffLoadBytes) return OkStatus();
+  auto bytes = ReadPreImage(dir, side->state, kMaxDiffLoadBytes);
+  if (!bytes) return bytes.error();
+  side->bytes = std::move(*bytes);
+  side->loaded = true;
+  side->state.sha256 = Sha256Hex(side->bytes);
   return OkStatus();
 }
 
@@ -349,7 +334,7 @@ bool SameSide(const Side& a, const Side& b) {
     case Kind::kDir: return a.state.mode == b.state.mode;
     case Kind::kLink: return a.state.target == b.state.target;
     case Kind::kFile:
-      return a.state.mode == b.state.mode && a.state.size == b.state.size &&
+      return a.loaded && b.loaded && a.state.mode == b.state.mode && a.state.size == b.state.size &&
              a.state.sha256 == b.state.sha256;
   }
   return false;
@@ -364,20 +349,26 @@ std::string Bytes(uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : "
 void Describe(const Side& a, const Side& b, DiffEntry* e) {
   const std::string& p = e->shown;
   Kind ka = a.state.kind, kb = b.state.kind;
-  bool text = TextSide(a) && TextSide(b);
-  e->binary = !text;
+  bool loaded = (ka != Kind::kFile || a.loaded) && (kb != Kind::kFile || b.loaded);
+  bool text = loaded && TextSide(a) && TextSide(b);
+  bool small = a.bytes.size() <= kMaxDiffTextBytes && b.bytes.size() <= kMaxDiffTextBytes;
+  e->binary = loaded && !text;
   auto diff = [&](const std::string& an, const std::string& bn) {
-    if (text) e->diff = UnifiedDiff(a.bytes, b.bytes, an, bn, {});
+    if (text && small) e->diff = UnifiedDiff(a.bytes, b.bytes, an, bn);
   };
   if (ka == Kind::kFile && kb == Kind::kFile) {
     std::string mode = a.state.mode != b.state.mode
                            ? " (mode " + Octal(a.state.mode) + " -> " + Octal(b.state.mode) + ")"
                            : "";
-    if (a.state.sha256 == b.state.sha256) {
+    std::string sizes = " (" + Bytes(a.state.size) + " -> " + Bytes(b.state.size) + ")";
+    if (!loaded) {
+      e->summary = "large file " + p + sizes + mode + ", not compared";
+    } else if (a.state.sha256 == b.state.sha256) {
       e->summary = "mode of " + p + " changed" + mode;
     } else if (!text) {
-      e->summary = "Binary file " + p + " changed (" + Bytes(a.state.size) + " -> " +
-                   Bytes(b.state.size) + ")" + mode;
+      e->summary = "Binary file " + p + " changed" + sizes + mode;
+    } else if (!small) {
+      e->summary = "changed file " + p + sizes + mode + ", too large to show line by line";
     } else {
       e->summary = "changed file " + p + mode;
       diff("a/" + p, "b/" + p);
@@ -436,9 +427,8 @@ struct Plan {
   Track track;
   std::string shown;
   Seen now;
-  bool checked = true;       // compared with the post state
-  bool restore = true;       // false: left alone (forced past a path that cannot be reached)
-  bool remove_tree = false;  // a non-empty folder removed with what is in it
+  bool checked = true;  // compared with the post state
+  bool restore = true;  // false: left alone (forced past a path that cannot be reached)
 };
 
 // The relative paths of everything beneath the folder `rel` (not following symlinks), each
@@ -524,36 +514,6 @@ Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& what,
   return OkStatus();
 }
 
-// Copies the kept bytes into a new temp file beside `name`: a reflink where the
-// filesystem shares extents, else copy_file_range, else read and write.
-Status CopyInto(int from, int to, uint64_t size) {
-  if (ioctl(to, FICLONE, from) == 0) return OkStatus();
-  off_t in = 0, out = 0;
-  uint64_t done = 0;
-  while (done < size) {
-    ssize_t n = copy_file_range(from, &in, to, &out, size - done, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<uint64_t>(n);
-  }
-  char buf[65536];
-  while (done < size) {
-    ssize_t n = pread(from, buf, sizeof buf, in);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(ErrorCode::kIo, "copy failed: " + ErrnoText(errno));
-    for (ssize_t w = 0; w < n;) {
-      ssize_t k = pwrite(to, buf + w, static_cast<size_t>(n - w), out);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) return MakeError(ErrorCode::kIo, "copy failed: " + ErrnoText(errno));
-      w += k;
-      out += k;
-    }
-    in += n;
-    done += static_cast<uint64_t>(n);
-  }
-  return OkStatus();
-}
-
 std::string TempName(const std::string& name) {
   std::string base = name.size() > 100 ? name.substr(0, 100) : name;
   return "." + base + ".moat-undo-" + TempSuffix();
@@ -561,8 +521,29 @@ std::string TempName(const std::string& name) {
 
 // A file or link restored into a temp name, waiting for its rename over the path.
 struct Pending {
-  Fd parent;
+  std::string root, parent;  // the folder, opened again for the rename (no fd held per file)
   std::string temp, name, what;
+};
+
+// The folder `parent` beneath `rootfd`, kept open while consecutive paths share it (so a
+// thousand files in one folder resolve it once, and no fd is held per file).
+class ParentCache {
+ public:
+  const Parent& Get(const std::string& root, int rootfd, const std::string& parent) {
+    if (!valid_ || root != root_ || parent != parent_) {
+      last_ = OpenParent(rootfd, parent);
+      root_ = root;
+      parent_ = parent;
+      valid_ = true;
+    }
+    return last_;
+  }
+  void Forget() { valid_ = false; }
+
+ private:
+  bool valid_ = false;
+  std::string root_, parent_;
+  Parent last_;
 };
 
 }  // namespace
@@ -589,8 +570,12 @@ Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
   if (options.step != 0 && range.empty()) {
     report.notes.push_back("no calls in step " + std::to_string(options.step));
   }
-  auto blobs = OpenBlobs(dir);
-  if (!blobs) return blobs.error();
+  // Per path, the pre-image kept by the first call after the range that kept it.
+  std::map<std::pair<std::string, std::string>, const PathState*> later_pre;
+  for (const CallCheckpoint& c : *journal) {
+    if (c.undone || c.call <= last_in_range) continue;
+    for (const PathChange& ch : c.changes) later_pre.insert({{ch.root, ch.path}, &ch.before});
+  }
   std::map<std::string, Fd> roots;
   for (const Track& t : Tracks(range)) {
     DiffEntry e;
@@ -599,23 +584,14 @@ Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
     e.shown = Shown(options.workspace, t.root, t.path);
     Side a;
     a.state = t.first;
-    if (auto st = LoadBlob(*blobs, &a); !st) return st.error();
+    if (auto st = LoadPreImage(dir, &a); !st) return st.error();
     // After: the pre-image the next call kept, else the disk.
     Side b;
-    const PathState* later = nullptr;
-    for (const CallCheckpoint& c : *journal) {
-      if (c.undone || c.call <= last_in_range) continue;
-      for (const PathChange& ch : c.changes) {
-        if (ch.root == t.root && ch.path == t.path) {
-          later = &ch.before;
-          break;
-        }
-      }
-      if (later != nullptr) break;
-    }
+    auto next = later_pre.find({t.root, t.path});
+    const PathState* later = next == later_pre.end() ? nullptr : next->second;
     if (later != nullptr) {
       b.state = *later;
-      if (auto st = LoadBlob(*blobs, &b); !st) return st.error();
+      if (auto st = LoadPreImage(dir, &b); !st) return st.error();
     } else {
       e.after_is_disk = true;
       auto& root = roots[t.root];
@@ -698,8 +674,6 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
   }
   if (range.empty()) return report;
 
-  auto blobs = OpenBlobs(dir);
-  if (!blobs) return blobs.error();
   std::map<std::string, Fd> roots;
   std::vector<Plan> plans;
   std::set<std::pair<std::string, std::string>> kept;
@@ -718,8 +692,9 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     }
     // The kept bytes must be there, whole, before anything is touched.
     if (t.first.kind == Kind::kFile) {
-      auto fd = OpenBlob(*blobs, t.first);
-      if (!fd) return MakeError(fd.error().code, p.shown + ": " + fd.error().message);
+      if (auto st = CheckPreImage(dir, t.first); !st) {
+        return MakeError(st.error().code, p.shown + ": " + st.error().message);
+      }
     }
     auto seen = Look(root.get(), t.root, t.path, true);
     if (!seen) return seen.error();
@@ -729,8 +704,11 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
       report.conflicts.push_back(p.shown + ": " + p.now.why);
       p.restore = false;
     } else if (!p.checked) {
-      report.notes.push_back(p.shown + ": restored without a check (call " +
-                             std::to_string(t.last_call) + " did not end)");
+      std::string call = "call " + std::to_string(t.last_call);
+      report.notes.push_back(p.shown + ": restored without a check (" +
+                             (t.last_ended ? "no state was recorded after " + call
+                                           : call + " never ended: killed mid-call") +
+                             ")");
     } else if (!SameAsPost(p.now.state, *t.post)) {
       report.conflicts.push_back(p.shown + ": " + WhyDiffers(p.now.state, *t.post));
     }
@@ -741,6 +719,8 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
   // A folder to be removed or replaced must hold nothing but what the undo handles: kept
   // paths of the range, or copies (by path and kind) of what a kept folder held, which is
   // what a moved folder leaves behind.
+  std::map<std::pair<std::string, std::string>, Kind> first_kind;
+  for (const Plan& p : plans) first_kind[{p.track.root, p.track.path}] = p.track.first.kind;
   for (Plan& p : plans) {
     if (!p.restore || p.now.state.kind != Kind::kDir || p.track.first.kind == Kind::kDir) continue;
     int rootfd = roots[p.track.root].get();
@@ -759,15 +739,8 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
         if (q.track.root != p.track.root || q.track.first.kind != Kind::kDir) continue;
         bool all = true;
         for (const auto& [rel, kind] : inside) {
-          bool match = false;
-          for (const Plan& r : plans) {
-            if (r.track.root == q.track.root && r.track.path == q.track.path + "/" + rel &&
-                r.track.first.kind == kind) {
-              match = true;
-              break;
-            }
-          }
-          if (!match) {
+          auto it = first_kind.find({q.track.root, q.track.path + "/" + rel});
+          if (it == first_kind.end() || it->second != kind) {
             all = false;
             break;
           }
@@ -778,7 +751,6 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
         }
       }
     }
-    if (!inside.empty()) p.remove_tree = true;
     if (!ok) {
       report.conflicts.push_back(
           p.shown + ": a directory holding " +
@@ -852,16 +824,31 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
   });
   std::vector<Pending> pending;
   std::set<std::string> sync_roots;
+  ParentCache parents;
+  // Removes the temp files made so far (best effort: each folder resolved beneath again).
+  auto drop_temps = [&](size_t from) {
+    ParentCache again;
+    for (size_t i = from; i < pending.size(); ++i) {
+      const Parent& pd =
+          again.Get(pending[i].root, roots[pending[i].root].get(), pending[i].parent);
+      if (pd.fd.ok()) unlinkat(pd.fd.get(), pending[i].temp.c_str(), 0);
+    }
+  };
   auto fail = [&](const std::string& what, int err) -> Error {
-    for (Pending& q : pending) unlinkat(q.parent.get(), q.temp.c_str(), 0);
-    return MakeError(ErrorCode::kIo, "cannot restore " + what + ": " + ErrnoText(err));
+    drop_temps(0);
+    return MakeError(ErrorCode::kIo, "cannot restore " + what + ": " + ErrnoText(err) +
+                                         " (the undo stopped part way; files restored so far "
+                                         "stay restored)");
   };
   for (Plan* p : order) {
     if (!p->restore) continue;
     const PathState& want = p->track.first;
     if (want.kind == Kind::kAbsent) continue;
     auto [parent, name] = SplitRel(p->track.path);
-    Parent pd = OpenParent(roots[p->track.root].get(), parent);
+    // Folders made above may be the parents of what follows: resolve each path afresh
+    // unless it shares the folder of the one before.
+    if (want.kind == Kind::kDir) parents.Forget();
+    const Parent& pd = parents.Get(p->track.root, roots[p->track.root].get(), parent);
     if (!pd.fd.ok()) {
       std::string why =
           Blocked(pd.err) ? "a symlink stands in place of a folder on its path" : ErrnoText(pd.err);
@@ -888,32 +875,36 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
         return fail(p->shown, errno);
       }
     } else {
-      auto from = OpenBlob(*blobs, want);
-      if (!from) return from.error();
       Fd to(openat(pd.fd.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                    0600));
       if (!to.ok()) return fail(p->shown, errno);
-      pending.push_back({Fd(fcntl(pd.fd.get(), F_DUPFD_CLOEXEC, 0)), temp, name, p->shown});
-      if (auto s = CopyInto(from->get(), to.get(), want.size); !s) return fail(p->shown, EIO);
+      pending.push_back({p->track.root, parent, temp, name, p->shown});
+      if (auto s = CopyPreImage(dir, want, to.get()); !s) {
+        drop_temps(0);
+        return MakeError(s.error().code, "cannot restore " + p->shown + ": " + s.error().message);
+      }
       if (fchmod(to.get(), want.mode & 0777) != 0) return fail(p->shown, errno);
       sync_roots.insert(p->track.root);
       continue;
     }
-    pending.push_back({Fd(fcntl(pd.fd.get(), F_DUPFD_CLOEXEC, 0)), temp, name, p->shown});
+    pending.push_back({p->track.root, parent, temp, name, p->shown});
   }
   // 3. The restored bytes reach the disk (one syncfs per filesystem covers every temp file
   // at once), then each is renamed over its path.
   for (const std::string& r : sync_roots) {
-    if (syncfs(roots[r].get()) != 0) return fail(r, errno);
+    // syncfs needs an fd open for reading, not the O_PATH one.
+    Fd fs_fd(openat(roots[r].get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fs_fd.ok() || syncfs(fs_fd.get()) != 0) return fail(r, errno);
   }
+  parents.Forget();
   for (size_t i = 0; i < pending.size(); ++i) {
-    Pending& q = pending[i];
-    if (renameat(q.parent.get(), q.temp.c_str(), q.parent.get(), q.name.c_str()) != 0) {
-      int err = errno;
-      for (size_t j = i; j < pending.size(); ++j) {
-        unlinkat(pending[j].parent.get(), pending[j].temp.c_str(), 0);
-      }
-      return MakeError(ErrorCode::kIo, "cannot restore " + q.what + ": " + ErrnoText(err));
+    const Pending& q = pending[i];
+    const Parent& pd = parents.Get(q.root, roots[q.root].get(), q.parent);
+    if (!pd.fd.ok() || renameat(pd.fd.get(), q.temp.c_str(), pd.fd.get(), q.name.c_str()) != 0) {
+      int err = pd.fd.ok() ? errno : pd.err;
+      drop_temps(i);
+      return MakeError(ErrorCode::kIo, "cannot restore " + q.what + ": " + ErrnoText(err) +
+                                           " (the undo stopped part way)");
     }
   }
 
