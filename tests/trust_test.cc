@@ -522,5 +522,37 @@ TEST(PolicyReviewTest, WideningIsNamedAndOnlyNarrowingIsKept) {
   EXPECT_EQ(r.widening[0].find('\x1b'), std::string::npos) << r.widening[0];
 }
 
+// Checkpoint bounds other than the defaults fill the disk or leave changes beyond undo:
+// both are widenings; a stricter decision once they are full is kept.
+TEST(PolicyReviewTest, CheckpointBoundsAreWideningsAndAStricterWhenFullIsKept) {
+  agent::ManifestLookup none = [](const std::string&) -> std::optional<tools::ToolManifest> {
+    return std::nullopt;
+  };
+  for (const char* text : {R"({"checkpoints": {"max_files": 0}})",
+                           R"({"checkpoints": {"max_bytes": "60G"}})"}) {
+    auto p = agent::Policy::Parse(text);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    agent::PolicyReview r = agent::ReviewPolicy(*p, none);
+    ASSERT_EQ(r.widening.size(), 1u) << text;
+    EXPECT_NE(r.widening[0].find("checkpoints"), std::string::npos) << r.widening[0];
+    EXPECT_EQ(r.narrowed.checkpoints.max_files, undo::CheckpointLimits{}.max_files);
+    EXPECT_EQ(r.narrowed.checkpoints.max_bytes, undo::CheckpointLimits{}.max_bytes);
+  }
+  auto p = agent::Policy::Parse(R"({"checkpoints": {"when_full": "deny"}})");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  agent::PolicyReview r = agent::ReviewPolicy(*p, none);
+  EXPECT_TRUE(r.widening.empty());
+  EXPECT_EQ(r.narrowed.checkpoints_when_full, agent::Decision::kDeny);
+  // Bad values are refused, naming the field.
+  for (const char* bad : {R"({"checkpoints": {"max_bytes": "65G"}})",
+                          R"({"checkpoints": {"when_full": "maybe"}})",
+                          R"({"checkpoints": {"max_files": -1}})",
+                          R"({"checkpoints": {"keep": 1}})", R"({"checkpoints": []})"}) {
+    auto q = agent::Policy::Parse(bad);
+    ASSERT_FALSE(q.ok()) << bad;
+    EXPECT_NE(q.error().message.find("checkpoints"), std::string::npos) << q.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace moat

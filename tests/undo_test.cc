@@ -276,6 +276,16 @@ TEST_F(UndoTest, CallNotUndoableIsRefusedThenForcedRestoresWhatWasKept) {
   EXPECT_EQ(Read(P("ok.txt")), "one\n");
 }
 
+TEST_F(UndoTest, JournalOthersCanWriteIsNotObeyed) {
+  test::PutFile(P("w"), "1");
+  Call(1, {"w"}, [&] { test::PutFile(P("w"), "2"); });
+  ASSERT_EQ(chmod((dir_ + "/journal.jsonl").c_str(), 0666), 0);
+  auto r = DoUndo();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kDenied);
+  EXPECT_EQ(Read(P("w")), "2");
+}
+
 TEST_F(UndoTest, MountRootThatIsGoneIsAnErrorNamingIt) {
   test::PutFile(P("x"), "1");
   Call(1, {"x"}, [&] { test::PutFile(P("x"), "2"); });
@@ -537,6 +547,7 @@ TEST_F(UndoTest, PruneRemovesOnlyOldFoldersAndNeverFollowsSymlinks) {
   EXPECT_FALSE(Exists(root + "/aaaaaaaaaaaa"));
   EXPECT_TRUE(Exists(dir_));  // written just now
   EXPECT_EQ(Read(base_ + "/elsewhere/keep"), "x");
+  EXPECT_FALSE(Prune(base_, 0));                          // not a .moat folder
   EXPECT_FALSE(DeleteCheckpoints(base_ + "/elsewhere"));  // not a checkpoint folder
   EXPECT_TRUE(Exists(base_ + "/elsewhere/keep"));
 }

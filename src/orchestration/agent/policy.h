@@ -17,6 +17,7 @@
 //     "governor": {"repeat_warn": 3, "repeat_stop": 5, "no_progress_warn": 6,
 //                  "no_progress_stop": 10},
 //     "prices": {"my-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
+//     "checkpoints": {"max_bytes": "512M", "max_files": 10000, "when_full": "allow"},
 //     "untrusted": ["downloads/**", "*.eml"],             // files from outside
 //     "after_untrusted": {"network": "ask", "write": "allow", "secrets": "allow"}
 //   }

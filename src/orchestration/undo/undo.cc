@@ -660,6 +660,13 @@ json DiffToJson(const DiffReport& report) {
 // ---- Undo ----
 
 Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
+  // The journal says which files to write and remove: one another user could change is
+  // not obeyed.
+  for (const std::string& p : {dir, dir + "/journal.jsonl"}) {
+    if (struct stat st{}; lstat(p.c_str(), &st) == 0) {
+      if (auto ok = CheckNotWritableByOthers(st, p); !ok) return ok.error();
+    }
+  }
   auto journal = ReadJournal(dir);
   if (!journal) return journal.error();
   UndoReport report;
@@ -956,6 +963,10 @@ bool CheckpointPath(const std::string& dir, std::string* parent, std::string* na
 
 Result<std::vector<std::string>> Prune(const std::string& state_dir, uint64_t older_than_seconds) {
   std::vector<std::string> removed;
+  if (state_dir.size() < 6 || state_dir.compare(state_dir.size() - 6, 6, "/.moat") != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     state_dir + " is not a workspace's .moat folder; nothing pruned");
+  }
   std::string base = state_dir + "/checkpoints";
   Fd fd(open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.ok()) {

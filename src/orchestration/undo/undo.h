@@ -13,9 +13,12 @@
 // forced. Every path operation goes through the mount root's fd with openat2
 // RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, so a symlink a tool
 // planted (in place of a parent folder, or of the file itself) is never followed: such a
-// path is a conflict. Files are restored whole (a temp file beside, a reflink of the kept
-// bytes where the filesystem can, fsync, rename over it). Each call undone gets an
-// "undone" journal line, so a second undo finds nothing left to do.
+// path is a conflict. Files are restored whole: each written to a temp file beside its
+// path (a reflink of the kept bytes where the filesystem can, else a copy), all made
+// durable by one syncfs per filesystem, then each renamed over its path. Folders are
+// removed deepest first and made shallowest first. Each call undone gets an "undone"
+// journal line, so a second undo finds nothing left to do. A journal or checkpoint folder
+// another user could write is not obeyed.
 #pragma once
 
 #include <cstdint>
@@ -90,10 +93,10 @@ struct UndoReport {
 Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options);
 nlohmann::json UndoToJson(const UndoReport& report);
 
-// Removes the checkpoint folders under `state_dir`/checkpoints/ (state_dir is a
-// workspace's `.moat`) whose journal was last written more than `older_than_seconds` ago
-// (a folder without a journal: the folder's own time). Symlinks and files there are left
-// alone. Returns the names of the folders removed.
+// Removes the checkpoint folders under `state_dir`/checkpoints/ (state_dir must be a
+// workspace's `.moat`, else kInvalidArgument) whose journal was last written more than
+// `older_than_seconds` ago (a folder without a journal: the folder's own time). Symlinks and files
+// there are left alone. Returns the names of the folders removed.
 Result<std::vector<std::string>> Prune(const std::string& state_dir, uint64_t older_than_seconds);
 
 // Removes one session's checkpoint folder; `dir` must be .../.moat/checkpoints/NAME. A
