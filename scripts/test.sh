@@ -3,7 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, the session and agent tests under
 # ThreadSanitizer, 30 s of pipeline fuzzing with triage, 20 s
 # of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, 15 s of
-# egress fuzzing, 10 s of provider-stream fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
+# egress fuzzing, 10 s of provider-stream fuzzing, 10 s of checkpoint-journal fuzzing, a
+# benchmark smoke run (numbers printed, not enforced), then the format
 # check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
@@ -64,6 +65,9 @@ fuzz/run_egress.sh 15 1
 echo "==> fuzzing the provider stream decoders for 10 s (fuzz/run_wire.sh)"
 fuzz/run_wire.sh 10 1
 
+echo "==> fuzzing the checkpoint journal reader for 10 s (fuzz/run_journal.sh)"
+fuzz/run_journal.sh 10 1
+
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 # The tests' cache: modules the tests compiled are not compiled again.
 export MOAT_CACHE_DIR="$PWD/build/test-cache"
@@ -74,6 +78,7 @@ build/bench/bench_grep --quick || true
 build/bench/bench_net --quick || true
 build/bench/bench_agent --quick || true
 build/bench/bench_front_door --quick || true
+build/bench/bench_checkpoints --quick || true
 build/bench/bench_undo --quick || true
 for b in bench_js bench_sql; do  # built only when third_party/ has QuickJS and SQLite
   if [ -x build/bench/$b ]; then build/bench/$b --quick || true; fi

@@ -601,6 +601,9 @@ int ChatCommands::State::Chat() {
         if (!e.reason.empty()) {
           printf("       (%s: %s)\n", Shown(e.decision).c_str(), Shown(e.reason, 600).c_str());
         }
+        if (!e.undoable) {
+          printf("       ! not undoable: %s\n", Shown(e.undo_note, 600).c_str());
+        }
         last_started.clear();
         break;
       case AgentEvent::Kind::kWarning:
