@@ -27,8 +27,9 @@ namespace fs = std::filesystem;
 
 std::string TenKb(int i) {
   std::string s;
-  while (s.size() < 10 * 1024) s += "line " + std::to_string(s.size()) + " of file " +
-                                    std::to_string(i) + ": the quick brown fox\n";
+  while (s.size() < 10 * 1024)
+    s += "line " + std::to_string(s.size()) + " of file " + std::to_string(i) +
+         ": the quick brown fox\n";
   return s;
 }
 
@@ -111,9 +112,12 @@ int main(int argc, char** argv) {
   std::string where = "/tmp";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--dir" && i + 1 < argc) where = argv[++i];
-    else Die("usage: bench_checkpoints [--quick] [--dir FOLDER]");
+    if (a == "--quick")
+      quick = true;
+    else if (a == "--dir" && i + 1 < argc)
+      where = argv[++i];
+    else
+      Die("usage: bench_checkpoints [--quick] [--dir FOLDER]");
   }
   std::string tmp = where + "/moat-bench-checkpoints-" + std::to_string(getpid());
   fs::create_directories(tmp + "/ws/.moat");

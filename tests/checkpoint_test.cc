@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,8 +87,10 @@ std::string Describe(const std::map<std::string, std::string>& a,
   std::string d;
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
-    if (it == b.end()) d += "  only before: " + k + "\n";
-    else if (it->second != v) d += "  differs: " + k + "\n";
+    if (it == b.end())
+      d += "  only before: " + k + "\n";
+    else if (it->second != v)
+      d += "  differs: " + k + "\n";
   }
   for (const auto& [k, v] : b) {
     if (!a.count(k)) d += "  only after: " + k + "\n";
@@ -198,8 +201,7 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
       {Call("sql", {{"database", "data.db"},
                     {"sql", "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 'x'), (2, 'y')"}}),
        "sql"},
-      {Call("sql", {{"database", "data.db"}, {"sql", "UPDATE t SET b = 'z' WHERE a = 1"}}),
-       "sql"},
+      {Call("sql", {{"database", "data.db"}, {"sql", "UPDATE t SET b = 'z' WHERE a = 1"}}), "sql"},
   };
   std::vector<std::map<std::string, std::string>> before;  // the workspace before each op
   std::vector<uint64_t> steps;
@@ -229,8 +231,8 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
   // Undo back through every step, newest first: each time the workspace is exactly what it
   // was before that step.
   for (size_t i = ops.size(); i-- > 0;) {
-    test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ +
-                                  " --to " + std::to_string(steps[i]));
+    test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ + " --to " +
+                                  std::to_string(steps[i]));
     ASSERT_EQ(u.status, 0) << ops[i].first << "\n" << u.out << u.err;
     auto now = Snapshot(ws_);
     EXPECT_EQ(now, before[i]) << "after undoing to step " << steps[i] << " (" << ops[i].first
@@ -272,10 +274,11 @@ TEST_F(CheckpointTest, UndoRefusesToOverwriteAChangeMadeOutsideMoat) {
 // The pre-image is on record before the change: a run killed with SIGKILL in the middle of
 // a step (the database already changed, the call not ended) is undone to before that step.
 TEST_F(CheckpointTest, ARunKilledMidStepIsUndoneToBeforeThatStep) {
-  std::string policy = Policy({{"tools", {{"sql", {{"decision", "allow"}, {"timeout", "60s"},
-                                                   {"fuel", "1e13"}}}}}});
-  Run({{{"tool_calls", {Call("sql", {{"database", "data.db"},
-                                     {"sql", "CREATE TABLE t(a); INSERT INTO t VALUES (1)"}})}}},
+  std::string policy =
+      Policy({{"tools", {{"sql", {{"decision", "allow"}, {"timeout", "60s"}, {"fuel", "1e13"}}}}}});
+  Run({{{"tool_calls",
+         {Call("sql", {{"database", "data.db"},
+                       {"sql", "CREATE TABLE t(a); INSERT INTO t VALUES (1)"}})}}},
        {{"text", "done"}}},
       policy, "none");
   ASSERT_FALSE(session_.empty());
@@ -285,14 +288,14 @@ TEST_F(CheckpointTest, ARunKilledMidStepIsUndoneToBeforeThatStep) {
   std::string slow =
       "INSERT INTO t VALUES (2); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
       "WHERE x < 4000000000) SELECT count(*) FROM c";
-  std::string script = Script({{{"tool_calls", {Call("sql", {{"database", "data.db"},
-                                                             {"sql", slow}})}}},
-                               {{"text", "done"}}});
+  std::string script =
+      Script({{{"tool_calls", {Call("sql", {{"database", "data.db"}, {"sql", slow}})}}},
+              {{"text", "done"}}});
   std::string moat = MOAT_BINARY;
-  std::vector<std::string> args = {moat,       "chat",    "--json",   "--script", script,
-                                   "--workspace", ws_,    "--policy", policy,     "--approve",
-                                   "none",     "--session", session_, "--tools-dir",
-                                   base_ + "/tools", "go"};
+  std::vector<std::string> args = {
+      moat,     "chat",        "--json",         "--script",  script, "--workspace",
+      ws_,      "--policy",    policy,           "--approve", "none", "--session",
+      session_, "--tools-dir", base_ + "/tools", "go"};
   pid_t pid = fork();
   if (pid == 0) {
     int null = open("/dev/null", O_RDWR);
@@ -349,8 +352,7 @@ TEST_F(CheckpointTest, PastTheBoundACallIsNotUndoableAndTheNextIsAsked) {
   EXPECT_TRUE(ends[0]["checkpoint"].value("undoable", false)) << ends[0];
   EXPECT_EQ(ends[1]["status"], "ok") << ends[1];  // the change is made, only not kept
   EXPECT_FALSE(ends[1]["checkpoint"].value("undoable", true)) << ends[1];
-  EXPECT_NE(ends[1]["checkpoint"].value("reason", "").find("limit"), std::string::npos)
-      << ends[1];
+  EXPECT_NE(ends[1]["checkpoint"].value("reason", "").find("limit"), std::string::npos) << ends[1];
   EXPECT_TRUE(fs::is_directory(ws_ + "/d1/d2/d3"));
   std::string audit = Bytes(ws_ + "/.moat/audit.jsonl");
   EXPECT_NE(audit.find("\"undoable\":false"), std::string::npos);
@@ -389,8 +391,11 @@ TEST_F(CheckpointTest, HiddenAndProtectedPathsStayOutOfReach) {
   Put(ws_ + "/.git/config", "[core]\n");
   Put(ws_ + "/proj/.env", "SECRET=1\n");
   Put(ws_ + "/proj/main.c", "int main;\n");
-  std::string policy = Policy({{"tools", {{"write_file", "allow"}, {"move", "allow"},
-                                          {"read_file", "allow"}, {"list_dir", "allow"}}}});
+  std::string policy = Policy({{"tools",
+                                {{"write_file", "allow"},
+                                 {"move", "allow"},
+                                 {"read_file", "allow"},
+                                 {"list_dir", "allow"}}}});
   auto lines = Run({{{"tool_calls",
                       {Call("write_file", {{"path", ".git/config"}, {"content", "evil"}}),
                        Call("write_file", {{"path", "proj/.env"}, {"content", "evil"}})}}},
@@ -407,14 +412,13 @@ TEST_F(CheckpointTest, HiddenAndProtectedPathsStayOutOfReach) {
   }
   // Whatever the move kept, no tool reaches it.
   std::string blobs = ".moat/checkpoints/" + session_ + "/blobs";
-  auto probe = Run({{{"tool_calls",
-                      {Call("list_dir", {{"path", ".moat"}}),
-                       Call("list_dir", {{"path", blobs}}),
-                       Call("read_file", {{"path", blobs + "/1"}}),
-                       Call("read_file", {{"path", ".moat/checkpoints/" + session_ +
-                                                       "/journal.jsonl"}})}}},
-                    {{"text", "done"}}},
-                   policy, "none");
+  auto probe =
+      Run({{{"tool_calls",
+             {Call("list_dir", {{"path", ".moat"}}), Call("list_dir", {{"path", blobs}}),
+              Call("read_file", {{"path", blobs + "/1"}}),
+              Call("read_file", {{"path", ".moat/checkpoints/" + session_ + "/journal.jsonl"}})}}},
+           {{"text", "done"}}},
+          policy, "none");
   int ends = 0;
   for (const json& j : probe) {
     if (j["type"] != "tool_end") continue;
@@ -427,6 +431,78 @@ TEST_F(CheckpointTest, HiddenAndProtectedPathsStayOutOfReach) {
   EXPECT_EQ(u.status, 0) << u.out << u.err;
   EXPECT_EQ(Bytes(ws_ + "/proj/.env"), "SECRET=1\n");
   EXPECT_FALSE(fs::exists(ws_ + "/proj2"));
+}
+
+// A journal is a file in the workspace, which may have come from elsewhere (a cloned
+// repository): an undo changes nothing in a folder that is neither the workspace nor a
+// writable mount of a policy the user trusts or names, even forced. A session open in
+// another process cannot be undone under it.
+TEST_F(CheckpointTest, APlantedJournalCannotReachOutsideTheWorkspace) {
+  std::string outside = base_ + "/outside";
+  Put(outside + "/victim.txt", "precious\n");
+  std::string id = "0123456789ab";
+  std::string dir = ws_ + "/.moat/checkpoints/" + id;
+  fs::create_directories(dir);
+  chmod((ws_ + "/.moat").c_str(), 0700);
+  std::string sha = Sha256Hex("precious\n");
+  Put(dir + "/journal.jsonl",
+      json({{"t", "call"}, {"call", 1}, {"step", 1}, {"id", "c"}, {"tool", "write_file"}}).dump() +
+          "\n" +
+          json({{"t", "pre"},
+                {"call", 1},
+                {"n", 1},
+                {"root", outside},
+                {"path", "victim.txt"},
+                {"kind", "absent"}})
+              .dump() +
+          "\n" +
+          json({{"t", "post"},
+                {"call", 1},
+                {"root", outside},
+                {"path", "victim.txt"},
+                {"kind", "file"},
+                {"mode", 420},
+                {"size", 9},
+                {"sha256", sha}})
+              .dump() +
+          "\n" + json({{"t", "end"}, {"call", 1}, {"undoable", true}}).dump() + "\n");
+  for (const char* flags : {"", " --force"}) {
+    test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + id + flags);
+    EXPECT_NE(u.status, 0) << flags << u.out << u.err;
+    EXPECT_NE((u.out + u.err).find(outside), std::string::npos) << u.out << u.err;
+    EXPECT_EQ(Bytes(outside + "/victim.txt"), "precious\n") << flags;
+  }
+}
+
+TEST_F(CheckpointTest, APolicyMountOutsideTheWorkspaceIsUndoneWhenTheUserNamesThePolicy) {
+  std::string data = base_ + "/data";
+  Put(data + "/d.txt", "data\n");
+  std::string policy = Policy({{"mounts", {data + "::/data"}}});
+  Run({{{"tool_calls",
+         {Call("write_file", {{"path", "/data/d.txt"}, {"content", "changed\n"}}),
+          Call("write_file", {{"path", "w.txt"}, {"content", "w\n"}})}}},
+       {{"text", "done"}}},
+      policy, "none");
+  ASSERT_EQ(Bytes(data + "/d.txt"), "changed\n");
+  // Without the policy, the mount is not the workspace's: nothing is changed.
+  test::CliResult u = test::Cli("sessions --workspace " + ws_ + " undo " + session_);
+  EXPECT_NE(u.status, 0) << u.out << u.err;
+  EXPECT_EQ(Bytes(data + "/d.txt"), "changed\n");
+  EXPECT_TRUE(fs::exists(ws_ + "/w.txt"));
+  // While the session is open elsewhere (its checkpoints locked), no undo.
+  {
+    int fd = open((CheckpointDir() + "/journal.jsonl").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(flock(fd, LOCK_EX), 0);
+    u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ + " --policy " + policy);
+    EXPECT_NE(u.status, 0) << u.out << u.err;
+    EXPECT_NE((u.out + u.err).find("another moat process"), std::string::npos) << u.err;
+    close(fd);
+  }
+  u = test::Cli("sessions --workspace " + ws_ + " undo " + session_ + " --policy " + policy);
+  EXPECT_EQ(u.status, 0) << u.out << u.err;
+  EXPECT_EQ(Bytes(data + "/d.txt"), "data\n");
+  EXPECT_FALSE(fs::exists(ws_ + "/w.txt"));
 }
 
 }  // namespace

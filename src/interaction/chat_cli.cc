@@ -26,6 +26,7 @@
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
 #include "orchestration/session/agent_session.h"
+#include "orchestration/agent/trust.h"
 #include "orchestration/session/session_undo.h"
 
 namespace moat {
@@ -178,6 +179,7 @@ struct ChatCommands::State {
   CLI::App* s_rm = nullptr;
   uint64_t s_step = 0, s_to = 0;
   bool s_json = false, s_force = false, s_dry_run = false;
+  std::string s_policy;
   std::string s_older;
 
   CLI::App* approvals = nullptr;
@@ -263,6 +265,9 @@ ChatCommands::ChatCommands(CLI::App* app) : s_(std::make_unique<State>()) {
                      "Undo even over files changed since and calls that could not keep "
                      "everything (what was kept is restored)");
   s.s_undo->add_flag("--dry-run", s.s_dry_run, "Say what would be done; change nothing");
+  s.s_undo->add_option("--policy", s.s_policy,
+                       "The policy the session ran with, when it was not the workspace's own: "
+                       "its writable mounts may be changed back too (the workspace always may)");
   s.s_undo->add_flag("--json", s.s_json, "Print the report as JSON");
   s.s_prune = s.sessions->add_subcommand(
       "prune", "Remove the checkpoints of sessions not written to for a while");
@@ -409,6 +414,16 @@ int ChatCommands::State::Checkpoints() {
   o.to_step = s_to;
   o.force = s_force;
   o.dry_run = s_dry_run;
+  if (!s_policy.empty()) {  // named by the user: its mounts are theirs
+    auto named = agent::ReadPolicyFile(s_policy);
+    if (!named) return Failed(named.error());
+    if (!named->exists) {
+      return Failed(MakeError(ErrorCode::kInvalidArgument, "--policy: no file " + s_policy));
+    }
+    for (const Mount& m : named->policy.mounts) {
+      if (!m.read_only) o.roots.push_back(m.host_path);
+    }
+  }
   auto report = session::SessionUndo(*ws, s_id, o);
   if (!report) return Failed(report.error());
   const undo::UndoReport& r = *report;

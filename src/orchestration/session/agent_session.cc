@@ -233,8 +233,9 @@ Result<std::unique_ptr<AgentSession>> AgentSession::Open(Services& services,
     // cannot be opened stops the session: its calls would change files beyond undo.
     if (!options.no_checkpoints) {
       if (auto st = s->workspace_.EnsureStateDir(); !st) return st.error();
-      auto cps = undo::CheckpointStore::Open(s->workspace_.state_dir() + "/checkpoints/" + s->id_,
-                                             s->policy_.checkpoints);
+      auto dir = s->workspace_.checkpoints_dir(s->id_);
+      if (!dir) return dir.error();
+      auto cps = undo::CheckpointStore::Open(*dir, s->policy_.checkpoints);
       if (!cps) return cps.error();
       config.checkpoints = std::move(*cps);
     }

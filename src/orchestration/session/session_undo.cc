@@ -1,8 +1,39 @@
 #include "orchestration/session/session_undo.h"
 
+#include <stdlib.h>
+
 #include <nlohmann/json.hpp>
 
+#include "orchestration/agent/trust.h"
+
 namespace moat::session {
+
+namespace {
+
+// Where an undo may change things: the workspace, and the writable folders its policy
+// mounts when the user trusts that policy (a journal came with the workspace's files and
+// could name any folder), plus what the caller adds (mounts of a policy the user named).
+std::vector<std::string> UndoRoots(const Workspace& workspace, std::vector<std::string> extra) {
+  std::vector<std::string> roots = {workspace.root()};
+  auto file = agent::ReadPolicyFile(workspace.policy_path());
+  if (file && file->exists) {
+    auto record = agent::TrustStore::Find(Workspace::TrustFile(), workspace.root());
+    if (record && *record && (*record)->policy_sha256 == file->sha256) {
+      for (const Mount& m : file->policy.mounts) {
+        if (!m.read_only) extra.push_back(m.host_path);
+      }
+    }
+  }
+  for (const std::string& p : extra) {
+    if (char* real = realpath(p.c_str(), nullptr)) {
+      roots.emplace_back(real);
+      free(real);
+    }
+  }
+  return roots;
+}
+
+}  // namespace
 
 Result<undo::DiffReport> SessionDiff(const Workspace& workspace, const std::string& id,
                                      uint64_t step) {
@@ -20,6 +51,7 @@ Result<undo::UndoReport> SessionUndo(const Workspace& workspace, const std::stri
   auto dir = workspace.checkpoints_dir(id);
   if (!dir) return dir.error();
   options.workspace = workspace.root();
+  options.roots = UndoRoots(workspace, std::move(options.roots));
   // The log first: an undo that cannot be recorded does not run (fail closed).
   if (audit == nullptr && !options.dry_run) {
     if (auto st = workspace.EnsureStateDir(); !st) return st.error();

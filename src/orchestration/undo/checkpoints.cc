@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -207,8 +208,8 @@ bool ParseState(const json& j, PathState* s) {
   }
   // A blob name is a number: it is joined to the blobs folder's path.
   if (!s->blob.empty() &&
-      (s->blob.size() > 20 || !std::all_of(s->blob.begin(), s->blob.end(),
-                                           [](char c) { return c >= '0' && c <= '9'; }))) {
+      (s->blob.size() > 20 ||
+       !std::all_of(s->blob.begin(), s->blob.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
     return false;
   }
   return true;
@@ -295,8 +296,10 @@ Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
     s.kind = PathState::Kind::kLink;
     char buf[4097];
     ssize_t n = readlinkat(pfd, name.c_str(), buf, sizeof buf - 1);
-    if (n < 0) problem = MakeError(ErrorCode::kIo, Errno(("cannot read link " + rel).c_str()));
-    else s.target.assign(buf, static_cast<size_t>(n));
+    if (n < 0)
+      problem = MakeError(ErrorCode::kIo, Errno(("cannot read link " + rel).c_str()));
+    else
+      s.target.assign(buf, static_cast<size_t>(n));
   } else {
     problem = MakeError(ErrorCode::kIo, rel + " is not a file, directory or link");
   }
@@ -324,8 +327,6 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
   if (mkdir(blobs.c_str(), 0700) != 0 && errno != EEXIST) {
     return MakeError(ErrorCode::kIo, Errno(("cannot create " + blobs).c_str()));
   }
-  auto journal = ReadJournal(dir);
-  if (!journal.ok()) return journal.error();
   std::shared_ptr<CheckpointStore> s(new CheckpointStore());
   s->dir_ = dir;
   s->limits_ = limits;
@@ -340,7 +341,8 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
   // Whether this filesystem shares extents: then a pre-image is a reflink (its own file).
   // The probe's source holds a byte: a clone of an empty file succeeds anywhere.
   {
-    std::string a = ".probe-a-" + std::to_string(getpid()), b = ".probe-b-" + std::to_string(getpid());
+    std::string a = ".probe-a-" + std::to_string(getpid()),
+                b = ".probe-b-" + std::to_string(getpid());
     int from = openat(s->blobs_fd_, a.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int to = openat(s->blobs_fd_, b.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (from >= 0 && to >= 0 && write(from, "x", 1) == 1) {
@@ -355,6 +357,18 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
   s->journal_fd_ =
       open(jpath.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (s->journal_fd_ < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + jpath).c_str()));
+  // One process records a session at a time (call numbers continue from the journal), and
+  // an undo takes the same lock: it never runs under a session's running calls.
+  if (flock(s->journal_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     errno == EWOULDBLOCK
+                         ? "the session's checkpoints are in use by another moat process (" + dir +
+                               "): is the session running elsewhere?"
+                         : Errno(("cannot lock " + jpath).c_str()));
+  }
+  // Read under the lock: nobody appends meanwhile.
+  auto journal = ReadJournal(dir);
+  if (!journal.ok()) return journal.error();
   for (const CallCheckpoint& c : *journal) {
     s->next_call_ = std::max(s->next_call_, c.call + 1);
     for (const PathChange& ch : c.changes) {
@@ -365,12 +379,14 @@ Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
       }
     }
   }
+  s->next_blob_ = std::max<uint64_t>(s->next_blob_, s->files_ + 1);  // "n" goes on
   // A blob written by a process killed before its line: never reuse its number.
   if (DIR* d = opendir(blobs.c_str())) {
     while (dirent* e = readdir(d)) {
       char* end = nullptr;
       unsigned long long n = strtoull(e->d_name, &end, 10);
-      if (end && *end == '\0' && end != e->d_name) s->next_blob_ = std::max<uint64_t>(s->next_blob_, n + 1);
+      if (end && *end == '\0' && end != e->d_name)
+        s->next_blob_ = std::max<uint64_t>(s->next_blob_, n + 1);
     }
     closedir(d);
   }
@@ -401,7 +417,7 @@ Status CheckpointStore::AppendLine(const std::string& line) {
   ssize_t n = write(journal_fd_, text.data(), text.size());
   if (n != static_cast<ssize_t>(text.size())) {
     return MakeError(ErrorCode::kIo, n < 0 ? Errno("cannot write the checkpoint journal")
-                                       : "checkpoint journal write cut short");
+                                           : "checkpoint journal write cut short");
   }
   return OkStatus();
 }
@@ -442,7 +458,8 @@ uint64_t CheckpointStore::files_used() const {
 
 bool CheckpointStore::Reserve(uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (files_ >= limits_.max_files || bytes > limits_.max_bytes - std::min(bytes_, limits_.max_bytes)) {
+  if (files_ >= limits_.max_files ||
+      bytes > limits_.max_bytes - std::min(bytes_, limits_.max_bytes)) {
     return false;
   }
   ++files_;
@@ -470,12 +487,12 @@ void CallRecorder::Skip(const std::string& root, const std::string& rel,
     reason_ = rel + ": " + reason;
   }
   (void)Emit(Line()
-                               .Str("t", "skip")
-                               .Num("call", call_)
-                               .Str("root", root)
-                               .Str("path", rel)
-                               .Str("reason", reason)
-                               .Done());
+                 .Str("t", "skip")
+                 .Num("call", call_)
+                 .Str("root", root)
+                 .Str("path", rel)
+                 .Str("reason", reason)
+                 .Done());
 }
 
 void CallRecorder::Before(const std::string& root, std::string_view rel, int dir_fd,
@@ -813,7 +830,7 @@ Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir) {
   std::map<uint64_t, size_t> index;  // call -> position in `calls`
   auto bad = [&](size_t line_no, const std::string& why) {
     return MakeError(ErrorCode::kInvalidArgument,
-                 path + ": line " + std::to_string(line_no) + ": " + why);
+                     path + ": line " + std::to_string(line_no) + ": " + why);
   };
   size_t pos = 0, line_no = 0;
   while (pos < text.size()) {
@@ -824,8 +841,9 @@ Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir) {
     pos = end + 1;
     ++line_no;
     if (line.empty()) continue;  // a torn line's end written by Open
-    auto parsed = line.size() > kMaxJournalLine ? Result<json>(MakeError(ErrorCode::kInvalidArgument, "too long"))
-                                                : ParseJson(line);
+    auto parsed = line.size() > kMaxJournalLine
+                      ? Result<json>(MakeError(ErrorCode::kInvalidArgument, "too long"))
+                      : ParseJson(line);
     if (!parsed.ok() || !parsed->is_object()) {
       // A kill mid-write leaves a torn record: the last line, or (once Open has ended it
       // with '\n') a line that is the start of a record and not JSON. Anything else is

@@ -56,13 +56,13 @@ struct CheckpointLimits {
 struct PathState {
   enum class Kind { kAbsent, kFile, kDir, kLink };
   Kind kind = Kind::kAbsent;
-  uint32_t mode = 0;       // permission bits (file, dir)
-  uint64_t size = 0;       // file
-  std::string sha256;      // file: in post states (pre-images carry none)
-  std::string target;      // link
-  std::string blob;        // pre-image file: its name under blobs/ (a reflink), or
-  bool packed = false;     // its bytes are in data.pack
-  uint64_t at = 0;         // from this offset (`size` of them)
+  uint32_t mode = 0;    // permission bits (file, dir)
+  uint64_t size = 0;    // file
+  std::string sha256;   // file: in post states (pre-images carry none)
+  std::string target;   // link
+  std::string blob;     // pre-image file: its name under blobs/ (a reflink), or
+  bool packed = false;  // its bytes are in data.pack
+  uint64_t at = 0;      // from this offset (`size` of them)
 };
 std::string_view KindName(PathState::Kind k);
 
@@ -77,7 +77,7 @@ struct CallCheckpoint {
   uint64_t call = 0;  // 1, 2, ... in the session
   uint64_t step = 0;  // the agent step
   std::string id, tool, ts;
-  std::vector<PathChange> changes;  // in the order first changed
+  std::vector<PathChange> changes;   // in the order first changed
   std::vector<std::string> skipped;  // "path: reason" for paths not kept
   bool ended = false;                // an "end" line was written
   bool undoable = true;              // false: something it changed was not kept

@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -667,6 +668,14 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
       if (auto ok = CheckNotWritableByOthers(st, p); !ok) return ok.error();
     }
   }
+  // Never under a session's running calls: the session's recorder holds this lock while it
+  // is open (CheckpointStore::Open), and the undo holds it until it is done.
+  Fd lock(open((dir + "/journal.jsonl").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (lock.ok() && flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the session is open in another moat process (its checkpoints are "
+                     "locked): undo it once that run has ended");
+  }
   auto journal = ReadJournal(dir);
   if (!journal) return journal.error();
   UndoReport report;
@@ -680,6 +689,30 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     if (!c.undoable) report.not_undoable.push_back(who + ": " + c.reason);
   }
   if (range.empty()) return report;
+  if (!options.roots.empty()) {
+    std::set<std::string> outside;
+    for (const CallCheckpoint* c : range) {
+      for (const PathChange& ch : c->changes) {
+        bool inside = false;
+        for (const std::string& r : options.roots) {
+          if (ch.root == r || (ch.root.size() > r.size() && ch.root.compare(0, r.size(), r) == 0 &&
+                               (r.back() == '/' || ch.root[r.size()] == '/'))) {
+            inside = true;
+            break;
+          }
+        }
+        if (!inside) outside.insert(ch.root);
+      }
+    }
+    if (!outside.empty()) {
+      for (const std::string& r : outside) {
+        report.conflicts.push_back(r + ": neither the workspace nor a folder its trusted policy "
+                                       "mounts; the undo changes nothing there (not even forced)");
+      }
+      report.refused = true;
+      return report;
+    }
+  }
 
   std::map<std::string, Fd> roots;
   std::vector<Plan> plans;

@@ -72,6 +72,11 @@ struct UndoOptions {
   bool force = false;     // past conflicts and calls not undoable
   bool dry_run = false;   // report what would be done, change nothing
   std::string workspace;  // for shown paths, as in DiffOptions
+  // The folders (real paths) an undo may change things in: the journal names the mount
+  // roots, and a journal is a file in the workspace, which may have come from elsewhere (a
+  // cloned repository). A change kept under any other root refuses the whole undo, even a
+  // forced one. Empty: any root.
+  std::vector<std::string> roots;
 };
 
 struct UndoReport {
