@@ -63,6 +63,8 @@ double UndoSeconds(const std::string& ws, int round) {
   }
   close(src);
   rec->Finish();
+  rec.reset();  // the run ends: its checkpoints' lock is released
+  store->reset();
   sync();  // the setup's own writes do not count against the undo
   moat::undo::UndoOptions o;
   o.workspace = ws;

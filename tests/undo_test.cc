@@ -114,7 +114,11 @@ class UndoTest : public ::testing::Test {
     o.force = force;
     o.dry_run = dry_run;
     o.workspace = ws_;
-    return Undo(dir_, o);
+    store_.reset();  // an open session holds its checkpoints' lock: close it, as a run ends
+    auto r = Undo(dir_, o);
+    // Open again for calls after the undo (a journal a test broke on purpose stays shut).
+    if (auto store = CheckpointStore::Open(dir_, {})) store_ = *store;
+    return r;
   }
   DiffReport DoDiff(uint64_t step = 0) {
     DiffOptions o;
@@ -131,6 +135,26 @@ class UndoTest : public ::testing::Test {
 };
 
 // ---- hostile ----
+
+// A session's checkpoints are locked while it is open: no undo runs under its calls, and
+// no second process records into them.
+TEST_F(UndoTest, AnOpenSessionIsNeitherUndoneNorOpenedTwice) {
+  test::PutFile(P("a.txt"), "original\n");
+  Call(1, {"a.txt"}, [&] { test::PutFile(P("a.txt"), "by the agent\n"); });
+  UndoOptions o;
+  o.workspace = ws_;
+  auto r = Undo(dir_, o);  // store_ is still open
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("another moat process"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(Read(P("a.txt")), "by the agent\n");
+  auto second = CheckpointStore::Open(dir_, {});
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("in use"), std::string::npos) << second.error().message;
+  auto done = DoUndo();
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(Read(P("a.txt")), "original\n");
+}
 
 TEST_F(UndoTest, FileChangedAfterTheCallIsRefusedThenForced) {
   test::PutFile(P("a.txt"), "original\n");
@@ -291,6 +315,7 @@ TEST_F(UndoTest, MountRootThatIsGoneIsAnErrorNamingIt) {
   Call(1, {"x"}, [&] { test::PutFile(P("x"), "2"); });
   // Keep the checkpoints, lose the root: move the folder away.
   std::string moved = base_ + "/cp";
+  store_.reset();
   fs::rename(dir_, moved);
   fs::remove_all(ws_);
   UndoOptions o;
@@ -327,6 +352,7 @@ TEST_F(UndoTest, PathsOutsideTheWorkspaceAreShownAbsolute) {
   close(fd);
   test::PutFile(mnt + "/m.txt", "b\n");
   rec->Finish();
+  rec.reset();  // the recorder holds the store (and its lock) too
   DiffReport d = DoDiff();
   ASSERT_EQ(d.entries.size(), 1u);
   EXPECT_EQ(d.entries[0].shown, mnt + "/m.txt");
@@ -573,6 +599,7 @@ TEST_F(UndoTest, SessionUndoWritesAnAuditRecord) {
   ASSERT_TRUE(ws);
   UndoOptions o;
   o.to_step = 4;
+  store_.reset();  // the session's run has ended
   auto r = session::SessionUndo(*ws, kSession, o);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(Read(P("a")), "1");
@@ -603,6 +630,7 @@ TEST_F(UndoTest, CliDiffUndoPruneAndRm) {
 
   EXPECT_EQ(test::Cli("sessions" + w + "diff ../../x").status, kExitUsage);
   test::PutFile(P("c.txt"), "user edit\n");
+  store_.reset();  // the session's run has ended
   auto refused = test::Cli("sessions" + w + "undo " + kSession);
   EXPECT_EQ(refused.status, kExitFailed) << refused.out << refused.err;
   EXPECT_NE(refused.out.find("conflict: c.txt"), std::string::npos) << refused.out;
