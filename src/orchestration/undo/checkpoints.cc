@@ -280,7 +280,24 @@ Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
     if (fd < 0) {
       problem = MakeError(ErrorCode::kIo, Errno(("cannot open " + rel).c_str()));
     } else {
-      auto d = Sha256Fd(fd);
+      // A small file is read in one call of its known size. (Had it grown since the stat,
+      // the digest is of its first bytes: an undo then sees it changed, and asks for
+      // --force, which is the safe side.)
+      Result<Digest> d = Digest{};
+      if (st.st_size <= (1 << 20)) {
+        std::string bytes(static_cast<size_t>(st.st_size), '\0');
+        size_t got = 0;
+        while (got < bytes.size()) {
+          ssize_t n = pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          got += static_cast<size_t>(n);
+        }
+        d = Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), got));
+        st.st_size = static_cast<off_t>(got);
+      } else {
+        d = Sha256Fd(fd);
+      }
       close(fd);
       if (!d.ok()) {
         problem = d.error();
@@ -409,6 +426,9 @@ CheckpointStore::~CheckpointStore() {
   if (journal_fd_ >= 0) close(journal_fd_);
   if (blobs_fd_ >= 0) close(blobs_fd_);
   if (pack_fd_ >= 0) close(pack_fd_);
+  for (const auto& [root, fd] : root_fds_) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 Status CheckpointStore::AppendLine(const std::string& line) {
@@ -454,6 +474,13 @@ uint64_t CheckpointStore::bytes_used() const {
 uint64_t CheckpointStore::files_used() const {
   std::lock_guard<std::mutex> lock(mu_);
   return files_;
+}
+
+int CheckpointStore::RootFd(const std::string& root) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, fresh] = root_fds_.insert({root, -1});
+  if (fresh) it->second = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return it->second;
 }
 
 bool CheckpointStore::Reserve(uint64_t bytes) {
@@ -705,12 +732,10 @@ CallCheckpointSummary CallRecorder::Finish() {
   finished_ = true;
   // The post states and the end line in one write.
   std::string lines;
-  std::map<std::string, int> roots;
   for (const auto& [root, rel] : order_) {
-    auto [it, fresh] = roots.insert({root, -1});
-    if (fresh) it->second = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (it->second < 0) continue;
-    auto now = CurrentStateAt(it->second, rel);
+    int rootfd = store_->RootFd(root);
+    if (rootfd < 0) continue;
+    auto now = CurrentStateAt(rootfd, rel);
     if (!now.ok()) continue;  // no post state: an undo restores this path without checking it
     lines += Line()
                  .Str("t", "post")
@@ -729,9 +754,6 @@ CallCheckpointSummary CallRecorder::Finish() {
                .Num("files", files_)
                .Num("bytes", bytes_)
                .Done();
-  for (const auto& [root, fd] : roots) {
-    if (fd >= 0) close(fd);
-  }
   if (!header_written_) return sum;  // nothing was changed: nothing on record
   (void)Emit(lines);
   sum.undoable = undoable_;

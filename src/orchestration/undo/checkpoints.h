@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -126,6 +127,10 @@ class CheckpointStore : public std::enable_shared_from_this<CheckpointStore> {
   CheckpointStore() = default;
   // Takes room for a pre-image; false when a bound would be passed.
   bool Reserve(uint64_t bytes);
+  // An O_PATH fd of a mount root, opened once (the post states of every call are read
+  // beneath it); -1 when it cannot be opened.
+  int RootFd(const std::string& root);
+  std::map<std::string, int> root_fds_;
   std::string dir_;
   CheckpointLimits limits_;
   int journal_fd_ = -1;
