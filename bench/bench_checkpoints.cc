@@ -84,8 +84,7 @@ double Edits(moat::tools::Registry& reg, const std::string& ws, int files, bool 
 // Seconds for a whole agent run over `ws`: a scripted model making `files` steps of one
 // edit_file call each, through AgentSession with its session store and audit log (group
 // commit), checkpoints kept or not.
-double RunSeconds(moat::session::Services& services, const std::string& ws, int files,
-                  bool keep) {
+double RunSeconds(moat::session::Services& services, const std::string& ws, int files, bool keep) {
   json turns = json::array();
   for (int i = 0; i < files; ++i) {
     json args = {{"path", "f" + std::to_string(i) + ".txt"},
@@ -214,8 +213,7 @@ int main(int argc, char** argv) {
          b * 1e6 / files, (b / a - 1) * 100);
   printf("  %-52s %8.1f us a call\n", "the recorder's own work (no tool, no change)",
          RecorderUs(tmp + "/recorder", files));
-  printf("\nan agent run of %d steps, one edit_file call each (session store, audit log)\n",
-         files);
+  printf("\nan agent run of %d steps, one edit_file call each (session store, audit log)\n", files);
   printf("  %-52s %8.1f ms  (%.0f us a step, baseline)\n", "no checkpoints", ra * 1e3,
          ra * 1e6 / files);
   printf("  %-52s %8.1f ms  (%.0f us a step, %+.1f%%)\n", "checkpoints kept", rb * 1e3,

@@ -528,8 +528,8 @@ TEST(PolicyReviewTest, CheckpointBoundsAreWideningsAndAStricterWhenFullIsKept) {
   agent::ManifestLookup none = [](const std::string&) -> std::optional<tools::ToolManifest> {
     return std::nullopt;
   };
-  for (const char* text : {R"({"checkpoints": {"max_files": 0}})",
-                           R"({"checkpoints": {"max_bytes": "60G"}})"}) {
+  for (const char* text :
+       {R"({"checkpoints": {"max_files": 0}})", R"({"checkpoints": {"max_bytes": "60G"}})"}) {
     auto p = agent::Policy::Parse(text);
     ASSERT_TRUE(p.ok()) << p.error().message;
     agent::PolicyReview r = agent::ReviewPolicy(*p, none);
@@ -544,10 +544,10 @@ TEST(PolicyReviewTest, CheckpointBoundsAreWideningsAndAStricterWhenFullIsKept) {
   EXPECT_TRUE(r.widening.empty());
   EXPECT_EQ(r.narrowed.checkpoints_when_full, agent::Decision::kDeny);
   // Bad values are refused, naming the field.
-  for (const char* bad : {R"({"checkpoints": {"max_bytes": "65G"}})",
-                          R"({"checkpoints": {"when_full": "maybe"}})",
-                          R"({"checkpoints": {"max_files": -1}})",
-                          R"({"checkpoints": {"keep": 1}})", R"({"checkpoints": []})"}) {
+  for (const char* bad :
+       {R"({"checkpoints": {"max_bytes": "65G"}})", R"({"checkpoints": {"when_full": "maybe"}})",
+        R"({"checkpoints": {"max_files": -1}})", R"({"checkpoints": {"keep": 1}})",
+        R"({"checkpoints": []})"}) {
     auto q = agent::Policy::Parse(bad);
     ASSERT_FALSE(q.ok()) << bad;
     EXPECT_NE(q.error().message.find("checkpoints"), std::string::npos) << q.error().message;

@@ -145,8 +145,7 @@ TEST_F(UndoTest, AnOpenSessionIsNeitherUndoneNorOpenedTwice) {
   o.workspace = ws_;
   auto r = Undo(dir_, o);  // store_ is still open
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("another moat process"), std::string::npos)
-      << r.error().message;
+  EXPECT_NE(r.error().message.find("another moat process"), std::string::npos) << r.error().message;
   EXPECT_EQ(Read(P("a.txt")), "by the agent\n");
   auto second = CheckpointStore::Open(dir_, {});
   ASSERT_FALSE(second);

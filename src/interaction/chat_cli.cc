@@ -25,8 +25,8 @@
 #include "orchestration/agent/provider_config.h"
 #include "orchestration/agent/scripted.h"
 #include "orchestration/agent/session_store.h"
-#include "orchestration/session/agent_session.h"
 #include "orchestration/agent/trust.h"
+#include "orchestration/session/agent_session.h"
 #include "orchestration/session/session_undo.h"
 
 namespace moat {

@@ -147,11 +147,9 @@ Agent::Agent(Provider& provider, tools::Registry& registry, const Policy& policy
       registry_(registry),
       policy_(policy),
       config_(std::move(config)),
-      gate_(
-          registry, policy, approver, audit,
-          GateConfig{config_.workspace, config_.protect, config_.secrets, config_.approvals_file,
-                     config_.checkpoints}) {
-}
+      gate_(registry, policy, approver, audit,
+            GateConfig{config_.workspace, config_.protect, config_.secrets, config_.approvals_file,
+                       config_.checkpoints}) {}
 
 std::vector<ToolSpec> Agent::OfferedTools() const {
   std::vector<ToolSpec> out;

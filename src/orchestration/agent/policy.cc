@@ -156,8 +156,8 @@ Status ParseCheckpoints(const json& v, Policy* p) {
       auto n = LimitValue(*it, w, ParseSize);
       if (!n) return n.error();
       if (*n > undo::kMaxCheckpointBytes) {
-        return Bad("checkpoints/max_bytes: at most " + std::to_string(undo::kMaxCheckpointBytes >> 30) +
-                   " GiB");
+        return Bad("checkpoints/max_bytes: at most " +
+                   std::to_string(undo::kMaxCheckpointBytes >> 30) + " GiB");
       }
       p->checkpoints.max_bytes = *n;
     } else if (k == "max_files") {

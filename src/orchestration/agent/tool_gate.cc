@@ -312,8 +312,8 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
                   "the call was not run: its audit record could not be written");
   }
   if (writes && config_.checkpoints) {
-    t->recorder = config_.checkpoints->BeginCall(call.step, call.id, call.name,
-                                                 &t->checkpoint_error);
+    t->recorder =
+        config_.checkpoints->BeginCall(call.step, call.id, call.name, &t->checkpoint_error);
     co.preimages = t->recorder;
   }
   t->tool = std::move(tool);
@@ -371,8 +371,8 @@ void ToolGate::Finish(GateTicket& t, const EventFn& on_event) {
     t.end.checkpoint = c.call;
     t.end.undoable = c.undoable;
     t.end.undo_note = c.reason;
-    rec["checkpoint"] = {{"call", c.call}, {"files", c.files}, {"bytes", c.bytes},
-                         {"undoable", c.undoable}};
+    rec["checkpoint"] = {
+        {"call", c.call}, {"files", c.files}, {"bytes", c.bytes}, {"undoable", c.undoable}};
     if (!c.undoable) rec["checkpoint"]["reason"] = c.reason;
   } else if (!t.checkpoint_error.empty()) {
     t.end.undoable = false;

@@ -313,12 +313,11 @@ PolicyReview ReviewPolicy(const Policy& p, const ManifestLookup& tools,
   // need the user's trust; a stricter decision once they are full only asks more.
   if (p.checkpoints.max_bytes != d.checkpoints.max_bytes ||
       p.checkpoints.max_files != d.checkpoints.max_files) {
-    out.widening.push_back("keeps checkpoints for undo up to " +
-                           std::to_string(p.checkpoints.max_bytes) + " bytes and " +
-                           std::to_string(p.checkpoints.max_files) +
-                           " pre-images a session (default " +
-                           std::to_string(d.checkpoints.max_bytes) + " bytes, " +
-                           std::to_string(d.checkpoints.max_files) + ")");
+    out.widening.push_back(
+        "keeps checkpoints for undo up to " + std::to_string(p.checkpoints.max_bytes) +
+        " bytes and " + std::to_string(p.checkpoints.max_files) +
+        " pre-images a session (default " + std::to_string(d.checkpoints.max_bytes) + " bytes, " +
+        std::to_string(d.checkpoints.max_files) + ")");
   }
   if (Stricter(p.checkpoints_when_full, d.checkpoints_when_full) == p.checkpoints_when_full) {
     out.narrowed.checkpoints_when_full = p.checkpoints_when_full;

@@ -22,9 +22,10 @@ Result<undo::DiffReport> SessionDiff(const Workspace& workspace, const std::stri
 
 // Undoes the session's calls from `options.to_step` on (undo::Undo; `workspace` is set
 // here, and `roots`: the workspace, the writable mounts of its policy when the user trusts
-// it, and the folders the caller put in `roots`, e.g. a policy the user named). `audit` is the workspace's log, opened here when null; a log that cannot be opened
-// stops the undo before anything changes (kAudit), and one that cannot take the record
-// after it is the error (the files are restored by then; the message says so).
+// it, and the folders the caller put in `roots`, e.g. a policy the user named). `audit` is the
+// workspace's log, opened here when null; a log that cannot be opened stops the undo before
+// anything changes (kAudit), and one that cannot take the record after it is the error (the files
+// are restored by then; the message says so).
 Result<undo::UndoReport> SessionUndo(const Workspace& workspace, const std::string& id,
                                      undo::UndoOptions options,
                                      std::shared_ptr<agent::AuditLog> audit = nullptr);

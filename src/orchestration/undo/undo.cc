@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
-#include <sys/ioctl.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -706,8 +706,9 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     }
     if (!outside.empty()) {
       for (const std::string& r : outside) {
-        report.conflicts.push_back(r + ": neither the workspace nor a folder its trusted policy "
-                                       "mounts; the undo changes nothing there (not even forced)");
+        report.conflicts.push_back(r +
+                                   ": neither the workspace nor a folder its trusted policy "
+                                   "mounts; the undo changes nothing there (not even forced)");
       }
       report.refused = true;
       return report;
