@@ -12,7 +12,7 @@ OUT=build-fuzz
 mkdir -p $OUT/journal-corpus $OUT/journal-crashes
 clang++-16 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Isrc fuzz/journal_fuzz.cc src/orchestration/undo/checkpoints.cc \
-  src/base/json_text.cc src/base/sha256.cc src/base/fs.cc \
+  src/base/json_text.cc src/base/sha256.cc src/base/fs.cc src/base/units.cc \
   -lcrypto -o $OUT/journal_fuzz
 cat >$OUT/journal-corpus/seed.jsonl <<'SEED'
 {"t":"call","call":1,"step":1,"id":"c1","tool":"write_file","ts":"2026-01-01T00:00:00Z"}

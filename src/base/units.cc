@@ -1,5 +1,8 @@
 #include "base/units.h"
 
+#include <cstdio>
+#include <ctime>
+
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -137,6 +140,21 @@ Result<uint64_t> ParseCount(std::string_view text) {
                      "unknown suffix in '" + std::string(text) + "' (use K, M, G or 1e9)");
   }
   return Scale(s.number, f, text);
+}
+
+std::string UtcNowIso(bool millis) {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  if (millis) {
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
+             t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1'000'000);
+  } else {
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
+  }
+  return buf;
 }
 
 }  // namespace moat

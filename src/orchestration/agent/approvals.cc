@@ -11,6 +11,7 @@
 
 #include "base/fs.h"
 #include "base/json_text.h"
+#include "base/units.h"
 
 namespace moat::agent {
 namespace {
@@ -54,15 +55,6 @@ size_t DropTool(json& list, const std::string& tool) {
   size_t dropped = list.size() - kept.size();
   list = std::move(kept);
   return dropped;
-}
-
-std::string NowIso() {
-  time_t t = time(nullptr);
-  tm g{};
-  gmtime_r(&t, &g);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
 }
 
 // Changes the workspace's list under the store's lock.
@@ -120,7 +112,7 @@ Status ApprovalStore::Grant(const std::string& path, const std::string& workspac
                             const std::string& tool, const std::string& digest) {
   return Update(path, workspace, [&](json& list) {
     DropTool(list, tool);
-    list.push_back({{"tool", tool}, {"tool_digest", digest}, {"granted_at", NowIso()}});
+    list.push_back({{"tool", tool}, {"tool_digest", digest}, {"granted_at", UtcNowIso()}});
   });
 }
 

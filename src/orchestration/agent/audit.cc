@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/json_text.h"
 #include "base/sha256.h"
+#include "base/units.h"
 
 namespace moat::agent {
 namespace {
@@ -29,17 +30,6 @@ std::string Errno(const std::string& what) { return what + ": " + strerror(errno
 std::string Dir(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-}
-
-std::string NowIso() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[80];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
-           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1'000'000);
-  return buf;
 }
 
 std::string HashOf(const std::string& text) { return Sha256Hex(text); }
@@ -677,7 +667,7 @@ bool AuditLog::WriteBatch(const std::vector<Pending*>& batch) {
     std::vector<std::pair<std::string, std::string>> own = {
         {"prev", "\"prev\":" + DumpJson(json(next.prev))},
         {"seq", "\"seq\":" + std::to_string(next.seq + 1)}};
-    if (!q->has_ts) own.push_back({"ts", "\"ts\":" + DumpJson(json(NowIso()))});
+    if (!q->has_ts) own.push_back({"ts", "\"ts\":" + DumpJson(json(UtcNowIso(true)))});
     std::string hash = HashOf(CanonicalText(q->members, own, nullptr));
     std::string hash_member = "\"hash\":\"" + hash + "\"";
     std::string line = CanonicalText(q->members, own, &hash_member) + "\n";

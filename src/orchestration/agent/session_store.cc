@@ -11,6 +11,7 @@
 
 #include "base/fs.h"
 #include "base/json_text.h"
+#include "base/units.h"
 
 namespace moat::agent {
 namespace {
@@ -19,15 +20,6 @@ using json = nlohmann::json;
 
 Error DbError(sqlite3* db, const std::string& what) {
   return MakeError(ErrorCode::kIo, what + ": " + sqlite3_errmsg(db));
-}
-
-std::string NowIso() {
-  time_t t = time(nullptr);
-  tm g{};
-  gmtime_r(&t, &g);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
 }
 
 // A prepared statement, finalised on scope exit.
@@ -175,7 +167,7 @@ Result<std::string> SessionStore::Create(const std::string& workspace, const std
     id += "0123456789abcdef"[c >> 4];
     id += "0123456789abcdef"[c & 15];
   }
-  std::string now = NowIso();
+  std::string now = UtcNowIso();
   Stmt s(db_, "INSERT INTO sessions VALUES(?,?,?,?,?,?,?)");
   if (!s.ok()) return DbError(db_, "create session");
   s.Bind(1, id)
@@ -194,7 +186,7 @@ Status SessionStore::Append(const std::string& session, const Message& m) {
   for (const ToolCall& c : m.tool_calls) {
     calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
   }
-  std::string now = NowIso();
+  std::string now = UtcNowIso();
   // One transaction: the message and the session's update time together.
   if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return DbError(db_, "append message");
@@ -239,7 +231,7 @@ Result<int64_t> SessionStore::BeginRun(const std::string& session) {
   bool ok = s.ok() && q.ok();
   int64_t seq = 0;
   if (ok) {
-    s.Bind(1, session).Bind(2, NowIso());
+    s.Bind(1, session).Bind(2, UtcNowIso());
     q.Bind(1, session);
     ok = s.Step() == SQLITE_DONE && q.Step() == SQLITE_ROW;
     if (ok) seq = q.Int(0);
@@ -268,7 +260,7 @@ Status SessionStore::UpdateRun(const std::string& session, int64_t run, const Ru
   s.Bind(5, Stored(r.steps)).Bind(6, Stored(r.tool_calls));
   s.Bind(7, Stored(r.input_tokens)).Bind(8, Stored(r.output_tokens));
   s.Bind(9, std::max(0.0, r.cost_usd)).Bind(10, Stored(r.fuel)).Bind(11, Stored(r.wall_us));
-  s.Bind(12, NowIso());
+  s.Bind(12, UtcNowIso());
   if (s.Step() != SQLITE_DONE) return DbError(db_, "record run");
   if (sqlite3_changes(db_) != 1) {
     return MakeError(ErrorCode::kIo, "record run: no run " + std::to_string(run));

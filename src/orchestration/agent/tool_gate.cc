@@ -7,6 +7,7 @@
 
 #include "base/json_text.h"
 #include "base/sha256.h"
+#include "base/units.h"
 #include "execution/exec_json.h"
 #include "orchestration/agent/approvals.h"
 
@@ -15,22 +16,13 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string NowIso() {
-  time_t now = time(nullptr);
-  tm g{};
-  gmtime_r(&now, &g);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
-}
-
 // What a finished call took in from outside the workspace and the user: the URL it was
 // asked to fetch (or the tool's network response), each untrusted file it read, the
 // external result.
 std::vector<TaintSource> SourcesOf(const GateTicket& t) {
   std::vector<TaintSource> out;
   const tools::CallResult& r = t.result;
-  std::string at = NowIso();
+  std::string at = UtcNowIso();
   auto add = [&](const char* kind, std::string source) {
     out.push_back({kind, std::move(source), t.call.name, t.call.step, at});
   };

@@ -12,6 +12,7 @@
 #include "base/fs.h"
 #include "base/json_text.h"
 #include "base/sha256.h"
+#include "base/units.h"
 #include "execution/limits.h"
 
 namespace moat::agent {
@@ -187,15 +188,6 @@ void ReviewPrices(const Policy& p, const std::map<std::string, Price>& user_pric
   }
 }
 
-std::string NowIso() {
-  time_t t = time(nullptr);
-  tm g{};
-  gmtime_r(&t, &g);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
-}
-
 Result<json> ParseStore(const std::string& path, const std::optional<std::string>& text) {
   if (!text) return json{{"workspaces", json::object()}};
   auto parsed = ParseJson(*text);
@@ -352,7 +344,7 @@ Result<std::optional<TrustRecord>> TrustStore::Find(const std::string& path,
 Status TrustStore::Trust(const std::string& path, const std::string& workspace,
                          const std::string& policy_sha256) {
   return UpdateStore(path, [&](json& all) {
-    all[workspace] = {{"policy_sha256", policy_sha256}, {"trusted_at", NowIso()}};
+    all[workspace] = {{"policy_sha256", policy_sha256}, {"trusted_at", UtcNowIso()}};
   });
 }
 

@@ -22,6 +22,7 @@
 #include "base/fs.h"
 #include "base/json_text.h"
 #include "base/sha256.h"
+#include "base/units.h"
 #include "base/utf8.h"
 
 namespace moat::undo {
@@ -38,16 +39,6 @@ constexpr int kMaxTreeDepth = 256;
 constexpr uint64_t kMinReflinkBytes = 256 * 1024;
 // The longest journal line read back (a pre line holds two paths of at most 4 KiB).
 constexpr size_t kMaxJournalLine = 1 << 20;
-
-std::string Now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[40];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
-  return buf;
-}
 
 std::string JoinRel(const std::string& dir, const std::string& name) {
   return dir.empty() ? name : dir + "/" + name;
@@ -458,7 +449,7 @@ std::shared_ptr<CallRecorder> CheckpointStore::BeginCall(uint64_t step, const st
                      .Num("step", step)
                      .Str("id", call_id)
                      .Str("tool", tool)
-                     .Str("ts", Now())
+                     .Str("ts", UtcNowIso())
                      .Done();
   return rec;
 }

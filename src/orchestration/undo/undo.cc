@@ -22,6 +22,7 @@
 #include "base/json_text.h"
 #include "base/line_diff.h"
 #include "base/sha256.h"
+#include "base/units.h"
 
 namespace moat::undo {
 namespace {
@@ -65,15 +66,6 @@ class Fd {
 };
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-std::string NowIso() {
-  time_t t = time(nullptr);
-  tm g{};
-  gmtime_r(&t, &g);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
-  return buf;
-}
 
 // `path` beneath `dirfd`, never through a symlink, a magic link or "..": -1 and errno
 // (ELOOP for a symlink in the way, EXDEV for a way out) otherwise.
@@ -953,7 +945,7 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
   std::string path = dir + "/journal.jsonl";
   Fd jfd(open(path.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
   if (!jfd.ok()) return MakeError(ErrorCode::kIo, "cannot open " + path + ": " + ErrnoText(errno));
-  std::string ts = NowIso();
+  std::string ts = UtcNowIso();
   for (const CallCheckpoint* c : range) {
     std::string line = DumpJson({{"t", "undone"}, {"call", c->call}, {"ts", ts}}) + "\n";
     if (write(jfd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
