@@ -165,6 +165,12 @@ class CheckpointTest : public ::testing::Test {
   int n_ = 0;
 };
 
+// Whether the built-in tool is there (the sql and js tools need third-party sources the
+// sanitizer builds do not fetch).
+bool HaveTool(const std::string& name) {
+  return fs::exists(fs::path(MOAT_BINARY).parent_path() / "tools" / (name + ".wasm"));
+}
+
 json ToolEnd(const std::vector<json>& lines, const std::string& tool) {
   for (const json& j : lines) {
     if (j["type"] == "tool_end" && j["tool"] == tool) return j;
@@ -203,6 +209,9 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
        "sql"},
       {Call("sql", {{"database", "data.db"}, {"sql", "UPDATE t SET b = 'z' WHERE a = 1"}}), "sql"},
   };
+  if (!HaveTool("sql")) {  // the other tools still run
+    std::erase_if(ops, [](const auto& op) { return op.second == "sql"; });
+  }
   std::vector<std::map<std::string, std::string>> before;  // the workspace before each op
   std::vector<uint64_t> steps;
   for (const auto& [call, tool] : ops) {
@@ -225,7 +234,7 @@ TEST_F(CheckpointTest, EveryWritingToolIsUndoneByteForByteStepByStep) {
   // The diff names what changed.
   test::CliResult d = test::Cli("sessions --workspace " + ws_ + " diff " + session_);
   EXPECT_EQ(d.status, 0) << d.err;
-  EXPECT_NE(d.out.find("data.db"), std::string::npos) << d.out;
+  if (HaveTool("sql")) EXPECT_NE(d.out.find("data.db"), std::string::npos) << d.out;
   EXPECT_NE(d.out.find("m/n/o"), std::string::npos) << d.out;
 
   // Undo back through every step, newest first: each time the workspace is exactly what it
@@ -274,6 +283,7 @@ TEST_F(CheckpointTest, UndoRefusesToOverwriteAChangeMadeOutsideMoat) {
 // The pre-image is on record before the change: a run killed with SIGKILL in the middle of
 // a step (the database already changed, the call not ended) is undone to before that step.
 TEST_F(CheckpointTest, ARunKilledMidStepIsUndoneToBeforeThatStep) {
+  if (!HaveTool("sql")) GTEST_SKIP() << "the sql tool is not built in this configuration";
   std::string policy =
       Policy({{"tools", {{"sql", {{"decision", "allow"}, {"timeout", "60s"}, {"fuel", "1e13"}}}}}});
   Run({{{"tool_calls",

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/json_text.h"
+#include "execution/wasi_fs.h"
 #include "interaction/exit_status.h"
 #include "orchestration/agent/session_store.h"
 #include "orchestration/session/session_undo.h"
@@ -135,6 +136,82 @@ class UndoTest : public ::testing::Test {
 };
 
 // ---- hostile ----
+
+// Sequences a guest can run through the WASI layer itself (wasi::Fs with the call's
+// recorder as its PreImageSink), each of which once left a file changed with no pre-image
+// while the call still said it was undoable.
+TEST_F(UndoTest, GuestSequencesThroughTheWasiLayerAreAllUndone) {
+  // A folder renamed onto a non-empty one fails; the fallback (empty it, remove it, rename
+  // again) must still keep the files it removes.
+  test::PutFile(P("tmp/x"), "new\n");
+  test::PutFile(P("out/x"), "precious\n");
+  // A hard link, then a write through the new name: the first name is changed too.
+  test::PutFile(P("a"), "original\n");
+  std::string error;
+  auto rec = store_->BeginCall(1, "c", "guest", &error);
+  ASSERT_NE(rec, nullptr) << error;
+  {
+    ExecRequest req;
+    req.mounts.push_back({ws_, "/w", false});
+    req.preimages = rec;
+    std::vector<CapabilityEvent> events;
+    auto made = wasi::Fs::Create(req, &events);
+    ASSERT_TRUE(made) << made.error().message;
+    wasi::Fs& f = **made;
+    EXPECT_NE(f.PathRename(3, "tmp", 3, "out"), wasi::kSuccess);  // not empty
+    EXPECT_EQ(f.PathUnlinkFile(3, "out/x"), wasi::kSuccess);
+    EXPECT_EQ(f.PathRemoveDirectory(3, "out"), wasi::kSuccess);
+    EXPECT_EQ(f.PathRename(3, "tmp", 3, "out"), wasi::kSuccess);
+    EXPECT_EQ(f.PathLink(3, 0, "a", 3, "b"), wasi::kSuccess);
+    uint32_t fd = 0;
+    ASSERT_EQ(f.PathOpen(3, 0, "b", wasi::kOflagTrunc, ~0ull, ~0ull, 0, &fd), wasi::kSuccess);
+    char evil[] = "evil\n";
+    iovec iov{evil, 5};
+    uint64_t n = 0;
+    EXPECT_EQ(f.Write(fd, std::span<const iovec>(&iov, 1), &n), wasi::kSuccess);
+    EXPECT_EQ(n, 5u);
+    f.Close(fd);
+  }
+  EXPECT_EQ(Read(P("a")), "evil\n");
+  auto sum = rec->Finish();
+  EXPECT_TRUE(sum.undoable) << sum.reason;
+  rec.reset();
+  auto r = DoUndo();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->refused) << DumpJson(UndoToJson(*r));
+  EXPECT_EQ(Read(P("out/x")), "precious\n");
+  EXPECT_EQ(Read(P("tmp/x")), "new\n");
+  EXPECT_EQ(Read(P("a")), "original\n");
+  EXPECT_FALSE(fs::exists(P("b")));
+}
+
+// A journal whose roots climb with "..", or a checkpoint folder reached through a
+// symlink, is not obeyed.
+TEST_F(UndoTest, JournalRootsWithDotDotAndSymlinkedFoldersAreRefused) {
+  std::string outside = base_ + "/outside";
+  test::PutFile(outside + "/victim", "keep\n");
+  std::string journal =
+      std::string(R"({"t":"call","call":1,"step":1,"id":"c","tool":"w","ts":"t"})") + "\n" +
+      R"({"t":"pre","call":1,"n":1,"root":")" + ws_ +
+      R"(/../outside","path":"victim","kind":"absent"})" + "\n";
+  store_.reset();
+  test::PutFile(dir_ + "/journal.jsonl", journal);
+  auto r = DoUndo(0, true);
+  EXPECT_FALSE(r) << "a root with .. was accepted";
+  EXPECT_EQ(Read(outside + "/victim"), "keep\n");
+
+  // .moat/checkpoints as a symlink to a folder tools can read.
+  std::string ws2 = base_ + "/ws2";
+  fs::create_directories(ws2 + "/.moat");
+  fs::create_directories(ws2 + "/docs");
+  fs::create_symlink("../docs", ws2 + "/.moat/checkpoints");
+  auto opened = CheckpointStore::Open(fs::canonical(ws2).string() + "/.moat/checkpoints/abc", {});
+  ASSERT_FALSE(opened);
+  EXPECT_NE(opened.error().message.find("symlink"), std::string::npos) << opened.error().message;
+  EXPECT_FALSE(fs::exists(ws2 + "/docs/abc"));
+  auto pruned = Prune(fs::canonical(ws2).string() + "/.moat", 0);
+  EXPECT_FALSE(pruned);
+}
 
 // A session's checkpoints are locked while it is open: no undo runs under its calls, and
 // no second process records into them.

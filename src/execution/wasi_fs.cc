@@ -1844,6 +1844,9 @@ Errno Fs::PathLink(uint32_t dirfd, uint32_t lookup, std::string_view from, uint3
     return e;
   }
   if (Errno e = ChargeCreate(op, to)) return e;
+  // The file gets a second name: writes through it change the first one too, so that one
+  // is kept now, while it has a single link.
+  BeforeChange(a.mount, JoinRel(a.rel, an), a.fd, an, false);
   BeforeChange(b.mount, JoinRel(b.rel, bn), b.fd, bn, false);
   if (linkat(a.fd, x.c_str(), b.fd, y.c_str(), 0) != 0) {
     --files_created_;

@@ -42,6 +42,7 @@ Result<undo::DiffReport> SessionDiff(const Workspace& workspace, const std::stri
   undo::DiffOptions options;
   options.step = step;
   options.workspace = workspace.root();
+  options.roots = UndoRoots(workspace, {});
   return undo::Diff(*dir, options);
 }
 

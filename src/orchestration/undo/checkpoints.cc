@@ -37,6 +37,8 @@ constexpr int kMaxTreeDepth = 256;
 // file and cloning into it costs more than copying a few pages (measured on XFS: about
 // 150 us against 40 us for a 10 KB file).
 constexpr uint64_t kMinReflinkBytes = 256 * 1024;
+// Paths not kept that one call names in the journal (the rest are counted in its end line).
+constexpr uint64_t kMaxSkipLines = 64;
 // The longest journal line read back (a pre line holds two paths of at most 4 KiB).
 constexpr size_t kMaxJournalLine = 1 << 20;
 
@@ -70,16 +72,19 @@ bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size, bool 
     if (n <= 0) break;
     done += static_cast<uint64_t>(n);
   }
-  char buf[65536];
+  // The rest (a filesystem without copy_file_range) through a buffer on the heap: this runs
+  // on a guest's stack, in a host call.
+  std::vector<char> buf;
   while (to_end || done < size) {
+    if (buf.empty()) buf.resize(65536);
     size_t want =
-        to_end ? sizeof buf : static_cast<size_t>(std::min<uint64_t>(sizeof buf, size - done));
-    ssize_t n = pread(from, buf, want, i);
+        to_end ? buf.size() : static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+    ssize_t n = pread(from, buf.data(), want, i);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return false;
     if (n == 0) break;
     for (ssize_t w = 0; w < n;) {
-      ssize_t k = pwrite(to, buf + w, static_cast<size_t>(n - w), o);
+      ssize_t k = pwrite(to, buf.data() + w, static_cast<size_t>(n - w), o);
       if (k < 0 && errno == EINTR) continue;
       if (k <= 0) return false;
       w += k;
@@ -199,7 +204,7 @@ bool ParseState(const json& j, PathState* s) {
   }
   // A blob name is a number: it is joined to the blobs folder's path.
   if (!s->blob.empty() &&
-      (s->blob.size() > 20 ||
+      (s->blob.size() > 18 ||
        !std::all_of(s->blob.begin(), s->blob.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
     return false;
   }
@@ -318,19 +323,64 @@ Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
 
 // ---- the store ----
 
+Status CheckCheckpointFolder(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return OkStatus();
+    return MakeError(ErrorCode::kIo, Errno(("cannot stat " + path).c_str()));
+  }
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     path +
+                         " is not a folder of this user's (a symlink, say): checkpoints are "
+                         "neither kept nor read there");
+  }
+  char* real = realpath(path.c_str(), nullptr);
+  bool same = real != nullptr && path == real;
+  free(real);
+  if (!same) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     path +
+                         " is reached through a symlink: checkpoints are neither kept nor "
+                         "read there");
+  }
+  return OkStatus();
+}
+
+bool WithinRoots(const std::string& root, const std::vector<std::string>& roots) {
+  for (const std::string& r : roots) {
+    if (root == r) return true;
+    if (root.size() > r.size() && root.compare(0, r.size(), r) == 0 &&
+        (r.back() == '/' || root[r.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Result<std::shared_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& dir,
                                                                CheckpointLimits limits) {
-  // The parent (.moat/checkpoints) and the folder itself, owner only.
+  // The parent (.moat/checkpoints) and the folder itself, owner only. Neither they nor
+  // `.moat` may be symlinks a workspace brought along (they could put the pre-images where
+  // tools read, or the journal where they write): each is checked before anything is made
+  // in it.
   size_t slash = dir.rfind('/');
   if (slash != std::string::npos && slash > 0) {
     std::string parent = dir.substr(0, slash);
+    size_t up = parent.rfind('/');
+    if (up != std::string::npos && up > 0) {
+      if (auto st = CheckCheckpointFolder(parent.substr(0, up)); !st) return st.error();
+    }
+    if (auto st = CheckCheckpointFolder(parent); !st) return st.error();
     if (mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) {
       return MakeError(ErrorCode::kIo, Errno(("cannot create " + parent).c_str()));
     }
+    if (auto st = CheckCheckpointFolder(parent); !st) return st.error();
   }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return MakeError(ErrorCode::kIo, Errno(("cannot create " + dir).c_str()));
   }
+  if (auto st = CheckCheckpointFolder(dir); !st) return st.error();
   std::string blobs = dir + "/blobs";
   if (mkdir(blobs.c_str(), 0700) != 0 && errno != EEXIST) {
     return MakeError(ErrorCode::kIo, Errno(("cannot create " + blobs).c_str()));
@@ -423,9 +473,12 @@ CheckpointStore::~CheckpointStore() {
 }
 
 Status CheckpointStore::AppendLine(const std::string& line) {
-  std::string text = line + "\n";
   std::lock_guard<std::mutex> lock(mu_);
+  // After a write cut short, the next record starts on a line of its own (a blank line is
+  // skipped), so the torn one cannot swallow it.
+  std::string text = (torn_ ? "\n" : "") + line + "\n";
   ssize_t n = write(journal_fd_, text.data(), text.size());
+  torn_ = n != static_cast<ssize_t>(text.size());
   if (n != static_cast<ssize_t>(text.size())) {
     return MakeError(ErrorCode::kIo, n < 0 ? Errno("cannot write the checkpoint journal")
                                            : "checkpoint journal write cut short");
@@ -504,6 +557,9 @@ void CallRecorder::Skip(const std::string& root, const std::string& rel,
     undoable_ = false;
     reason_ = rel + ": " + reason;
   }
+  // The first ones are named; past them a call that keeps failing (renaming a big tree
+  // over and over past the bound) does not grow the journal without end.
+  if (++skips_ > kMaxSkipLines) return;
   (void)Emit(Line()
                  .Str("t", "skip")
                  .Num("call", call_)
@@ -517,7 +573,7 @@ void CallRecorder::Before(const std::string& root, std::string_view rel, int dir
                           std::string_view name, bool tree) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;
-  Keep(root, std::string(rel), dir_fd, std::string(name), tree, 0);
+  Keep(root, std::string(rel), dir_fd, std::string(name), tree);
 }
 
 void CallRecorder::BeforeMove(const std::string& root, std::string_view from_rel, int from_fd,
@@ -527,10 +583,32 @@ void CallRecorder::BeforeMove(const std::string& root, std::string_view from_rel
   if (finished_) return;
   std::string from(from_rel), to(to_rel);
   std::vector<std::string> walked;
-  Keep(root, from, from_fd, std::string(from_name), true, 0, &walked);
-  Keep(root, to, to_fd, std::string(to_name), false, 0);
-  // What moves beneath the target was not there before (the target is absent or an empty
-  // directory, or the rename fails): an undo removes it.
+  Keep(root, from, from_fd, std::string(from_name), true, &walked);
+  Keep(root, to, to_fd, std::string(to_name), false);
+  // What moves beneath the target was not there before: the target is absent or an empty
+  // folder. When it is anything else the rename fails, and nothing is recorded for paths
+  // beneath it (an "absent" record there would stand in for files that are there, and a
+  // later change to them in this call would not be kept).
+  std::string tn(to_name);
+  struct stat tst {};
+  if (fstatat(to_fd, tn.c_str(), &tst, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISDIR(tst.st_mode)) return;
+    int dfd = openat(to_fd, tn.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR* d = dfd >= 0 ? fdopendir(dfd) : nullptr;
+    if (!d) {
+      if (dfd >= 0) close(dfd);
+      return;
+    }
+    bool empty = true;
+    while (dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        empty = false;
+        break;
+      }
+    }
+    closedir(d);
+    if (!empty) return;
+  }
   for (const std::string& w : walked) {
     if (w.size() > from.size() && w.compare(0, from.size(), from) == 0 && w[from.size()] == '/') {
       KeepAbsent(root, to + w.substr(from.size()));
@@ -565,18 +643,16 @@ void CallRecorder::KeepAbsent(const std::string& root, const std::string& rel) {
   ++files_;
 }
 
-void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir_fd,
-                        const std::string& name, bool tree, int depth,
-                        std::vector<std::string>* walked) {
-  if (walked) walked->push_back(rel);
+bool CallRecorder::KeepOne(const std::string& root, const std::string& rel, int dir_fd,
+                           const std::string& name, bool look) {
   bool fresh = kept_.insert({root, rel}).second;
-  if (!fresh && !tree) return;
+  if (!fresh && !look) return false;
   struct stat st {};
   PathState s;
   if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno != ENOENT) {
       if (fresh) Skip(root, rel, Errno("cannot stat"));
-      return;
+      return false;
     }
     // Nothing there: undo removes what the call puts in its place.
   } else if (S_ISREG(st.st_mode)) {
@@ -592,30 +668,30 @@ void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir
     ssize_t n = readlinkat(dir_fd, name.c_str(), buf, sizeof buf - 1);
     if (n < 0) {
       if (fresh) Skip(root, rel, Errno("cannot read the link"));
-      return;
+      return false;
     }
     s.target.assign(buf, static_cast<size_t>(n));
     if (!IsUtf8(s.target)) {
       if (fresh) Skip(root, rel, "the link's text is not UTF-8");
-      return;
+      return false;
     }
   } else {
     if (fresh) Skip(root, rel, "not a file, directory or link");
-    return;
+    return false;
   }
 
   if (fresh) {
     if (s.kind == PathState::Kind::kFile && st.st_nlink > 1) {
       Skip(root, rel,
            "has " + std::to_string(st.st_nlink) + " hard links: its other names keep the change");
-      return;
+      return false;
     }
     if (!store_->Reserve(s.kind == PathState::Kind::kFile ? s.size : 0)) {
       Skip(root, rel,
            "the session's checkpoint limit is reached (" +
                std::to_string(store_->limits().max_files) + " pre-images, " +
                std::to_string(store_->limits().max_bytes) + " bytes)");
-      return;
+      return false;
     }
     uint64_t n;
     {
@@ -626,7 +702,7 @@ void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir
       int from = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
       if (from < 0) {
         Skip(root, rel, Errno("cannot open"));
-        return;
+        return false;
       }
       bool kept = false;
       // A reflink for a large file (its own file, sharing the extents); a small one is
@@ -659,7 +735,7 @@ void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir
           std::string why = Errno("cannot copy");
           close(from);
           Skip(root, rel, why);
-          return;
+          return false;
         }
         s.packed = true;
         s.at = at;
@@ -676,40 +752,53 @@ void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir
                            .Done();
     if (Status w = Emit(line); !w.ok()) {
       Skip(root, rel, w.error().message);
-      return;
+      return false;
     }
     order_.push_back({root, rel});
     ++files_;
     bytes_ += s.kind == PathState::Kind::kFile ? s.size : 0;
   }
+  return s.kind == PathState::Kind::kDir;
+}
 
-  if (tree && s.kind == PathState::Kind::kDir) {
-    if (depth >= kMaxTreeDepth) {
-      Skip(root, rel, "more than " + std::to_string(kMaxTreeDepth) + " folders deep");
-      return;
-    }
-    int dfd = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+void CallRecorder::Keep(const std::string& root, const std::string& rel, int dir_fd,
+                        const std::string& name, bool tree, std::vector<std::string>* walked) {
+  if (walked) walked->push_back(rel);
+  if (!KeepOne(root, rel, dir_fd, name, tree) || !tree) return;
+  // Everything beneath a folder about to move, walked without recursion (this runs on the
+  // guest's stack) and one folder open at a time: each is opened from the mount root by
+  // its real path, without following a symlink.
+  int rootfd = store_->RootFd(root);
+  std::vector<std::pair<std::string, int>> pending = {{rel, 0}};  // folder, depth
+  while (!pending.empty()) {
+    auto [drel, depth] = std::move(pending.back());
+    pending.pop_back();
+    int dfd = rootfd < 0 ? -1 : OpenBeneath(rootfd, drel, O_RDONLY | O_DIRECTORY);
     DIR* d = dfd >= 0 ? fdopendir(dfd) : nullptr;
     if (!d) {
       if (dfd >= 0) close(dfd);
-      Skip(root, rel, Errno("cannot list"));
-      return;
+      Skip(root, drel, Errno("cannot list"));
+      continue;
     }
-    std::vector<std::pair<std::string, bool>> entries;
+    std::vector<std::string> names;
     while (dirent* e = readdir(d)) {
       std::string en = e->d_name;
-      if (en == "." || en == "..") continue;
-      entries.push_back({en, e->d_type == DT_DIR || e->d_type == DT_UNKNOWN});
+      if (en != "." && en != "..") names.push_back(std::move(en));
     }
-    std::sort(entries.begin(), entries.end());
-    int walk = dirfd(d);
-    for (const auto& [en, maybe_dir] : entries) {
-      std::string child = JoinRel(rel, en);
+    std::sort(names.begin(), names.end());
+    for (const std::string& en : names) {
+      std::string child = JoinRel(drel, en);
       if (!IsUtf8(en)) {
         Skip(root, child, "the name is not UTF-8");
         continue;
       }
-      Keep(root, child, walk, en, maybe_dir, depth + 1, walked);
+      if (walked) walked->push_back(child);
+      if (!KeepOne(root, child, dirfd(d), en, true)) continue;
+      if (depth + 1 >= kMaxTreeDepth) {
+        Skip(root, child, "more than " + std::to_string(kMaxTreeDepth) + " folders deep");
+        continue;
+      }
+      pending.push_back({child, depth + 1});
     }
     closedir(d);
   }
@@ -744,6 +833,7 @@ CallCheckpointSummary CallRecorder::Finish() {
                .Str("reason", reason_)
                .Num("files", files_)
                .Num("bytes", bytes_)
+               .Num("skipped", skips_)
                .Done();
   if (!header_written_) return sum;  // nothing was changed: nothing on record
   (void)Emit(lines);
@@ -885,8 +975,8 @@ Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir) {
     CallCheckpoint& c = calls[it->second];
     if (t == "pre" || t == "post") {
       PathChange ch;
-      if (!Str(j, "root", &ch.root) || !Str(j, "path", &ch.path) || ch.root.empty() ||
-          ch.root.front() != '/' || !GoodRel(ch.path)) {
+      if (!Str(j, "root", &ch.root) || !Str(j, "path", &ch.path) || ch.root.size() < 2 ||
+          ch.root.front() != '/' || !GoodRel(ch.root.substr(1)) || !GoodRel(ch.path)) {
         return bad(line_no, "a record without a good root and path");
       }
       PathState s;

@@ -93,6 +93,15 @@ Status CopyPreImage(const std::string& dir, const PathState& s, int to_fd);
 // The bytes themselves, when there are at most `max_bytes` (kLimit past it).
 Result<std::string> ReadPreImage(const std::string& dir, const PathState& s, uint64_t max_bytes);
 
+// Refuses a checkpoint folder (or `.moat`, or `.moat/checkpoints`) reached through a
+// symlink or not a folder of this user's: the checkpoints of a workspace that came from
+// elsewhere (a cloned repository) must not be written to or read from another place. A
+// folder that does not exist passes.
+Status CheckCheckpointFolder(const std::string& path);
+
+// Whether `root` is one of `roots` or beneath one (real paths, compared by component).
+bool WithinRoots(const std::string& root, const std::vector<std::string>& roots);
+
 // Reads a session's journal (a missing folder is an empty list). Lines that do not parse
 // as the writer wrote them are an error naming the line, except a torn last line.
 Result<std::vector<CallCheckpoint>> ReadJournal(const std::string& dir);
@@ -142,6 +151,7 @@ class CheckpointStore : public std::enable_shared_from_this<CheckpointStore> {
   uint64_t next_call_ = 1;
   uint64_t next_blob_ = 1;
   uint64_t bytes_ = 0, files_ = 0;
+  bool torn_ = false;  // the last journal write was cut short
 };
 
 // What one call's recorder kept, when it ends.
@@ -170,7 +180,11 @@ class CallRecorder : public PreImageSink {
   // Keeps `rel` (and with `tree`, everything beneath it; each path walked is added to
   // `walked` when not null).
   void Keep(const std::string& root, const std::string& rel, int dir_fd, const std::string& name,
-            bool tree, int depth, std::vector<std::string>* walked = nullptr);
+            bool tree, std::vector<std::string>* walked = nullptr);
+  // Keeps `name` in `dir_fd` (at `rel`) unless kept already; true when it is a folder (with
+  // `look`, stat-ed even when kept already).
+  bool KeepOne(const std::string& root, const std::string& rel, int dir_fd, const std::string& name,
+               bool look);
   // Records that nothing is at `rel` (a path a move is about to fill).
   void KeepAbsent(const std::string& root, const std::string& rel);
   void Skip(const std::string& root, const std::string& rel, const std::string& reason);
@@ -187,6 +201,7 @@ class CallRecorder : public PreImageSink {
   bool undoable_ = true;
   std::string reason_;
   uint64_t files_ = 0, bytes_ = 0;
+  uint64_t skips_ = 0;  // paths not kept
   bool finished_ = false;
 };
 

@@ -69,6 +69,20 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 
 // `path` beneath `dirfd`, never through a symlink, a magic link or "..": -1 and errno
 // (ELOOP for a symlink in the way, EXDEV for a way out) otherwise.
+// A mount root the journal names, by its absolute path, through no symlink: roots are
+// recorded as real paths, so a symlink on the way means the folder is not the one that
+// was changed (or the journal was not written by moat).
+int OpenRoot(const std::string& root) {
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 0;; ++attempt) {
+    long fd = syscall(SYS_openat2, AT_FDCWD, root.c_str(), &how, sizeof how);
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR) && attempt < 64) continue;
+    return static_cast<int>(fd);
+  }
+}
+
 int OpenBeneath(int dirfd, const std::string& path, int flags) {
   open_how how{};
   // No O_NOFOLLOW: with O_PATH it would open a final symlink itself; RESOLVE_NO_SYMLINKS
@@ -544,6 +558,7 @@ class ParentCache {
 // ---- Diff ----
 
 Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
+  if (auto st = CheckCheckpointFolder(dir); !st) return st.error();
   auto journal = ReadJournal(dir);
   if (!journal) return journal.error();
   DiffReport report;
@@ -570,7 +585,16 @@ Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
     for (const PathChange& ch : c.changes) later_pre.insert({{ch.root, ch.path}, &ch.before});
   }
   std::map<std::string, Fd> roots;
+  std::set<std::string> outside;
   for (const Track& t : Tracks(range)) {
+    if (!options.roots.empty() && !WithinRoots(t.root, options.roots)) {
+      if (outside.insert(t.root).second) {
+        report.notes.push_back(t.root +
+                               ": neither the workspace nor a folder its trusted policy "
+                               "mounts; what the journal says of it is not shown");
+      }
+      continue;
+    }
     DiffEntry e;
     e.root = t.root;
     e.path = t.path;
@@ -588,7 +612,7 @@ Result<DiffReport> Diff(const std::string& dir, const DiffOptions& options) {
     } else {
       e.after_is_disk = true;
       auto& root = roots[t.root];
-      if (!root.ok()) root = Fd(open(t.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root.ok()) root = Fd(OpenRoot(t.root));
       if (!root.ok()) {
         e.unreadable = true;
         b.reachable = false;
@@ -653,6 +677,7 @@ json DiffToJson(const DiffReport& report) {
 // ---- Undo ----
 
 Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
+  if (auto st = CheckCheckpointFolder(dir); !st) return st.error();
   // The journal says which files to write and remove: one another user could change is
   // not obeyed.
   for (const std::string& p : {dir, dir + "/journal.jsonl"}) {
@@ -685,15 +710,7 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     std::set<std::string> outside;
     for (const CallCheckpoint* c : range) {
       for (const PathChange& ch : c->changes) {
-        bool inside = false;
-        for (const std::string& r : options.roots) {
-          if (ch.root == r || (ch.root.size() > r.size() && ch.root.compare(0, r.size(), r) == 0 &&
-                               (r.back() == '/' || ch.root[r.size()] == '/'))) {
-            inside = true;
-            break;
-          }
-        }
-        if (!inside) outside.insert(ch.root);
+        if (!WithinRoots(ch.root, options.roots)) outside.insert(ch.root);
       }
     }
     if (!outside.empty()) {
@@ -716,7 +733,7 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     p.shown = Shown(options.workspace, t.root, t.path);
     auto& root = roots[t.root];
     if (!root.ok()) {
-      root = Fd(open(t.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      root = Fd(OpenRoot(t.root));
       if (!root.ok()) {
         return MakeError(
             ErrorCode::kIo,
@@ -947,7 +964,8 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
   if (!jfd.ok()) return MakeError(ErrorCode::kIo, "cannot open " + path + ": " + ErrnoText(errno));
   std::string ts = UtcNowIso();
   for (const CallCheckpoint* c : range) {
-    std::string line = DumpJson({{"t", "undone"}, {"call", c->call}, {"ts", ts}}) + "\n";
+    // Each on a line of its own even after a torn last line (a blank line is skipped).
+    std::string line = "\n" + DumpJson({{"t", "undone"}, {"call", c->call}, {"ts", ts}}) + "\n";
     if (write(jfd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       return MakeError(ErrorCode::kIo, "cannot write " + path + ": " + ErrnoText(errno));
     }
@@ -994,6 +1012,9 @@ Result<std::vector<std::string>> Prune(const std::string& state_dir, uint64_t ol
                      state_dir + " is not a workspace's .moat folder; nothing pruned");
   }
   std::string base = state_dir + "/checkpoints";
+  for (const std::string& p : {state_dir, base}) {
+    if (auto st = CheckCheckpointFolder(p); !st) return st.error();
+  }
   Fd fd(open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.ok()) {
     if (errno == ENOENT) return removed;
@@ -1027,6 +1048,9 @@ Result<std::vector<std::string>> Prune(const std::string& state_dir, uint64_t ol
     struct stat js {};
     if (fstatat(sub.get(), "journal.jsonl", &js, AT_SYMLINK_NOFOLLOW) == 0) last = js.st_mtime;
     if (now < last || static_cast<uint64_t>(now - last) <= older_than_seconds) continue;
+    // A session open in a process (its checkpoints locked) is left alone.
+    Fd journal(openat(sub.get(), "journal.jsonl", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (journal.ok() && flock(journal.get(), LOCK_EX | LOCK_NB) != 0) continue;
     if (auto s = RemoveTreeAt(fd.get(), n, base + "/" + n); !s) return s.error();
     removed.push_back(n);
   }
@@ -1051,6 +1075,13 @@ Status DeleteCheckpoints(const std::string& dir) {
   }
   if (!S_ISDIR(st.st_mode)) {
     return MakeError(ErrorCode::kInvalidArgument, dir + " is not a folder; left alone");
+  }
+  if (auto s = CheckCheckpointFolder(dir); !s) return s.error();
+  Fd journal(
+      open((dir + "/journal.jsonl").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (journal.ok() && flock(journal.get(), LOCK_EX | LOCK_NB) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the session is open in another moat process: its checkpoints are kept");
   }
   return RemoveTreeAt(fd.get(), name, dir);
 }

@@ -39,6 +39,9 @@ inline constexpr uint64_t kMaxDiffTextBytes = 4u << 20;
 struct DiffOptions {
   uint64_t step = 0;      // only the calls of this step; 0: every call
   std::string workspace;  // paths inside it are shown relative to it ("" = all absolute)
+  // Roots whose paths may be read and shown (as UndoOptions::roots); others are named in
+  // the notes only. Empty: any.
+  std::vector<std::string> roots;
 };
 
 struct DiffEntry {
