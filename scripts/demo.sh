@@ -34,5 +34,11 @@ WS=$(mktemp -d /tmp/moat-demo-XXXXXX)
 cp -r examples/workspace/. "$WS"
 step $MOAT chat --workspace "$WS" --policy "$WS/.moat/policy.json" --approve all "Summarise the open work into report.md"
 step cat "$WS/report.md"
+echo; echo "What the run changed can be shown and put back: every writing call's pre-images"
+echo "were kept in .moat/checkpoints before it changed anything."
+SESSION=$($MOAT sessions --workspace "$WS" ls 2>/dev/null | awk 'NR == 1 {print $1}')
+step $MOAT sessions --workspace "$WS" diff "$SESSION"
+step $MOAT sessions --workspace "$WS" undo "$SESSION"
+step ls "$WS"
 step $MOAT audit verify "$WS/.moat/audit.jsonl"
 rm -rf "$WS"
