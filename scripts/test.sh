@@ -3,8 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, the session and agent tests under
 # ThreadSanitizer, 30 s of pipeline fuzzing with triage, 20 s
 # of WASI-layer fuzzing, 20 s of JSON Schema fuzzing, 15 s of manifest fuzzing, 15 s of
-# egress fuzzing, 10 s of provider-stream fuzzing, 10 s of checkpoint-journal fuzzing, a
-# benchmark smoke run (numbers printed, not enforced), then the format
+# egress fuzzing, 10 s of provider-stream fuzzing, 10 s of checkpoint-journal fuzzing, 20 s
+# of checkpoint-and-undo fuzzing, a benchmark smoke run (numbers printed, not enforced), then the format
 # check.
 #   scripts/test.sh          all of it
 #   scripts/test.sh --fast   the normal build's suite only
@@ -67,6 +67,9 @@ fuzz/run_wire.sh 10 1
 
 echo "==> fuzzing the checkpoint journal reader for 10 s (fuzz/run_journal.sh)"
 fuzz/run_journal.sh 10 1
+
+echo "==> fuzzing checkpoints and undo end to end for 20 s (fuzz/run_undo.sh)"
+fuzz/run_undo.sh 20 1
 
 echo "==> benchmarks, quick smoke run (numbers are printed; targets are not enforced here)"
 # The tests' cache: modules the tests compiled are not compiled again.
