@@ -185,6 +185,35 @@ TEST_F(UndoTest, GuestSequencesThroughTheWasiLayerAreAllUndone) {
   EXPECT_FALSE(fs::exists(P("b")));
 }
 
+// A folder moved away and a symlink put in its place: the undo puts the folder back first
+// (the symlink is the session's own, not a conflict), then what was beneath it.
+TEST_F(UndoTest, AFolderReplacedByASymlinkIsPutBack) {
+  test::PutFile(P("sub/deep/f"), "deep\n");
+  test::PutFile(P("sub/x"), "x\n");
+  std::string error;
+  auto rec = store_->BeginCall(1, "c", "guest", &error);
+  ASSERT_NE(rec, nullptr) << error;
+  {
+    ExecRequest req;
+    req.mounts.push_back({ws_, "/w", false});
+    req.preimages = rec;
+    std::vector<CapabilityEvent> events;
+    auto made = wasi::Fs::Create(req, &events);
+    ASSERT_TRUE(made) << made.error().message;
+    ASSERT_EQ((*made)->PathRename(3, "sub", 3, "moved"), wasi::kSuccess);
+    ASSERT_EQ((*made)->PathSymlink("moved", 3, "sub"), wasi::kSuccess);
+  }
+  EXPECT_TRUE(rec->Finish().undoable);
+  rec.reset();
+  auto r = DoUndo();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->refused) << DumpJson(UndoToJson(*r));
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(P("sub"))));
+  EXPECT_EQ(Read(P("sub/deep/f")), "deep\n");
+  EXPECT_EQ(Read(P("sub/x")), "x\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(P("moved"))));
+}
+
 // A journal whose roots climb with "..", or a checkpoint folder reached through a
 // symlink, is not obeyed.
 TEST_F(UndoTest, JournalRootsWithDotDotAndSymlinkedFoldersAreRefused) {

@@ -751,8 +751,7 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     p.now = std::move(*seen);
     p.checked = t.last_ended && t.post.has_value();
     if (!p.now.reachable) {
-      report.conflicts.push_back(p.shown + ": " + p.now.why);
-      p.restore = false;
+      p.restore = false;  // a conflict, unless the symlink in its way is the session's own
     } else if (!p.checked) {
       std::string call = "call " + std::to_string(t.last_call);
       report.notes.push_back(p.shown + ": restored without a check (" +
@@ -764,6 +763,37 @@ Result<UndoReport> Undo(const std::string& dir, const UndoOptions& options) {
     }
     p.track = std::move(t);
     plans.push_back(std::move(p));
+  }
+
+  // A path a symlink stands in the way of: when that symlink is a kept path of the range
+  // that was a folder before (the calls moved a folder away and put a link in its place),
+  // the undo puts the folder back first, and the path beneath it is simply absent until
+  // restored. Any other symlink in the way is a conflict.
+  {
+    std::map<std::pair<std::string, std::string>, const Plan*> by_path;
+    for (const Plan& q : plans) by_path[{q.track.root, q.track.path}] = &q;
+    for (Plan& p : plans) {
+      if (p.now.reachable) continue;
+      const Plan* own = nullptr;
+      for (size_t at = p.track.path.find('/'); at != std::string::npos && own == nullptr;
+           at = p.track.path.find('/', at + 1)) {
+        auto it = by_path.find({p.track.root, p.track.path.substr(0, at)});
+        if (it != by_path.end() && it->second->now.reachable &&
+            it->second->now.state.kind == Kind::kLink &&
+            it->second->track.first.kind == Kind::kDir) {
+          own = it->second;
+        }
+      }
+      if (own == nullptr) {
+        report.conflicts.push_back(p.shown + ": " + p.now.why);
+        continue;
+      }
+      p.now = Seen{};
+      p.restore = true;
+      p.checked = false;
+      report.notes.push_back(p.shown + ": restored beneath " + own->shown +
+                             ", a symlink the session put in place of that folder");
+    }
   }
 
   // A folder to be removed or replaced must hold nothing but what the undo handles: kept
