@@ -129,9 +129,8 @@ double RecorderUs(const std::string& ws, int files) {
   auto t0 = Clock::now();
   for (int i = 0; i < files; ++i) {
     std::string name = "f" + std::to_string(i) + ".txt", tmp = "." + name + ".tmp";
-    std::string err;
-    auto rec = (*store)->BeginCall(static_cast<uint64_t>(i + 1), "c", "edit_file", &err);
-    if (!rec) Die(err);
+    auto rec = (*store)->BeginCall(static_cast<uint64_t>(i + 1), "c", "edit_file");
+    if (!rec) Die("no recorder");
     rec->Before(ws, tmp, root, tmp, false);
     rec->BeforeMove(ws, tmp, root, tmp, name, root, name);
     auto sum = rec->Finish();

@@ -52,9 +52,8 @@ double UndoSeconds(const std::string& ws, int round) {
   std::string dir = ws + "/.moat/checkpoints/r" + std::to_string(round);
   auto store = moat::undo::CheckpointStore::Open(dir, {});
   if (!store) Die(store.error().message);
-  std::string error;
-  auto rec = (*store)->BeginCall(1, "c1", "write_file", &error);
-  if (!rec) Die(error);
+  auto rec = (*store)->BeginCall(1, "c1", "write_file");
+  if (!rec) Die("no recorder");
   int src = open((ws + "/src").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   for (int i = 0; i < kFiles; ++i) {
     std::string name = "f" + std::to_string(i) + ".txt";

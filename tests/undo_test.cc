@@ -78,9 +78,8 @@ class UndoTest : public ::testing::Test {
   void Call(uint64_t step, const std::vector<std::string>& paths,
             const std::function<void()>& change, bool end = true,
             const std::vector<std::string>& trees = {}) {
-    std::string error;
-    auto rec = store_->BeginCall(step, "call-" + std::to_string(++calls_), "write_file", &error);
-    ASSERT_NE(rec, nullptr) << error;
+    auto rec = store_->BeginCall(step, "call-" + std::to_string(++calls_), "write_file");
+    ASSERT_NE(rec, nullptr);
     auto before = [&](const std::string& rel, bool tree) {
       size_t slash = rel.rfind('/');
       std::string parent = slash == std::string::npos ? ws_ : P(rel.substr(0, slash));
@@ -98,9 +97,8 @@ class UndoTest : public ::testing::Test {
 
   // A call of `step` that renames `from` to `to` (reported through BeforeMove).
   void Move(uint64_t step, const std::string& from, const std::string& to) {
-    std::string error;
-    auto rec = store_->BeginCall(step, "call-" + std::to_string(++calls_), "move", &error);
-    ASSERT_NE(rec, nullptr) << error;
+    auto rec = store_->BeginCall(step, "call-" + std::to_string(++calls_), "move");
+    ASSERT_NE(rec, nullptr);
     int fd = open(ws_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     rec->BeforeMove(ws_, from, fd, from, to, fd, to);
@@ -147,9 +145,8 @@ TEST_F(UndoTest, GuestSequencesThroughTheWasiLayerAreAllUndone) {
   test::PutFile(P("out/x"), "precious\n");
   // A hard link, then a write through the new name: the first name is changed too.
   test::PutFile(P("a"), "original\n");
-  std::string error;
-  auto rec = store_->BeginCall(1, "c", "guest", &error);
-  ASSERT_NE(rec, nullptr) << error;
+  auto rec = store_->BeginCall(1, "c", "guest");
+  ASSERT_NE(rec, nullptr);
   {
     ExecRequest req;
     req.mounts.push_back({ws_, "/w", false});
@@ -190,9 +187,8 @@ TEST_F(UndoTest, GuestSequencesThroughTheWasiLayerAreAllUndone) {
 TEST_F(UndoTest, AFolderReplacedByASymlinkIsPutBack) {
   test::PutFile(P("sub/deep/f"), "deep\n");
   test::PutFile(P("sub/x"), "x\n");
-  std::string error;
-  auto rec = store_->BeginCall(1, "c", "guest", &error);
-  ASSERT_NE(rec, nullptr) << error;
+  auto rec = store_->BeginCall(1, "c", "guest");
+  ASSERT_NE(rec, nullptr);
   {
     ExecRequest req;
     req.mounts.push_back({ws_, "/w", false});
@@ -449,9 +445,8 @@ TEST_F(UndoTest, PathsOutsideTheWorkspaceAreShownAbsolute) {
   fs::create_directories(mnt);
   mnt = fs::canonical(mnt).string();
   test::PutFile(mnt + "/m.txt", "a\n");
-  std::string error;
-  auto rec = store_->BeginCall(1, "c", "write_file", &error);
-  ASSERT_NE(rec, nullptr) << error;
+  auto rec = store_->BeginCall(1, "c", "write_file");
+  ASSERT_NE(rec, nullptr);
   int fd = open(mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   rec->Before(mnt, "m.txt", fd, "m.txt", false);
   close(fd);

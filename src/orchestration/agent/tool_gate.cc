@@ -304,8 +304,7 @@ bool ToolGate::Admit(const GateCall& call, std::shared_ptr<const tools::Tool> to
                   "the call was not run: its audit record could not be written");
   }
   if (writes && config_.checkpoints) {
-    t->recorder =
-        config_.checkpoints->BeginCall(call.step, call.id, call.name, &t->checkpoint_error);
+    t->recorder = config_.checkpoints->BeginCall(call.step, call.id, call.name);
     co.preimages = t->recorder;
   }
   t->tool = std::move(tool);
@@ -366,10 +365,6 @@ void ToolGate::Finish(GateTicket& t, const EventFn& on_event) {
     rec["checkpoint"] = {
         {"call", c.call}, {"files", c.files}, {"bytes", c.bytes}, {"undoable", c.undoable}};
     if (!c.undoable) rec["checkpoint"]["reason"] = c.reason;
-  } else if (!t.checkpoint_error.empty()) {
-    t.end.undoable = false;
-    t.end.undo_note = "no checkpoint: " + t.checkpoint_error;
-    rec["checkpoint"] = {{"undoable", false}, {"reason", t.end.undo_note}};
   }
   t.end.status = t.status;
   rec["status"] = t.status;

@@ -143,7 +143,6 @@ struct GateTicket {
   bool progress = false;       // Finish: an ok result not seen before in this gate
   // The call's checkpoint (a tool that may write, in a session that keeps them).
   std::shared_ptr<undo::CallRecorder> recorder;
-  std::string checkpoint_error;  // why no checkpoint could be begun
 };
 
 class ToolGate {

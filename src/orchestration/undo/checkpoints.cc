@@ -60,10 +60,8 @@ int OpenBeneath(int dirfd, const std::string& path, int flags) {
 }
 
 // Copies `size` bytes of `from` at `in` to `to` at `out` (copy_file_range, else
-// pread/pwrite). With `to_end`, goes on past `size` to the end of `from` (a file that grew
-// since it was measured) and sets *copied to what was copied.
-bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size, bool to_end,
-               uint64_t* copied) {
+// pread/pwrite); false when fewer could be copied.
+bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size) {
   off_t i = static_cast<off_t>(in), o = static_cast<off_t>(out);
   uint64_t done = 0;
   while (done < size) {
@@ -75,10 +73,9 @@ bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size, bool 
   // The rest (a filesystem without copy_file_range) through a buffer on the heap: this runs
   // on a guest's stack, in a host call.
   std::vector<char> buf;
-  while (to_end || done < size) {
+  while (done < size) {
     if (buf.empty()) buf.resize(65536);
-    size_t want =
-        to_end ? buf.size() : static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
     ssize_t n = pread(from, buf.data(), want, i);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return false;
@@ -93,8 +90,7 @@ bool CopyRange(int from, uint64_t in, int to, uint64_t out, uint64_t size, bool 
     i += n;
     done += static_cast<uint64_t>(n);
   }
-  if (copied) *copied = done;
-  return to_end || done == size;
+  return done == size;
 }
 
 // One journal line, built as text: a line is written for every path a call changes, and
@@ -237,6 +233,26 @@ std::string_view KindName(PathState::Kind k) {
   return "absent";
 }
 
+StatRead StateFromStat(int dir_fd, const std::string& name, const struct stat& st, PathState* s) {
+  if (S_ISREG(st.st_mode)) {
+    s->kind = PathState::Kind::kFile;
+    s->mode = st.st_mode & 07777;
+    s->size = static_cast<uint64_t>(st.st_size);
+  } else if (S_ISDIR(st.st_mode)) {
+    s->kind = PathState::Kind::kDir;
+    s->mode = st.st_mode & 07777;
+  } else if (S_ISLNK(st.st_mode)) {
+    s->kind = PathState::Kind::kLink;
+    char buf[4097];
+    ssize_t n = readlinkat(dir_fd, name.c_str(), buf, sizeof buf - 1);
+    if (n < 0) return StatRead::kUnreadableLink;
+    s->target.assign(buf, static_cast<size_t>(n));
+  } else {
+    return StatRead::kOther;
+  }
+  return StatRead::kOk;
+}
+
 Result<PathState> CurrentState(const std::string& root, const std::string& rel) {
   int rootfd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return MakeError(ErrorCode::kIo, Errno(("cannot open " + root).c_str()));
@@ -269,9 +285,12 @@ Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
     return MakeError(ErrorCode::kIo, Errno(("cannot stat " + rel).c_str()));
   }
   std::optional<Error> problem;
-  if (S_ISREG(st.st_mode)) {
-    s.kind = PathState::Kind::kFile;
-    s.mode = st.st_mode & 07777;
+  StatRead read = StateFromStat(pfd, name, st, &s);
+  if (read == StatRead::kUnreadableLink) {
+    problem = MakeError(ErrorCode::kIo, Errno(("cannot read link " + rel).c_str()));
+  } else if (read == StatRead::kOther) {
+    problem = MakeError(ErrorCode::kIo, rel + " is not a file, directory or link");
+  } else if (s.kind == PathState::Kind::kFile) {
     int fd = openat(pfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       problem = MakeError(ErrorCode::kIo, Errno(("cannot open " + rel).c_str()));
@@ -302,19 +321,6 @@ Result<PathState> CurrentStateAt(int rootfd, const std::string& rel) {
         s.size = static_cast<uint64_t>(st.st_size);
       }
     }
-  } else if (S_ISDIR(st.st_mode)) {
-    s.kind = PathState::Kind::kDir;
-    s.mode = st.st_mode & 07777;
-  } else if (S_ISLNK(st.st_mode)) {
-    s.kind = PathState::Kind::kLink;
-    char buf[4097];
-    ssize_t n = readlinkat(pfd, name.c_str(), buf, sizeof buf - 1);
-    if (n < 0)
-      problem = MakeError(ErrorCode::kIo, Errno(("cannot read link " + rel).c_str()));
-    else
-      s.target.assign(buf, static_cast<size_t>(n));
-  } else {
-    problem = MakeError(ErrorCode::kIo, rel + " is not a file, directory or link");
   }
   if (pfd != rootfd) close(pfd);
   if (problem) return *problem;
@@ -487,14 +493,12 @@ Status CheckpointStore::AppendLine(const std::string& line) {
 }
 
 std::shared_ptr<CallRecorder> CheckpointStore::BeginCall(uint64_t step, const std::string& call_id,
-                                                         const std::string& tool,
-                                                         std::string* error) {
+                                                         const std::string& tool) {
   uint64_t call;
   {
     std::lock_guard<std::mutex> lock(mu_);
     call = next_call_++;
   }
-  (void)error;  // the journal is first written with the call's first change
   auto rec = std::make_shared<CallRecorder>(shared_from_this(), call);
   rec->header_ = Line()
                      .Str("t", "call")
@@ -655,28 +659,15 @@ bool CallRecorder::KeepOne(const std::string& root, const std::string& rel, int 
       return false;
     }
     // Nothing there: undo removes what the call puts in its place.
-  } else if (S_ISREG(st.st_mode)) {
-    s.kind = PathState::Kind::kFile;
-    s.mode = st.st_mode & 07777;
-    s.size = static_cast<uint64_t>(st.st_size);
-  } else if (S_ISDIR(st.st_mode)) {
-    s.kind = PathState::Kind::kDir;
-    s.mode = st.st_mode & 07777;
-  } else if (S_ISLNK(st.st_mode)) {
-    s.kind = PathState::Kind::kLink;
-    char buf[4097];
-    ssize_t n = readlinkat(dir_fd, name.c_str(), buf, sizeof buf - 1);
-    if (n < 0) {
-      if (fresh) Skip(root, rel, Errno("cannot read the link"));
-      return false;
+  } else if (StatRead read = StateFromStat(dir_fd, name, st, &s); read != StatRead::kOk) {
+    if (fresh) {
+      Skip(root, rel,
+           read == StatRead::kOther ? "not a file, directory or link"
+                                    : Errno("cannot read the link"));
     }
-    s.target.assign(buf, static_cast<size_t>(n));
-    if (!IsUtf8(s.target)) {
-      if (fresh) Skip(root, rel, "the link's text is not UTF-8");
-      return false;
-    }
-  } else {
-    if (fresh) Skip(root, rel, "not a file, directory or link");
+    return false;
+  } else if (s.kind == PathState::Kind::kLink && !IsUtf8(s.target)) {
+    if (fresh) Skip(root, rel, "the link's text is not UTF-8");
     return false;
   }
 
@@ -722,7 +713,7 @@ bool CallRecorder::KeepOne(const std::string& root, const std::string& rel, int 
         if (to >= 0) close(to);
       }
       if (!kept) {  // a copy at the end of the pack
-        uint64_t at, copied = 0;
+        uint64_t at;
         {
           std::lock_guard<std::mutex> lock(store_->mu_);
           at = store_->pack_size_;
@@ -730,7 +721,7 @@ bool CallRecorder::KeepOne(const std::string& root, const std::string& rel, int 
         }
         // The guest waits in this host call, so only another process could change the
         // file between its measure and its copy; then the bytes measured are kept.
-        bool ok = CopyRange(from, 0, store_->pack_fd_, at, s.size, false, &copied);
+        bool ok = CopyRange(from, 0, store_->pack_fd_, at, s.size);
         if (!ok) {
           std::string why = Errno("cannot copy");
           close(from);
@@ -874,7 +865,7 @@ Status CopyPreImage(const std::string& dir, const PathState& s, int to_fd) {
   auto fd = OpenPreImage(dir, s, &at);
   if (!fd) return fd.error();
   bool ok = !s.packed && ioctl(to_fd, FICLONE, *fd) == 0;
-  if (!ok) ok = CopyRange(*fd, at, to_fd, 0, s.size, false, nullptr);
+  if (!ok) ok = CopyRange(*fd, at, to_fd, 0, s.size);
   int err = errno;
   close(*fd);
   if (!ok) {

@@ -28,6 +28,8 @@
 // A torn last line (a kill mid-write) is ignored.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -93,6 +95,12 @@ Status CopyPreImage(const std::string& dir, const PathState& s, int to_fd);
 // The bytes themselves, when there are at most `max_bytes` (kLimit past it).
 Result<std::string> ReadPreImage(const std::string& dir, const PathState& s, uint64_t max_bytes);
 
+// What an lstat of `name` in `dir_fd` says of a path, all but a file's digest: its kind, its
+// mode, a file's size, a symlink's text (read here). kOther: a special file (FIFO, socket,
+// device); kUnreadableLink: a symlink whose text could not be read (errno set).
+enum class StatRead { kOk, kOther, kUnreadableLink };
+StatRead StateFromStat(int dir_fd, const std::string& name, const struct stat& st, PathState* s);
+
 // Refuses a checkpoint folder (or `.moat`, or `.moat/checkpoints`) reached through a
 // symlink or not a folder of this user's: the checkpoints of a workspace that came from
 // elsewhere (a cloned repository) must not be written to or read from another place. A
@@ -117,11 +125,11 @@ class CheckpointStore : public std::enable_shared_from_this<CheckpointStore> {
                                                        CheckpointLimits limits);
   ~CheckpointStore();
 
-  // A recorder for one call. Its "call" line is written with its first record (a call that
-  // changes nothing leaves nothing in the journal). Never null today; `error` is kept for
-  // stores that could refuse.
+  // A recorder for one call (never null). Its "call" line is written with its first
+  // record, so a call that changes nothing leaves nothing in the journal; a journal that
+  // cannot be written makes the call not undoable, it does not stop it.
   std::shared_ptr<CallRecorder> BeginCall(uint64_t step, const std::string& call_id,
-                                          const std::string& tool, std::string* error);
+                                          const std::string& tool);
   // Whether either bound is reached: a writing call now would not be undoable.
   bool full() const;
   uint64_t bytes_used() const;

@@ -154,10 +154,15 @@ Result<Seen> Look(int rootfd, const std::string& root, const std::string& rel, b
     return MakeError(ErrorCode::kIo, "cannot stat " + root + "/" + rel + ": " + ErrnoText(errno));
   }
   PathState& s = seen.state;
-  if (S_ISREG(st.st_mode)) {
-    s.kind = Kind::kFile;
-    s.mode = st.st_mode & 07777;
-    s.size = static_cast<uint64_t>(st.st_size);
+  StatRead read = StateFromStat(p.fd.get(), name, st, &s);
+  if (read == StatRead::kUnreadableLink) {
+    return MakeError(ErrorCode::kIo,
+                     "cannot read the link " + root + "/" + rel + ": " + ErrnoText(errno));
+  }
+  if (read == StatRead::kOther) {
+    seen.reachable = false;
+    seen.why = "now a special file (not a file, folder or link)";
+  } else if (s.kind == Kind::kFile) {
     if (digest || bytes != nullptr) {
       Fd fd(openat(p.fd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
       if (!fd.ok()) {
@@ -177,21 +182,6 @@ Result<Seen> Look(int rootfd, const std::string& root, const std::string& rel, b
         s.sha256 = ToHex(*d);
       }
     }
-  } else if (S_ISDIR(st.st_mode)) {
-    s.kind = Kind::kDir;
-    s.mode = st.st_mode & 07777;
-  } else if (S_ISLNK(st.st_mode)) {
-    s.kind = Kind::kLink;
-    char buf[4097];
-    ssize_t n = readlinkat(p.fd.get(), name.c_str(), buf, sizeof buf - 1);
-    if (n < 0) {
-      return MakeError(ErrorCode::kIo,
-                       "cannot read the link " + root + "/" + rel + ": " + ErrnoText(errno));
-    }
-    s.target.assign(buf, static_cast<size_t>(n));
-  } else {
-    seen.reachable = false;
-    seen.why = "now a special file (not a file, folder or link)";
   }
   return seen;
 }
